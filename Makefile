@@ -1,0 +1,49 @@
+# Hotline: `make run` starts everything and feeds the demo; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install servers run stop test lint unit integration e2e bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+servers:
+	scripts/servers.sh start
+
+run: install servers
+	scripts/run.sh start
+	$(BIN)/hotline demo
+
+stop:
+	scripts/run.sh stop
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install servers lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install servers
+	$(BIN)/pytest -q tests/integration
+
+e2e: install servers
+	$(BIN)/pytest -q tests/e2e
+
+bench: install servers
+	$(BIN)/python -m tests.bench
+
+clean:
+	scripts/run.sh stop || true
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

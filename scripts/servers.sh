@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Local servers for development and CI: RabbitMQ from Debian's packages and the
+# dev store (FerretDB embedded in tools/ferretdb, SQLite backend).
+# Idempotent: installs what is missing, starts what is not running, waits until
+# both answer. Usage: scripts/servers.sh start|stop|status
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DATA="${HOTLINE_DATA_DIR:-$ROOT/.data}"
+CACHE="${HOTLINE_CACHE_DIR:-$HOME/.cache/hotline}"
+FERRETDB_VERSION="v1.24.2"
+FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(sha256sum "$ROOT/tools/ferretdb/go.sum" | cut -c1-12)"
+STORE_ADDR="127.0.0.1:27017"
+
+log() { echo "servers: $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
+
+wait_for() { # what, seconds, command...
+  local what=$1 secs=$2; shift 2
+  for _ in $(seq 1 $((secs * 2))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  log "$what did not come up within ${secs}s"; return 1
+}
+
+install_rabbitmq() {
+  command -v rabbitmq-server >/dev/null 2>&1 && return 0
+  log "installing rabbitmq-server from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq rabbitmq-server >/dev/null
+}
+
+start_rabbitmq() {
+  install_rabbitmq
+  if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then return 0; fi
+  log "starting rabbitmq"
+  # The Debian package may start its own service on install; either way, ping decides.
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_for rabbitmq 90 rabbitmq-diagnostics -q ping
+}
+
+build_store() {
+  [ -x "$FERRETDB_BIN" ] && return 0
+  command -v go >/dev/null 2>&1 || { log "Go is needed to build the dev store"; return 1; }
+  log "building FerretDB $FERRETDB_VERSION (first time only, about a minute)"
+  mkdir -p "$CACHE"
+  (cd "$ROOT/tools/ferretdb" && go build -o "$FERRETDB_BIN.tmp" . && mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN")
+}
+
+start_store() {
+  if port_open "$STORE_ADDR"; then return 0; fi
+  build_store
+  mkdir -p "$DATA/ferretdb" "$DATA/log"
+  log "starting the dev store on $STORE_ADDR (data in $DATA/ferretdb)"
+  nohup "$FERRETDB_BIN" -listen "$STORE_ADDR" -dir "$DATA/ferretdb" \
+    >>"$DATA/log/ferretdb.log" 2>&1 &
+  echo $! >"$DATA/ferretdb.pid"
+  wait_for "dev store" 30 port_open "$STORE_ADDR"
+}
+
+stop_all() {
+  if [ -f "$DATA/ferretdb.pid" ]; then
+    kill "$(cat "$DATA/ferretdb.pid")" 2>/dev/null || true
+    rm -f "$DATA/ferretdb.pid"
+  fi
+  rabbitmqctl stop >/dev/null 2>&1 || true
+}
+
+case "${1:-start}" in
+  start) start_rabbitmq; start_store; log "rabbitmq and the dev store are up" ;;
+  stop) stop_all ;;
+  status)
+    rabbitmq-diagnostics -q ping >/dev/null 2>&1 && echo "rabbitmq: up" || echo "rabbitmq: down"
+    port_open "$STORE_ADDR" && echo "store: up" || echo "store: down" ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

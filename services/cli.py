@@ -1,0 +1,60 @@
+"""The `hotline` console script: one subcommand per service plus operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# Subcommand -> "module:function". Modules are imported only when their command
+# runs, so `hotline rules check` does not pay for the service stacks.
+SERVICES = {
+    "intake": "services.intake.main:run",
+    "router": "services.router.main:run",
+    "notifier": "services.notifier.main:run",
+    "stats": "services.stats.main:run",
+}
+
+
+def _load(target: str) -> Callable[..., int]:
+    module_name, func_name = target.split(":")
+    func: Callable[..., int] = getattr(importlib.import_module(module_name), func_name)
+    return func
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="12345 citizen hotline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SERVICES:
+        sub.add_parser(name, help=f"run the {name} service")
+
+    rules = sub.add_parser("rules", help="check and explain dispatch rules")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    for cmd, text in (
+        ("check", "validate a rules file"),
+        ("explain", "print the dispatch decision for one ticket JSON read on stdin"),
+    ):
+        p = rules_sub.add_parser(cmd, help=text)
+        p.add_argument("file", nargs="?", default=None, help="rules file (default: shipped)")
+
+    demo = sub.add_parser("demo", help="post the reference city's sample requests")
+    demo.add_argument("--intake", default="http://127.0.0.1:8001")
+    demo.add_argument("--stats", default="http://127.0.0.1:8004")
+    demo.add_argument("--timeout", type=float, default=60.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in SERVICES:
+        return _load(SERVICES[args.command])()
+    if args.command == "rules":
+        return _load(f"services.router.cli:{args.rules_command}")(args.file)
+    if args.command == "demo":
+        return _load("services.demo:run")(args.intake, args.stats, args.timeout)
+    return 2  # pragma: no cover - argparse rejects unknown commands first
+
+
+if __name__ == "__main__":
+    sys.exit(main())

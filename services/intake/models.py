@@ -1,0 +1,41 @@
+"""What the web/app channel accepts and answers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain import Category, Channel, Citizen, Location, Priority
+
+
+class TicketSubmission(BaseModel):
+    """A citizen's request as the web form or app sends it. A line of the
+    reference city's sample requests is a valid submission."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    channel: Channel = Channel.WEB
+    district: str = Field(min_length=1, max_length=50, description="district name or id")
+    town: str | None = Field(default=None, max_length=50)
+    category: Category
+    priority: Priority = Priority.NORMAL
+    text: str = Field(min_length=1, max_length=4000)
+    citizen: Citizen | None = None
+    location: Location | None = None
+    id: str | None = Field(default=None, max_length=100, description="the sender's own reference")
+    expected_department: str | None = Field(
+        default=None,
+        max_length=100,
+        description="a dispatcher's expectation, kept for rule backtests; never used to route",
+    )
+    on_spot_answer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="the agent answered at intake (当场办结): the ticket closes without dispatch",
+    )
+
+
+class Receipt(BaseModel):
+    ticket_id: str
+    status: str = Field(description="received or resolved_on_spot")
+    replayed: bool = Field(default=False, description="true for a retried Idempotency-Key")

@@ -1,0 +1,121 @@
+"""The HTTP app every service starts from: health, readiness, metrics, request metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+READINESS_TIMEOUT_S = 2.0
+
+
+def create_app(
+    service: str, checks: Mapping[str, ReadinessCheck], *, title: str, description: str = ""
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="1")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready when every dependency (broker, store) answers."""
+        results = {name: await _probe(check) for name, check in checks.items()}
+        for name, up in results.items():
+            DEPENDENCY_UP.labels(service, name).set(1 if up else 0)
+        ready = all(results.values())
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.middleware("http")(_metrics_middleware(service))
+    return app
+
+
+async def _probe(check: ReadinessCheck) -> bool:
+    try:
+        return await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_S)
+    except Exception:
+        return False
+
+
+def _route_template(request: Request) -> str:
+    # The template ("/v1/tickets/{ticket_id}"), never the concrete path: label
+    # values must stay a bounded set.
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
+
+
+def _metrics_middleware(
+    service: str,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(request)
+        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        HTTP_DURATION.labels(service, request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over the limit with 413 before anything reads it,
+    whether the client declared its length or streams it in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
