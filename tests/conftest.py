@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.settings import CommonSettings
+from tests.support import ensure_servers, make_settings, purge_namespace, unique_namespace
+
+
+@pytest.fixture(scope="session")
+def servers() -> None:
+    ensure_servers()
+
+
+@pytest.fixture
+async def settings(servers: None) -> AsyncIterator[CommonSettings]:
+    """Settings with a namespace of the test's own; purged afterwards."""
+    value = make_settings(unique_namespace())
+    yield value
+    await purge_namespace(value)

@@ -1,0 +1,75 @@
+"""Helpers for tests that talk to the real RabbitMQ and store.
+
+Every test gets its own namespace: its own exchanges, queues and databases, so
+tests never see each other's messages and can run against shared servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aio_pika
+
+from shared.messaging.topology import QUEUES, Topology
+from shared.mongo import create_client
+from shared.settings import CommonSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_servers() -> None:
+    """Start RabbitMQ and the dev store if they are not running (idempotent)."""
+    subprocess.run([str(ROOT / "scripts" / "servers.sh"), "start"], check=True)
+
+
+def unique_namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def make_settings(namespace: str) -> CommonSettings:
+    return CommonSettings(
+        amqp_namespace=namespace,
+        mongo_db_prefix=namespace,
+        retry_delays=[0.2, 0.4],
+    )
+
+
+async def purge_namespace(settings: CommonSettings) -> None:
+    """Delete the namespace's queues, exchanges and databases."""
+    topology = Topology.from_settings(settings)
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for spec in QUEUES:
+            name = topology.queue_name(spec)
+            names = [name, topology.dlq_name(name)]
+            names += [topology.retry_queue_name(name, d) for d in topology.retry_delays]
+            for queue in names:
+                await channel.queue_delete(queue)
+        await channel.exchange_delete(topology.exchange)
+        await channel.exchange_delete(topology.dead_letter_exchange)
+    client = create_client(settings)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(f"{settings.mongo_db_prefix}_"):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0, interval_s: float = 0.1
+) -> None:
+    """Wait until check() is true; fail with AssertionError after timeout_s.
+    Used to wait for asynchronous effects, never to assert on speed."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s: {check}")
+        await asyncio.sleep(interval_s)
