@@ -1,0 +1,142 @@
+"""The four services as separate OS processes, and a webhook receiver, for
+end-to-end tests. Each cluster has its own namespace on the shared servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+
+from shared.settings import DATA_DIR
+
+SERVICES = ("intake", "router", "notifier", "stats")
+HOTLINE = Path(sys.executable).parent / "hotline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    """A department's webhook endpoint: records every notice it is sent."""
+
+    port: int = field(default_factory=free_port)
+    notices: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hooks/{department}")
+        async def hook(department: str, request: Request) -> dict[str, str]:
+            self.notices.append((department, await request.json(), dict(request.headers)))
+            return {"ok": "yes"}
+
+        return app
+
+    async def start(self) -> None:
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="error")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(200):
+            if self._server.started:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("webhook receiver did not start")
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+    def by_ticket(self) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = defaultdict(list)
+        for department, body, _ in self.notices:
+            result[body["ticket_id"]].append(department)
+        return result
+
+
+def directory_pointing_at(receiver: Receiver, path: Path) -> Path:
+    data = json.loads((DATA_DIR / "departments.json").read_text(encoding="utf-8"))
+    for dep in data["departments"]:
+        dep["contact"]["webhook"] = f"http://127.0.0.1:{receiver.port}/hooks/{dep['id']}"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Cluster:
+    namespace: str
+    directory_file: Path
+    log_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in SERVICES})
+    procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def env(self, service: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HOTLINE_AMQP_NAMESPACE": self.namespace,
+            "HOTLINE_MONGO_DB_PREFIX": self.namespace,
+            "HOTLINE_DIRECTORY_FILE": str(self.directory_file),
+            "HOTLINE_HTTP_PORT": str(self.ports[service]),
+            "HOTLINE_HTTP_HOST": "127.0.0.1",
+            "HOTLINE_RETRY_DELAYS": "[0.5, 1.0]",
+            "HOTLINE_DELIVERY_POLL_S": "0.2",
+            "HOTLINE_DELIVERY_BACKOFF": "[0.2, 0.5]",
+        }
+
+    async def start(self, service: str) -> None:
+        log = (self.log_dir / f"{service}.log").open("ab")
+        self.procs[service] = await asyncio.create_subprocess_exec(
+            str(HOTLINE), service, env=self.env(service), stdout=log, stderr=log
+        )
+        log.close()
+        await self.wait_ready(service)
+
+    async def wait_ready(self, service: str, timeout_s: float = 60.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while asyncio.get_running_loop().time() < deadline:
+                proc = self.procs[service]
+                if proc.returncode is not None:
+                    raise AssertionError(f"{service} exited with {proc.returncode}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url(service)}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{service} not ready within {timeout_s}s")
+
+    async def kill(self, service: str) -> None:
+        proc = self.procs[service]
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+
+    async def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
