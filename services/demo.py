@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import httpx
 
+from services.demo_inbox import Inbox
 from shared.settings import DATA_DIR
 
 ON_SPOT_ANSWER = "已当场答复：12345热线7×24小时有人接听，夜间也可以拨打。"
@@ -30,14 +32,25 @@ def submission_of(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(intake_url: str, stats_url: str, timeout_s: float) -> int:
+    try:
+        inbox = Inbox()
+    except OSError as exc:  # port taken: the demo works without showing notices
+        print(f"(no department inbox on 127.0.0.1:9900: {exc})")
+        return _run(intake_url, stats_url, timeout_s, None)
+    with inbox:
+        return _run(intake_url, stats_url, timeout_s, inbox)
+
+
+def _run(intake_url: str, stats_url: str, timeout_s: float, inbox: Inbox | None) -> int:
     samples = sample_requests()
+    run_id = uuid.uuid4().hex[:8]  # each demo run files new tickets
     with httpx.Client(timeout=10.0) as client:
         posted: list[tuple[dict[str, Any], str]] = []
         for sample in samples:
             response = client.post(
                 f"{intake_url}/v1/tickets",
                 json=submission_of(sample),
-                headers={"Idempotency-Key": f"demo-{sample['id']}-{int(time.time() // 3600)}"},
+                headers={"Idempotency-Key": f"demo-{run_id}-{sample['id']}"},
             )
             if response.status_code != 202:
                 print(f"{sample['id']}: intake answered {response.status_code} {response.text}")
@@ -45,7 +58,9 @@ def run(intake_url: str, stats_url: str, timeout_s: float) -> int:
             posted.append((sample, response.json()["ticket_id"]))
         print(f"posted {len(posted)} requests to intake\n")
         views = _wait_for_views(client, stats_url, [t for _, t in posted], timeout_s)
-        _print_table(posted, views)
+        if inbox is not None:
+            _wait_for_notices(inbox, views, timeout_s)
+        _print_table(posted, views, inbox)
         summary = client.get(f"{stats_url}/v1/stats/summary").json()
     print("\nstats summary for today:", json.dumps(summary, ensure_ascii=False))
     return 0 if len(views) == len(posted) else 1
@@ -67,11 +82,22 @@ def _wait_for_views(
     return views
 
 
-def _print_table(posted: list[tuple[dict[str, Any], str]], views: dict[str, Any]) -> None:
-    print(f"{'sample':7} {'ticket':17} {'status':17} {'department':22} expected")
+def _wait_for_notices(inbox: Inbox, views: dict[str, Any], timeout_s: float) -> None:
+    dispatched = [t for t, v in views.items() if v.get("department")]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not all(inbox.departments_of(t) for t in dispatched):
+        time.sleep(0.2)
+
+
+def _print_table(
+    posted: list[tuple[dict[str, Any], str]], views: dict[str, Any], inbox: Inbox | None
+) -> None:
+    print(f"{'sample':7} {'ticket':17} {'status':17} {'department':23} {'expected':23} notified")
     for sample, ticket_id in posted:
         view = views.get(ticket_id, {})
+        notified = ",".join(inbox.departments_of(ticket_id)) if inbox else "?"
         print(
             f"{sample['id']:7} {ticket_id:17} {view.get('status', 'MISSING'):17} "
-            f"{view.get('department') or '-':22} {sample.get('expected_department', '')}"
+            f"{view.get('department') or '-':23} {sample.get('expected_department', ''):23} "
+            f"{notified or '-'}"
         )

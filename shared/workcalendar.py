@@ -70,8 +70,15 @@ class WorkCalendar:
         self._day_start = day_start
         self._day_end = day_end
         self._warned_years: set[int] = set()
+        self._cache: dict[date, bool] = {}  # a few hundred days a year at most
 
     def is_workday(self, day: date) -> bool:
+        known = self._cache.get(day)
+        if known is None:
+            known = self._cache[day] = self._lookup(day)
+        return known
+
+    def _lookup(self, day: date) -> bool:
         if day in self._overrides:
             return self._overrides[day]
         try:

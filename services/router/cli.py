@@ -65,7 +65,7 @@ def explain(file: str | None) -> int:
     except (RulesError, OSError, ValueError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    decision = engine.decide(draft, utcnow())
+    decision = engine.decide(draft, utcnow(), explain=True)
     print(json.dumps(_decision_json(decision), ensure_ascii=False, indent=2))
     return 0
 

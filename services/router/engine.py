@@ -7,7 +7,7 @@ found (and those without positive keywords) are then checked, in file order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,7 +15,7 @@ import ahocorasick
 
 from services.router.rules import Rule, RuleSet
 from services.router.text import normalize
-from shared.directory import Directory, District
+from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
 from shared.workcalendar import TimeLimit, WorkCalendar
 
@@ -44,6 +44,7 @@ class _Compiled:
     any_kw: frozenset[str]
     all_kw: frozenset[str]
     none_kw: frozenset[str]
+    district_ids: frozenset[str]
 
 
 @dataclass
@@ -52,19 +53,37 @@ class RuleEngine:
     directory: Directory
     calendar: WorkCalendar
     _rules: list[_Compiled] = field(init=False)
-    _always: list[int] = field(init=False)
-    _by_keyword: dict[str, list[int]] = field(init=False)
+    _kw_mask: dict[str, int] = field(init=False)
+    _no_kw_mask: int = field(init=False)
+    _district_mask: dict[str, int] = field(init=False)
+    _any_district_mask: int = field(init=False)
     _automaton: ahocorasick.Automaton | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self._rules = [_compile(rule, i) for i, rule in enumerate(self.ruleset.rules)]
-        self._always = [c.index for c in self._rules if not (c.any_kw or c.all_kw)]
-        self._by_keyword = {}
+        self._rules = [
+            _compile(rule, i, self.directory) for i, rule in enumerate(self.ruleset.rules)
+        ]
+        # Candidate sets as bit masks over rule indices (bit i = rule i): a ticket's
+        # candidates are one OR over its found keywords and one AND with its
+        # district, both done in C on Python's big integers.
+        self._kw_mask = {}
+        self._no_kw_mask = 0
+        self._district_mask = {}
+        self._any_district_mask = 0
         keywords: set[str] = set()
         for c in self._rules:
+            bit = 1 << c.index
             keywords |= c.any_kw | c.all_kw | c.none_kw
-            for kw in c.any_kw | c.all_kw:
-                self._by_keyword.setdefault(kw, []).append(c.index)
+            if c.any_kw or c.all_kw:
+                for kw in c.any_kw | c.all_kw:
+                    self._kw_mask[kw] = self._kw_mask.get(kw, 0) | bit
+            else:
+                self._no_kw_mask |= bit
+            if c.district_ids:
+                for district in c.district_ids:
+                    self._district_mask[district] = self._district_mask.get(district, 0) | bit
+            else:
+                self._any_district_mask |= bit
         self._automaton = _build_automaton(keywords)
 
     def found_keywords(self, text: str) -> set[str]:
@@ -72,15 +91,25 @@ class RuleEngine:
             return set()
         return {kw for _, kw in self._automaton.iter(normalize(text))}
 
-    def matching_rules(self, draft: TicketDraft, exclude: Iterable[str] = ()) -> list[Rule]:
-        """Every rule that matches, in file order, with its department resolved."""
-        found = self.found_keywords(draft.text)
-        candidates = set(self._always)
+    def _candidates(self, draft: TicketDraft, found: set[str]) -> Iterator[int]:
+        """Indices of the rules worth checking, in file order."""
+        by_keyword = self._no_kw_mask
         for kw in found:
-            candidates.update(self._by_keyword.get(kw, ()))
+            by_keyword |= self._kw_mask.get(kw, 0)
+        mask = by_keyword & (self._any_district_mask | self._district_mask.get(draft.district, 0))
+        while mask:
+            lowest = mask & -mask
+            yield lowest.bit_length() - 1
+            mask ^= lowest
+
+    def matching_rules(
+        self, draft: TicketDraft, exclude: Iterable[str] = (), first_only: bool = False
+    ) -> list[Rule]:
+        """The rules that match, in file order (only the first with first_only)."""
+        found = self.found_keywords(draft.text)
         excluded = set(exclude)
         result = []
-        for index in sorted(candidates):
+        for index in self._candidates(draft, found):
             compiled = self._rules[index]
             if not _conditions_hold(compiled, draft, found, self.directory):
                 continue
@@ -88,14 +117,24 @@ class RuleEngine:
             if department is None or department in excluded:
                 continue
             result.append(compiled.rule)
+            if first_only:
+                break
         return result
 
     def resolve_department(self, template: str, district_id: str) -> str | None:
         dep_id = template.replace("{district}", district_id)
         return dep_id if self.directory.department(dep_id) is not None else None
 
-    def decide(self, draft: TicketDraft, at: datetime, exclude: Iterable[str] = ()) -> Decision:
-        matches = self.matching_rules(draft, exclude)
+    def decide(
+        self,
+        draft: TicketDraft,
+        at: datetime,
+        exclude: Iterable[str] = (),
+        explain: bool = False,
+    ) -> Decision:
+        """The first matching rule decides; with explain, also_matched lists the
+        other rules that match too (slower: every candidate is checked)."""
+        matches = self.matching_rules(draft, exclude, first_only=not explain)
         if not matches:
             return self._decision(draft, at, None)
         return self._decision(draft, at, matches[0], tuple(r.id for r in matches[1:]))
@@ -141,14 +180,18 @@ class RuleEngine:
         return self.calendar.deadline(at, limit)
 
 
-def _compile(rule: Rule, index: int) -> _Compiled:
+def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:
     kw = rule.when.keywords
+    districts = (directory.district(name) for name in rule.when.districts)
     return _Compiled(
         rule=rule,
         index=index,
         any_kw=frozenset(normalize(k) for k in kw.any),
         all_kw=frozenset(normalize(k) for k in kw.all),
         none_kw=frozenset(normalize(k) for k in kw.none),
+        # A district the directory does not know matches no ticket; `rules check`
+        # reports it. The impossible id keeps such a rule out of every district.
+        district_ids=frozenset(d.id if d else "\0unknown" for d in districts),
     )
 
 
@@ -173,9 +216,9 @@ def _conditions_hold(
         return False
     if c.none_kw & found:
         return False
-    district = directory.district(draft.district)
-    if when.districts and (district is None or not _named(district, when.districts)):
+    if c.district_ids and draft.district not in c.district_ids:
         return False
+    district = directory.district(draft.district)
     if when.district_kinds and (district is None or district.kind not in when.district_kinds):
         return False
     if when.towns and draft.town not in when.towns:
@@ -185,7 +228,3 @@ def _conditions_hold(
     if when.channels and draft.channel not in when.channels:
         return False
     return not (when.priorities and draft.priority not in when.priorities)
-
-
-def _named(district: District, names: tuple[str, ...]) -> bool:
-    return district.id in names or district.name in names
