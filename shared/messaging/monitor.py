@@ -15,9 +15,12 @@ async def queue_depths(broker: Broker, queue: str) -> dict[str, int]:
     """Ready messages in a queue and in its dead-letter queue."""
     names = (queue, broker.topology.dlq_name(queue))
     depths: dict[str, int] = {}
+    # Asked on the raw channel: the robust channel answers a passive declare of a
+    # queue it knows from its cache, with the count as it was at start.
+    channel = await broker.channel.get_underlay_channel()
     for name in names:
-        declared = await broker.channel.declare_queue(name, passive=True)
-        depths[name] = int(declared.declaration_result.message_count or 0)
+        declared = await channel.queue_declare(name, passive=True)
+        depths[name] = int(declared.message_count or 0)
     return depths
 
 
