@@ -23,7 +23,7 @@ class UnavailableError(Exception):
     """A dependency (broker, store) cannot be reached right now."""
 
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     UnavailableError,
     pymongo.errors.ConnectionFailure,  # includes AutoReconnect, timeouts, server selection
     aiormq.exceptions.AMQPConnectionError,
@@ -34,4 +34,4 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, _UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE_ERRORS)

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import UNAVAILABLE_ERRORS
 from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -42,7 +42,26 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.middleware("http")(_metrics_middleware(service))
+    _install_unavailable_handler(app)
     return app
+
+
+def _install_unavailable_handler(app: FastAPI) -> None:
+    """A broker or store that cannot be reached is a 503 the client may retry.
+
+    Registered per exception class rather than for Exception, so that Starlette
+    handles it inside the middleware stack: the 503 is counted in the metrics and
+    not logged as a crash."""
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        return JSONResponse(
+            {"detail": "service temporarily unavailable; nothing was changed, retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_class in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(exc_class, unavailable)
 
 
 async def _probe(check: ReadinessCheck) -> bool:
@@ -54,12 +73,10 @@ async def _probe(check: ReadinessCheck) -> bool:
 
 def _route_template(request: Request) -> str:
     # The template ("/v1/tickets/{ticket_id}"), never the concrete path: label
-    # values must stay a bounded set.
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    # values must stay a bounded set. The router leaves the matched route in the
+    # scope; a request no route matched is "unmatched".
+    route = request.scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")
 
 
 def _metrics_middleware(
@@ -79,8 +96,12 @@ def _metrics_middleware(
 
 
 class BodyLimitMiddleware:
-    """Refuses a request body over the limit with 413 before anything reads it,
-    whether the client declared its length or streams it in chunks."""
+    """Refuses a request body over the limit with 413 before the app sees it,
+    whether the client declared its length or streams it in chunks.
+
+    The body is read whole first (it is small by definition) and handed on only
+    if it fits: an error raised half-way through the app's own read would reach
+    the client as a 400 or 500 instead."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -94,21 +115,21 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
@@ -117,5 +138,14 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect
+
+    return replay

@@ -49,6 +49,8 @@ def load_overrides(path: Path | None) -> dict[date, bool]:
     if path is None:
         return {}
     raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object of date -> 'holiday' | 'workday'")
     result: dict[date, bool] = {}
     for key, kind in raw.items():
         if kind not in ("holiday", "workday"):

@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 
 from services.intake.intake import IdempotencyConflict, Intake, SubmissionError
 from services.intake.models import Receipt, TicketSubmission
-from shared.errors import is_unavailable
 
 IdempotencyKey = Annotated[
     str | None,
@@ -57,13 +56,3 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
         detail = [{"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": "conflict"}]
         return JSONResponse({"detail": detail}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if is_unavailable(exc):
-            return JSONResponse(
-                {"detail": "service temporarily unavailable; nothing was accepted, retry"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-        raise exc

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from shared.events import (
     TicketReceived,
     TicketResolvedOnSpot,
 )
+from shared.locks import KeyedLock
 from shared.messaging.publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,19 @@ class Intake:
     directory: Directory
     timezone: ZoneInfo
     clock: Callable[[], datetime]
+    key_locks: KeyedLock = field(default_factory=KeyedLock)
 
     async def submit(self, submission: TicketSubmission, key: str | None) -> Receipt:
+        if key is None:
+            return await self._submit(submission, None)
+        # Retries with one key are serialised in this process, so a retry that
+        # arrives while the first attempt awaits the broker's confirm waits for it
+        # instead of publishing the same event again. Across replicas a race can
+        # still publish it twice, with the same event_id, which consumers apply once.
+        async with self.key_locks.hold(key):
+            return await self._submit(submission, key)
+
+    async def _submit(self, submission: TicketSubmission, key: str | None) -> Receipt:
         draft = self._draft(submission)
         request_hash = _hash(submission)
         if key is not None:

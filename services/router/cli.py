@@ -46,6 +46,8 @@ def check(file: str | None) -> int:
 
 def draft_from_json(raw: dict[str, Any], directory: Directory) -> TicketDraft:
     """A ticket as intake would make it: a sample-request line is valid input."""
+    if not isinstance(raw, dict):
+        raise ValueError("expected a JSON object (one ticket)")
     district = directory.district(str(raw.get("district", "")))
     if district is None:
         raise ValueError(f"unknown district {raw.get('district')!r}")

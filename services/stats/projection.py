@@ -25,6 +25,10 @@ STATUS_AFTER = {
 }
 
 
+# Lifecycle stage of each kind of event, to order steps recorded at the same time.
+STAGE = {"received": 0, "resolved_on_spot": 1, "dispatched": 1, "unroutable": 1}
+
+
 def department_of(event: TicketEvent) -> str:
     if isinstance(event, TicketDispatched):
         return event.payload.department
@@ -104,6 +108,7 @@ def view_fields(event: TicketEvent) -> Document:
 def current_status(history: list[Document]) -> str:
     if not history:
         return "unknown"
-    last = max(history, key=lambda step: step["at"])
+    # Ties on time (stored to the millisecond) go to the later lifecycle stage.
+    last = max(history, key=lambda step: (step["at"], STAGE.get(step["event_type"], 0)))
     event_type = str(last["event_type"])
     return STATUS_AFTER.get(event_type, event_type)

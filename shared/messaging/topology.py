@@ -89,7 +89,7 @@ class Topology:
     def retry_queue_args(self, queue: str, delay: float) -> dict[str, Any]:
         return {
             **self._base_args(),
-            "x-message-ttl": int(delay * 1000),
+            "x-message-ttl": round(delay * 1000),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": queue,
         }
