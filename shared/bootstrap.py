@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from fastapi import FastAPI
+from pydantic import TypeAdapter
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.http import ReadinessCheck
 from shared.messaging.broker import Broker
+from shared.messaging.consumer import Consumer, Handler
+from shared.messaging.monitor import monitor_queues
 from shared.messaging.topology import Topology
 from shared.mongo import Document, create_client, ping, service_database
+from shared.service import serve
 from shared.settings import CommonSettings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 async def with_retry(
@@ -42,6 +48,38 @@ class Infra:
     mongo: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     broker: Broker
+    consumers: list[Consumer] = field(default_factory=list)
+
+    def queue(self, purpose: str = "events") -> str:
+        topology = self.broker.topology
+        return topology.queue_name(topology.spec(self.service, purpose))
+
+    async def consume(
+        self, adapter: TypeAdapter[E], handler: Handler[E], purpose: str = "events"
+    ) -> Consumer:
+        """Start consuming the service's queue with a typed handler."""
+        consumer = Consumer(self.broker, self.service, self.queue(purpose), adapter, handler)
+        await consumer.start()
+        self.consumers.append(consumer)
+        return consumer
+
+    async def serve(
+        self,
+        app: FastAPI,
+        settings: CommonSettings,
+        port: int,
+        tasks: list[Coroutine[Any, Any, None]] | None = None,
+        on_close: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
+        """Serve until SIGTERM; then stop consuming, run on_close, close connections."""
+        queues = [c.queue_name for c in self.consumers]
+        await serve(
+            app,
+            settings.http_host,
+            port,
+            tasks=[*(tasks or []), monitor_queues(self.broker, self.service, queues)],
+            on_close=[*(c.stop for c in self.consumers), *(on_close or []), self.close],
+        )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         async def broker_up() -> bool:

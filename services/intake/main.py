@@ -5,33 +5,38 @@ from __future__ import annotations
 import asyncio
 from zoneinfo import ZoneInfo
 
+from fastapi import FastAPI
+
 from services.intake.api import build_router, install_error_handlers
 from services.intake.intake import Intake
 from services.intake.repository import IntakeRepository
-from shared.bootstrap import connect
-from shared.directory import load_directory
+from shared.bootstrap import Infra, connect
+from shared.directory import Directory, load_directory
 from shared.events import utcnow
 from shared.http import BodyLimitMiddleware, create_app
 from shared.messaging.publisher import Publisher
-from shared.service import configure_logging, serve
+from shared.service import configure_logging
 from shared.settings import IntakeSettings
 
 SERVICE = "intake"
 
 
-async def main(settings: IntakeSettings) -> None:
-    directory = load_directory(settings.districts_file, settings.directory_file)
-    infra = await connect(settings, SERVICE)
+def build_app(settings: IntakeSettings, infra: Infra, directory: Directory) -> FastAPI:
     repo = IntakeRepository(infra.db, settings.ticket_prefix)
-    await repo.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s)
     intake = Intake(repo, publisher, directory, ZoneInfo(settings.timezone), utcnow)
-
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline intake")
     app.include_router(build_router(intake))
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    await serve(app, settings.http_host, settings.http_port, tasks=[], on_close=[infra.close])
+    return app
+
+
+async def main(settings: IntakeSettings) -> None:
+    directory = load_directory(settings.districts_file, settings.directory_file)
+    infra = await connect(settings, SERVICE)
+    await IntakeRepository(infra.db, settings.ticket_prefix).ensure_indexes()
+    await infra.serve(build_app(settings, infra, directory), settings, settings.http_port)
 
 
 def run() -> int:

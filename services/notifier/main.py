@@ -17,9 +17,7 @@ from shared.bootstrap import connect
 from shared.directory import load_directory
 from shared.events import TicketDispatched, utcnow
 from shared.http import create_app
-from shared.messaging.consumer import Consumer
-from shared.messaging.monitor import monitor_queues
-from shared.service import configure_logging, serve
+from shared.service import configure_logging
 from shared.settings import NotifierSettings
 
 SERVICE = "notifier"
@@ -41,21 +39,15 @@ async def main(settings: NotifierSettings) -> None:
         lease=timedelta(seconds=settings.claim_lease_s),
     )
 
-    queue = infra.broker.topology.queue_name(infra.broker.topology.spec(SERVICE))
     handler = partial(
         handle_dispatched, repo=repo, directory=directory, clock=utcnow, wake=worker.wake
     )
-    consumer = Consumer(infra.broker, SERVICE, queue, TypeAdapter(TicketDispatched), handler)
-    await consumer.start()
+    await infra.consume(TypeAdapter(TicketDispatched), handler)
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline notifier")
     app.include_router(build_router(repo))
-    await serve(
-        app,
-        settings.http_host,
-        settings.http_port,
-        tasks=[worker.run(), monitor_queues(infra.broker, SERVICE, [queue])],
-        on_close=[consumer.stop, http.aclose, infra.close],
+    await infra.serve(
+        app, settings, settings.http_port, tasks=[worker.run()], on_close=[http.aclose]
     )
 
 

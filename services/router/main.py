@@ -15,10 +15,8 @@ from shared.bootstrap import connect
 from shared.directory import load_directory
 from shared.events import TicketReceived, utcnow
 from shared.http import create_app
-from shared.messaging.consumer import Consumer
-from shared.messaging.monitor import monitor_queues
 from shared.messaging.publisher import Publisher
-from shared.service import configure_logging, serve
+from shared.service import configure_logging
 from shared.settings import RouterSettings
 from shared.workcalendar import WorkCalendar, load_overrides
 
@@ -34,25 +32,12 @@ async def main(settings: RouterSettings) -> None:
     repo = TicketRepository(infra.db)
     await repo.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE)
-
-    queue = infra.broker.topology.queue_name(infra.broker.topology.spec(SERVICE))
-    consumer = Consumer(
-        infra.broker,
-        SERVICE,
-        queue,
+    await infra.consume(
         TypeAdapter(TicketReceived),
         partial(handle_received, repo=repo, engines=engines, publisher=publisher, clock=utcnow),
     )
-    await consumer.start()
-
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
-    await serve(
-        app,
-        settings.http_host,
-        settings.http_port,
-        tasks=[monitor_queues(infra.broker, SERVICE, [queue])],
-        on_close=[consumer.stop, infra.close],
-    )
+    await infra.serve(app, settings, settings.http_port)
 
 
 def run() -> int:

@@ -12,9 +12,7 @@ from services.stats.repository import DailyCounters, EventArchive, TicketViews
 from shared.bootstrap import connect
 from shared.events import EVENT_ADAPTER
 from shared.http import create_app
-from shared.messaging.consumer import Consumer
-from shared.messaging.monitor import monitor_queues
-from shared.service import configure_logging, serve
+from shared.service import configure_logging
 from shared.settings import StatsSettings
 
 SERVICE = "stats"
@@ -26,22 +24,11 @@ async def main(settings: StatsSettings) -> None:
     store = StatsStore(EventArchive(infra.db), TicketViews(infra.db), DailyCounters(infra.db), tz)
     for repo in (store.archive, store.views, store.counters):
         await repo.ensure_indexes()
-
-    queue = infra.broker.topology.queue_name(infra.broker.topology.spec(SERVICE))
-    consumer = Consumer(
-        infra.broker, SERVICE, queue, EVENT_ADAPTER, partial(handle_event, store=store)
-    )
-    await consumer.start()
+    await infra.consume(EVENT_ADAPTER, partial(handle_event, store=store))
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
     app.include_router(build_router(store.views, store.counters, tz))
-    await serve(
-        app,
-        settings.http_host,
-        settings.http_port,
-        tasks=[monitor_queues(infra.broker, SERVICE, [queue])],
-        on_close=[consumer.stop, infra.close],
-    )
+    await infra.serve(app, settings, settings.http_port)
 
 
 def run() -> int:

@@ -51,6 +51,10 @@ class Consumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
 
+    @property
+    def queue_name(self) -> str:
+        return self._queue_name
+
     async def start(self) -> None:
         # Declared (with the same arguments as the topology) rather than fetched, so
         # the robust channel re-creates the consumer after a broker restart.
