@@ -37,6 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = rules_sub.add_parser(cmd, help=text)
         p.add_argument("file", nargs="?", default=None, help="rules file (default: shipped)")
+    diff = rules_sub.add_parser("diff", help="replay tickets through two rules files")
+    diff.add_argument("old", help="the rules file in force")
+    diff.add_argument("new", help="the proposed rules file")
+    diff.add_argument(
+        "--tickets", default=None, help="JSON-lines tickets (default: the sample requests)"
+    )
+
+    keys = sub.add_parser("keys", help="issue, list and revoke router API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    issue = keys_sub.add_parser("issue", help="issue a key (printed once)")
+    who = issue.add_mutually_exclusive_group(required=True)
+    who.add_argument("--department", help="a department id of the directory")
+    who.add_argument("--staff", help="a hotline staff member's name or id")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (ids and owners, never the keys)")
 
     demo = sub.add_parser("demo", help="post the reference city's sample requests")
     demo.add_argument("--intake", default="http://127.0.0.1:8001")
@@ -49,8 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in SERVICES:
         return _load(SERVICES[args.command])()
+    if args.command == "rules" and args.rules_command == "diff":
+        return _load("services.router.cli:diff")(args.old, args.new, args.tickets)
     if args.command == "rules":
         return _load(f"services.router.cli:{args.rules_command}")(args.file)
+    if args.command == "keys":
+        return _load("services.router.keys_cli:main")(args)
     if args.command == "demo":
         return _load("services.demo:run")(args.intake, args.stats, args.timeout)
     return 2  # pragma: no cover - argparse rejects unknown commands first
