@@ -9,6 +9,7 @@ rejects the message to its dead-letter queue rather than guess.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
@@ -78,6 +79,10 @@ class DispatchedPayload(Frozen):
     response_deadline: AwareDatetime
     # 1 for the first dispatch, 2 after one return, ...
     round: int = Field(default=1, ge=1)
+    # How the department was chosen: by the rules, by a person at the hotline
+    # centre, or by a county sub-centre passing the ticket to one of its units.
+    via: Literal["rules", "manual", "sub_dispatch"] = "rules"
+    previous_department: str | None = None
 
 
 class TicketDispatched(Envelope):
@@ -102,12 +107,190 @@ class TicketUnroutable(Envelope):
         return self.payload.dims
 
 
+class Rating(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    UNSATISFIED = "unsatisfied"
+
+
+class DepartmentStep(Frozen):
+    """What every step a department takes carries: the ticket's dimensions and
+    the department that took it."""
+
+    dims: TicketDims
+    department: str
+
+
+class AcceptedPayload(DepartmentStep):
+    # Accepted within the response limit (响应): the numerator of the response rate.
+    responded_in_time: bool
+
+
+class ReturnedPayload(DepartmentStep):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExtensionRequestedPayload(DepartmentStep):
+    days: int = Field(ge=1, le=10)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExtendedPayload(DepartmentStep):
+    days: int = Field(ge=1, le=10)
+    deadline: AwareDatetime
+    note: str | None = None
+
+
+class ExtensionRefusedPayload(DepartmentStep):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ResolvedPayload(DepartmentStep):
+    reply: str = Field(min_length=1, max_length=4000)
+    on_time: bool
+    deadline: AwareDatetime
+    dispatched_at: AwareDatetime
+
+
+class FeedbackPayload(Frozen):
+    """The citizen's rating (回访), collected by intake from an agent or an SMS."""
+
+    dims: TicketDims
+    rating: Rating
+    # Whether the problem itself was solved: the resolution rate (解决率).
+    solved: bool
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ClosedPayload(DepartmentStep):
+    rating: Rating
+    solved: bool
+    explained: bool = False
+
+
+class ReopenedPayload(DepartmentStep):
+    comment: str | None = None
+    reopen_count: int = Field(ge=1)
+
+
+class ExplanationPayload(DepartmentStep):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class TicketAccepted(Envelope):
+    event_type: Literal["accepted"] = "accepted"
+    payload: AcceptedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketReturned(Envelope):
+    event_type: Literal["returned"] = "returned"
+    payload: ReturnedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketExtensionRequested(Envelope):
+    event_type: Literal["extension_requested"] = "extension_requested"
+    payload: ExtensionRequestedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketExtended(Envelope):
+    event_type: Literal["extended"] = "extended"
+    payload: ExtendedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketExtensionRefused(Envelope):
+    event_type: Literal["extension_refused"] = "extension_refused"
+    payload: ExtensionRefusedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketResolved(Envelope):
+    event_type: Literal["resolved"] = "resolved"
+    payload: ResolvedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketFeedback(Envelope):
+    event_type: Literal["feedback"] = "feedback"
+    payload: FeedbackPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketClosed(Envelope):
+    event_type: Literal["closed"] = "closed"
+    payload: ClosedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketReopened(Envelope):
+    event_type: Literal["reopened"] = "reopened"
+    payload: ReopenedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class TicketExplained(Envelope):
+    event_type: Literal["explained"] = "explained"
+    payload: ExplanationPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
 TicketEvent = Annotated[
-    TicketReceived | TicketResolvedOnSpot | TicketDispatched | TicketUnroutable,
+    TicketReceived
+    | TicketResolvedOnSpot
+    | TicketDispatched
+    | TicketUnroutable
+    | TicketAccepted
+    | TicketReturned
+    | TicketExtensionRequested
+    | TicketExtended
+    | TicketExtensionRefused
+    | TicketResolved
+    | TicketFeedback
+    | TicketClosed
+    | TicketReopened
+    | TicketExplained,
     Field(discriminator="event_type"),
 ]
 EVENT_ADAPTER: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
-EVENT_TYPES: tuple[str, ...] = ("received", "resolved_on_spot", "dispatched", "unroutable")
+EVENT_TYPES: tuple[str, ...] = (
+    "received",
+    "resolved_on_spot",
+    "dispatched",
+    "unroutable",
+    "accepted",
+    "returned",
+    "extension_requested",
+    "extended",
+    "extension_refused",
+    "resolved",
+    "feedback",
+    "closed",
+    "reopened",
+    "explained",
+)
 
 
 def parse_event(body: bytes | str) -> TicketEvent:

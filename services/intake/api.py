@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, FastAPI, Header, Path, Request
 from fastapi.responses import JSONResponse
 
-from services.intake.intake import IdempotencyConflict, Intake, SubmissionError
-from services.intake.models import Receipt, TicketSubmission
+from services.intake.intake import IdempotencyConflict, Intake, SubmissionError, UnknownTicket
+from services.intake.models import FeedbackSubmission, Receipt, TicketSubmission
 
 IdempotencyKey = Annotated[
     str | None,
@@ -43,6 +43,19 @@ def build_router(intake: Intake) -> APIRouter:
         receipt = await intake.submit(submission, idempotency_key)
         return JSONResponse(receipt.model_dump(), status_code=202)
 
+    @router.post(
+        "/tickets/{ticket_id}/feedback",
+        status_code=202,
+        responses={404: {"description": "no such ticket"}, 503: {"description": "retry"}},
+    )
+    async def submit_feedback(
+        ticket_id: Annotated[str, Path(max_length=64)], feedback: FeedbackSubmission
+    ) -> dict[str, str]:
+        """The citizen's rating after the department replied (回访): satisfied or
+        basically satisfied closes the ticket, unsatisfied reopens it."""
+        await intake.feedback(ticket_id, feedback)
+        return {"ticket_id": ticket_id, "status": "feedback_received"}
+
     return router
 
 
@@ -51,6 +64,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _submission(_: Request, exc: SubmissionError) -> JSONResponse:
         detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(UnknownTicket)
+    async def _unknown(_: Request, exc: UnknownTicket) -> JSONResponse:
+        return JSONResponse({"detail": f"no ticket {exc}"}, status_code=404)
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:

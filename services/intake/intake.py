@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.intake.models import Receipt, TicketSubmission
+from services.intake.models import FeedbackSubmission, Receipt, TicketSubmission
 from services.intake.repository import IntakeRecord, IntakeRepository
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
     Envelope,
+    FeedbackPayload,
     ReceivedPayload,
     ResolvedOnSpotPayload,
+    TicketFeedback,
     TicketReceived,
     TicketResolvedOnSpot,
 )
@@ -38,6 +40,10 @@ class SubmissionError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnknownTicket(LookupError):
+    """No ticket with that number was accepted here."""
 
 
 class IdempotencyConflict(ValueError):
@@ -84,6 +90,32 @@ class Intake:
                 return await self._replay(key, request_hash, earlier)
         await self._publish(record)
         return _receipt(record, replayed=False)
+
+    async def feedback(self, ticket_id: str, submission: FeedbackSubmission) -> None:
+        """Publish the citizen's rating for the router (close or reopen) and stats."""
+        record = await self.repo.get(ticket_id)
+        if record is None or not record.published:
+            raise UnknownTicket(ticket_id)
+        if not isinstance(record.event, TicketReceived):
+            raise SubmissionError("ticket", f"{ticket_id} was answered on the spot")
+        actor = (
+            Actor(kind=ActorKind.AGENT, id=submission.agent_id)
+            if submission.agent_id
+            else Actor(kind=ActorKind.CITIZEN, id="feedback")
+        )
+        await self.publisher.publish(
+            TicketFeedback(
+                ticket_id=ticket_id,
+                occurred_at=self.clock(),
+                actor=actor,
+                payload=FeedbackPayload(
+                    dims=record.event.dims(),
+                    rating=submission.rating,
+                    solved=submission.solved,
+                    comment=submission.comment,
+                ),
+            )
+        )
 
     async def _replay(self, key: str, request_hash: str, bound: tuple[str, str]) -> Receipt:
         bound_hash, ticket_id = bound

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain import Category, Channel, Citizen, Location, Priority
+from shared.events import Rating
 
 
 class TicketSubmission(BaseModel):
@@ -39,3 +40,14 @@ class Receipt(BaseModel):
     ticket_id: str
     status: str = Field(description="received or resolved_on_spot")
     replayed: bool = Field(default=False, description="true for a retried Idempotency-Key")
+
+
+class FeedbackSubmission(BaseModel):
+    """The citizen's rating of the result (回访), as an agent or an SMS reply gives it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    rating: Rating
+    solved: bool = Field(description="was the problem itself solved")
+    comment: str | None = Field(default=None, max_length=2000)
+    agent_id: str | None = Field(default=None, max_length=100, description="who called back")

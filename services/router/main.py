@@ -1,19 +1,23 @@
-"""Wires the router: settings -> connections -> handlers -> run until SIGTERM -> close."""
+"""Wires the router: settings -> connections -> handlers, API -> run until SIGTERM -> close."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import partial
 
 from pydantic import TypeAdapter
 
+from services.router.api import install
+from services.router.commands import CommandService
 from services.router.engine import RuleEngine
-from services.router.handlers import EngineHolder, handle_received
+from services.router.handlers import EngineHolder, handle_event
+from services.router.keys import KeyRepository
 from services.router.repository import TicketRepository
 from services.router.rules import load_rules
 from shared.bootstrap import connect
 from shared.directory import load_directory
-from shared.events import TicketReceived, utcnow
+from shared.events import TicketFeedback, TicketReceived, utcnow
 from shared.http import create_app
 from shared.messaging.publisher import Publisher
 from shared.service import configure_logging
@@ -21,6 +25,18 @@ from shared.settings import RouterSettings
 from shared.workcalendar import WorkCalendar, load_overrides
 
 SERVICE = "router"
+RELAY_INTERVAL_S = 2.0
+logger = logging.getLogger(__name__)
+
+
+async def relay_forever(commands: CommandService) -> None:
+    """Publish what a crash or an outage left behind in the outboxes."""
+    while True:
+        try:
+            await commands.relay()
+        except Exception as exc:  # broker or store down: try again next round
+            logger.warning("outbox relay failed: %r", exc)
+        await asyncio.sleep(RELAY_INTERVAL_S)
 
 
 async def main(settings: RouterSettings) -> None:
@@ -29,15 +45,18 @@ async def main(settings: RouterSettings) -> None:
     engines = EngineHolder(RuleEngine(load_rules(settings.rules_file), directory, calendar))
 
     infra = await connect(settings, SERVICE)
-    repo = TicketRepository(infra.db)
+    repo, keys = TicketRepository(infra.db), KeyRepository(infra.db)
     await repo.ensure_indexes()
+    await keys.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE)
+    commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
     await infra.consume(
-        TypeAdapter(TicketReceived),
-        partial(handle_received, repo=repo, engines=engines, publisher=publisher, clock=utcnow),
+        TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
     )
+
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
-    await infra.serve(app, settings, settings.http_port)
+    install(app, commands, repo, keys)
+    await infra.serve(app, settings, settings.http_port, tasks=[relay_forever(commands)])
 
 
 def run() -> int:

@@ -1,9 +1,13 @@
 """The router's record of each ticket's workflow; the router is its only writer.
 
-A ticket's outgoing event is stored in the same document as its new state, in
-one insert, before it is published (an outbox): a crash between the two is
-repaired by the redelivered input, which finds the document and publishes the
-stored event again with the same event_id, which consumers apply once.
+A ticket's outgoing events are stored in the same document as its new state, in
+one write, before they are published (an outbox). Whatever crashes between the
+write and the publish, the events are published later — by the redelivered input
+or by the outbox relay — with the same event_id, which consumers apply once.
+
+Writes are conditional on the version read (optimistic concurrency): on MongoDB
+the compare-and-set is atomic; on FerretDB, whose updates are not isolated, the
+command service also serialises writers of one ticket in the process.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.domain import TicketDraft
+from services.router.workflow.state import TicketState
 from shared.events import EVENT_ADAPTER, Envelope, TicketEvent
 from shared.mongo import Document
 
 
+class StaleState(Exception):
+    """The ticket changed since it was read."""
+
+
 @dataclass(frozen=True)
-class RoutedTicket:
-    ticket_id: str
-    status: str
-    department: str | None
+class StoredTicket:
+    state: TicketState
     outbox: list[TicketEvent]
 
 
@@ -33,47 +39,71 @@ class TicketRepository:
         self._tickets = db["tickets"]
 
     async def ensure_indexes(self) -> None:
-        await self._tickets.create_index([("status", 1)])
+        await self._tickets.create_index([("status", 1), ("dispatched_at", 1)])
         await self._tickets.create_index([("department", 1), ("status", 1)])
+        await self._tickets.create_index([("outbox_since", 1)])
 
-    async def get(self, ticket_id: str) -> RoutedTicket | None:
+    async def get(self, ticket_id: str) -> StoredTicket | None:
         doc = await self._tickets.find_one({"_id": ticket_id})
-        return _from_doc(doc) if doc else None
+        return _stored(doc) if doc else None
 
     async def create(
-        self,
-        ticket_id: str,
-        draft: TicketDraft,
-        status: str,
-        department: str | None,
-        event: Envelope,
-        now: datetime,
-    ) -> tuple[RoutedTicket, bool]:
-        """Insert the ticket with its outgoing event; (ticket, False) if it existed."""
-        doc: dict[str, Any] = {
-            "_id": ticket_id,
-            "status": status,
-            "department": department,
-            "draft": draft.model_dump(mode="json"),
-            "returned_by": [],
-            "outbox": [event.model_dump(mode="json")],
-            "created_at": now,
-            "updated_at": now,
-        }
+        self, state: TicketState, events: list[Envelope], now: datetime
+    ) -> tuple[StoredTicket, bool]:
+        """Insert a new ticket with its events; (existing, False) if it existed."""
+        doc = {**_state_doc(state), "outbox": _dump(events), "outbox_since": now}
         try:
             await self._tickets.insert_one(doc)
         except DuplicateKeyError:
-            existing = await self.get(ticket_id)
-            if existing is None:  # deleted in between: nothing in this system deletes
+            existing = await self.get(state.ticket_id)
+            if existing is None:  # nothing in this system deletes tickets
                 raise
             return existing, False
-        return _from_doc(doc), True
+        return _stored(doc), True
+
+    async def save(self, state: TicketState, events: list[Envelope], now: datetime) -> TicketState:
+        """Store the new state (read at state.version) and queue its events."""
+        saved = state.model_copy(update={"version": state.version + 1})
+        result = await self._tickets.update_one(
+            {"_id": state.ticket_id, "version": state.version},
+            {
+                "$set": {**_state_doc(saved), "outbox_since": now},
+                "$push": {"outbox": {"$each": _dump(events)}},
+            },
+        )
+        if result.matched_count == 0:
+            raise StaleState(state.ticket_id)
+        return saved
+
+    async def clear_outbox(self, ticket_id: str, version: int) -> None:
+        # Only if nothing was written since: newer events stay for the relay.
+        await self._tickets.update_one(
+            {"_id": ticket_id, "version": version},
+            {"$set": {"outbox": [], "outbox_since": None}},
+        )
+
+    async def with_pending_outbox(self, before: datetime, limit: int = 100) -> list[StoredTicket]:
+        cursor = self._tickets.find({"outbox_since": {"$ne": None, "$lt": before}}).limit(limit)
+        return [_stored(doc) for doc in await cursor.to_list()]
+
+    async def list(self, query: dict[str, Any], limit: int, skip: int = 0) -> list[TicketState]:
+        cursor = self._tickets.find(query).sort("_id", 1).skip(skip).limit(limit)
+        return [_stored(doc).state for doc in await cursor.to_list()]
 
 
-def _from_doc(doc: Document) -> RoutedTicket:
-    return RoutedTicket(
-        ticket_id=doc["_id"],
-        status=doc["status"],
-        department=doc.get("department"),
-        outbox=[EVENT_ADAPTER.validate_python(e) for e in doc.get("outbox", [])],
-    )
+def _state_doc(state: TicketState) -> Document:
+    doc = state.model_dump(mode="python")
+    doc["_id"] = doc.pop("ticket_id")
+    doc["draft"] = state.draft.model_dump(mode="json")
+    return doc
+
+
+def _dump(events: list[Envelope]) -> list[Document]:
+    return [event.model_dump(mode="json") for event in events]
+
+
+def _stored(doc: Document) -> StoredTicket:
+    fields = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_since")}
+    state = TicketState.model_validate({**fields, "ticket_id": doc["_id"]})
+    outbox = [EVENT_ADAPTER.validate_python(e) for e in doc.get("outbox") or []]
+    return StoredTicket(state, outbox)

@@ -22,17 +22,23 @@ STATUS_AFTER = {
     "resolved_on_spot": "resolved_on_spot",
     "dispatched": "dispatched",
     "unroutable": "unroutable",
+    "accepted": "accepted",
+    "returned": "returned",
+    "extension_requested": "extension_requested",
+    "extended": "accepted",
+    "extension_refused": "accepted",
+    "resolved": "resolved",
+    "closed": "closed",
+    "reopened": "reopened",
 }
 
 
 # Lifecycle stage of each kind of event, to order steps recorded at the same time.
-STAGE = {"received": 0, "resolved_on_spot": 1, "dispatched": 1, "unroutable": 1}
+STAGE = {"received": 0, "resolved_on_spot": 1, "dispatched": 1, "unroutable": 1, "returned": 1}
 
 
 def department_of(event: TicketEvent) -> str:
-    if isinstance(event, TicketDispatched):
-        return event.payload.department
-    return ""
+    return str(getattr(event.payload, "department", "") or "")
 
 
 def day_of(at: datetime, tz: ZoneInfo) -> str:
@@ -68,9 +74,13 @@ def history_step(event: TicketEvent) -> Document:
         "at": event.occurred_at,
         "actor": event.actor.model_dump(mode="json"),
     }
+    for name in ("department", "reason", "reply", "days", "rating", "comment", "text"):
+        value = getattr(event.payload, name, None)
+        if value is not None:
+            step[name] = value.value if hasattr(value, "value") else value
     if isinstance(event, TicketDispatched):
-        step["department"] = event.payload.department
         step["rule"] = event.payload.rule
+        step["via"] = event.payload.via
     elif isinstance(event, TicketUnroutable):
         step["reason"] = event.payload.reason
     elif isinstance(event, TicketResolvedOnSpot):
@@ -106,6 +116,8 @@ def view_fields(event: TicketEvent) -> Document:
 
 
 def current_status(history: list[Document]) -> str:
+    # Feedback and explanations do not change the state by themselves.
+    history = [step for step in history if step["event_type"] in STATUS_AFTER]
     if not history:
         return "unknown"
     # Ties on time (stored to the millisecond) go to the later lifecycle stage.

@@ -33,7 +33,7 @@ class QueueSpec:
 
 # The queues of the system. Adding a consumer means adding a line here.
 QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("router", "events", ("ticket.received",)),
+    QueueSpec("router", "events", ("ticket.received", "ticket.feedback")),
     QueueSpec("notifier", "events", ("ticket.dispatched",)),
     QueueSpec("stats", "events", ("ticket.#",)),
 )

@@ -1,0 +1,85 @@
+"""Bodies of the router's HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.router.workflow.state import Status, TicketState
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReturnBody(Body):
+    reason: str = Field(min_length=2, max_length=2000, description="why it is not yours")
+
+
+class ExtensionBody(Body):
+    days: int = Field(ge=1, le=10, description="working days more")
+    reason: str = Field(min_length=2, max_length=2000)
+
+
+class ExtensionDecisionBody(Body):
+    approve: bool
+    note: str = Field(default="", max_length=2000)
+
+
+class ResolveBody(Body):
+    reply: str = Field(min_length=2, max_length=4000, description="the answer to the citizen")
+
+
+class SubDispatchBody(Body):
+    department: str = Field(min_length=1, max_length=100, description="one of your units")
+
+
+class DispatchBody(Body):
+    department: str = Field(min_length=1, max_length=100)
+    co_departments: list[str] = Field(default_factory=list, max_length=10)
+    time_limit: str | None = Field(default=None, max_length=50)
+
+
+class ExplanationBody(Body):
+    text: str = Field(min_length=2, max_length=4000)
+
+
+class TicketView(BaseModel):
+    ticket_id: str
+    status: Status
+    department: str | None
+    co_departments: list[str]
+    round: int
+    returned_by: list[str]
+    time_limit: str
+    dispatched_at: datetime | None
+    deadline: datetime | None
+    response_deadline: datetime | None
+    accepted_at: datetime | None
+    pending_extension_days: int | None
+    extensions_granted: int
+    resolved_at: datetime | None
+    reply: str | None
+    reopen_count: int
+    explanation: str | None
+    closed_at: datetime | None
+    district: str
+    category: str
+    priority: str
+    text: str
+
+    @classmethod
+    def of(cls, state: TicketState) -> TicketView:
+        data = state.model_dump(exclude={"draft", "version", "feedback_ids"})
+        return cls(
+            **data,
+            district=state.draft.district,
+            category=state.draft.category.value,
+            text=state.draft.text,
+        )
+
+
+class Refusal(BaseModel):
+    code: str
+    message: str

@@ -1,0 +1,113 @@
+"""Carrying out one workflow action: load, transition, store with its events,
+publish, clear the outbox. One writer per ticket at a time in this process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from services.router.engine import RuleEngine
+from services.router.metrics import TRANSITIONS
+from services.router.repository import TicketRepository
+from services.router.workflow.context import Context, Policy, Transition
+from services.router.workflow.dispatch import new_ticket
+from services.router.workflow.state import TicketState, WorkflowError
+from shared.domain import TicketDraft
+from shared.errors import UnavailableError
+from shared.events import Envelope
+from shared.locks import KeyedLock
+from shared.messaging.publisher import Publisher
+
+logger = logging.getLogger(__name__)
+
+Action = Callable[[TicketState, Context], Transition]
+RELAY_GRACE = timedelta(seconds=5)
+
+
+class PublishPending(Exception):
+    """The change is stored; its events will be published by the relay."""
+
+
+class HasEngine(Protocol):
+    """Holds the live rule engine, replaced whole when the rules are reloaded."""
+
+    engine: RuleEngine
+
+
+@dataclass
+class CommandService:
+    repo: TicketRepository
+    engines: HasEngine
+    publisher: Publisher
+    clock: Callable[[], datetime]
+    broker_up: Callable[[], bool]
+    policy: Policy = field(default_factory=Policy)
+    locks: KeyedLock = field(default_factory=KeyedLock)
+
+    def context(self) -> Context:
+        return Context(self.engines.engine, self.clock(), self.policy)
+
+    async def run(self, ticket_id: str, name: str, action: Action) -> TicketState:
+        """Apply one action; WorkflowError leaves everything as it was."""
+        if not self.broker_up():
+            # Refuse before changing anything: the change could not be announced.
+            raise UnavailableError("broker unreachable")
+        async with self.locks.hold(ticket_id):
+            stored = await self.repo.get(ticket_id)
+            if stored is None:
+                raise WorkflowError("TICKET_NOT_FOUND", f"no ticket {ticket_id}", 404)
+            ctx = self.context()
+            try:
+                transition = action(stored.state, ctx)
+            except WorkflowError as exc:
+                TRANSITIONS.labels(name, exc.code).inc()
+                raise
+            if not transition.events:  # nothing happened (e.g. a redelivered event)
+                return stored.state
+            saved = await self.repo.save(transition.state, transition.events, ctx.now)
+            TRANSITIONS.labels(name, "ok").inc()
+            await self._publish(saved, [*stored.outbox, *transition.events], pending_ok=False)
+        return saved
+
+    async def create(self, ticket_id: str, draft: TicketDraft) -> TicketState:
+        """Dispatch a received ticket once; a redelivery republishes its events."""
+        async with self.locks.hold(ticket_id):
+            existing = await self.repo.get(ticket_id)
+            if existing is None:
+                ctx = self.context()
+                transition = new_ticket(ticket_id, draft, ctx)
+                existing, created = await self.repo.create(
+                    transition.state, transition.events, ctx.now
+                )
+                if created:
+                    TRANSITIONS.labels("dispatch", transition.state.status.value).inc()
+            await self._publish(existing.state, existing.outbox, pending_ok=True)
+        return existing.state
+
+    async def relay(self) -> int:
+        """Publish what a crash or a broker outage left in outboxes; returns how many
+        tickets were relayed."""
+        stale = await self.repo.with_pending_outbox(self.clock() - RELAY_GRACE)
+        for candidate in stale:
+            async with self.locks.hold(candidate.state.ticket_id):
+                current = await self.repo.get(candidate.state.ticket_id)
+                if current is not None and current.outbox:
+                    await self._publish(current.state, current.outbox, pending_ok=True)
+        return len(stale)
+
+    async def _publish(
+        self, state: TicketState, events: Sequence[Envelope], pending_ok: bool
+    ) -> None:
+        if not events:
+            return
+        try:
+            for event in events:
+                await self.publisher.publish(event)
+        except UnavailableError as exc:
+            if pending_ok:
+                raise
+            raise PublishPending(state.ticket_id) from exc
+        await self.repo.clear_outbox(state.ticket_id, state.version)

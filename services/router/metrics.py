@@ -1,0 +1,11 @@
+"""Router-specific metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+TRANSITIONS = Counter(
+    "hotline_router_transitions_total",
+    "Workflow actions by name and outcome (ok, or the refusal code)",
+    ["action", "outcome"],
+)

@@ -1,0 +1,86 @@
+"""What a transition needs besides the state: the time, the rules in force and
+the hotline's policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.router.engine import Decision, RuleEngine
+from services.router.workflow.state import Principal, TicketState, WorkflowError
+from shared.directory import Directory
+from shared.domain import Actor, ActorKind, Priority
+from shared.events import Envelope
+from shared.workcalendar import TimeLimit, WorkCalendar
+
+ROUTER = Actor(kind=ActorKind.SYSTEM, id="router")
+
+
+@dataclass(frozen=True)
+class Policy:
+    # BRIEF §4: a wrong dispatch is returned within 2 working days; one extension
+    # of up to 10 working days; an unsatisfied citizen reopens a ticket once.
+    return_window_days: int = 2
+    max_extensions: int = 1
+    max_extension_days: int = 10
+    max_reopens: int = 1
+
+
+@dataclass(frozen=True)
+class Context:
+    engine: RuleEngine
+    now: datetime
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self.engine.calendar
+
+    @property
+    def directory(self) -> Directory:
+        return self.engine.directory
+
+    def limit(self, name: str) -> TimeLimit:
+        limits = self.engine.ruleset.time_limits
+        if name not in limits:
+            raise WorkflowError("UNKNOWN_TIME_LIMIT", f"no time limit named {name!r}", 422)
+        return limits[name]
+
+    def deadline(self, time_limit: str, start: datetime) -> datetime:
+        return self.calendar.deadline(start, self.limit(time_limit))
+
+    def response_deadline(self, priority: Priority, start: datetime) -> datetime:
+        defaults = self.engine.ruleset.defaults
+        name = (
+            defaults.urgent_response_limit
+            if priority == Priority.URGENT
+            else defaults.response_limit
+        )
+        return self.calendar.deadline(start, self.engine.ruleset.response_limits[name])
+
+    def decide(self, state: TicketState, exclude: tuple[str, ...] = ()) -> Decision:
+        return self.engine.decide(state.draft, self.now, exclude=exclude)
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: TicketState
+    events: list[Envelope]
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(kind=principal.kind, id=principal.id)
+
+
+def require_department(state: TicketState, who: Principal) -> str:
+    """Department actions belong to the ticket's lead department alone."""
+    if who.kind != ActorKind.DEPARTMENT:
+        raise WorkflowError("DEPARTMENTS_ONLY", "only a department can do this", 403)
+    if state.department != who.id:
+        raise WorkflowError("NOT_YOUR_TICKET", f"ticket {state.ticket_id} is not yours", 403)
+    return who.id
+
+
+def require_staff(who: Principal) -> None:
+    if who.kind != ActorKind.STAFF:
+        raise WorkflowError("STAFF_ONLY", "only hotline staff can do this", 403)

@@ -1,0 +1,85 @@
+"""A ticket's workflow state as the router keeps it, and the errors of refused actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain import ActorKind, Priority, TicketDims, TicketDraft
+
+
+class Status(StrEnum):
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    EXTENSION_REQUESTED = "extension_requested"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    # Waiting in the hotline centre's manual dispatch queue.
+    UNROUTABLE = "unroutable"
+
+
+class TicketState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ticket_id: str
+    status: Status
+    draft: TicketDraft
+    priority: Priority
+    department: str | None = None
+    co_departments: tuple[str, ...] = ()
+    round: int = 0
+    returned_by: tuple[str, ...] = ()
+    time_limit: str = ""
+    dispatched_at: datetime | None = None
+    deadline: datetime | None = None
+    response_deadline: datetime | None = None
+    accepted_at: datetime | None = None
+    pending_extension_days: int | None = None
+    extensions_granted: int = 0
+    resolved_at: datetime | None = None
+    reply: str | None = None
+    reopen_count: int = 0
+    explanation: str | None = None
+    closed_at: datetime | None = None
+    # Feedback events applied, so a redelivered rating changes nothing.
+    feedback_ids: tuple[str, ...] = ()
+    version: int = 0
+
+    @property
+    def dims(self) -> TicketDims:
+        return TicketDims.of(self.draft).model_copy(update={"priority": self.priority})
+
+    def lead(self) -> str:
+        if self.department is None:
+            raise WorkflowError("NOT_DISPATCHED", "the ticket has no department yet", 409)
+        return self.department
+
+
+class Principal(BaseModel):
+    """Who acts: a department (by its directory id) or a hotline staff member."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActorKind
+    id: str
+
+
+class WorkflowError(Exception):
+    """A refused action: a machine-readable code, a message for people, and the
+    HTTP status it maps to (403 not yours, 404 unknown, 409 illegal now, 422 bad
+    input)."""
+
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def illegal(action: str, state: TicketState) -> WorkflowError:
+    return WorkflowError(
+        "ILLEGAL_TRANSITION", f"cannot {action} a ticket that is {state.status.value}", 409
+    )
