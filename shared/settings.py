@@ -35,6 +35,8 @@ class CommonSettings(BaseSettings):
     districts_file: Path = DATA_DIR / "districts.json"
     http_host: str = "0.0.0.0"
     log_level: str = "INFO"
+    # Tests only: a file holding seconds to add to the clock (shared.clock).
+    clock_offset_file: Path | None = None
 
     @field_validator("queue_type")
     @classmethod

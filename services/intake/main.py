@@ -11,8 +11,8 @@ from services.intake.api import build_router, install_error_handlers
 from services.intake.intake import Intake
 from services.intake.repository import IntakeRepository
 from shared.bootstrap import Infra, connect
+from shared.clock import Clock
 from shared.directory import Directory, load_directory
-from shared.events import utcnow
 from shared.http import BodyLimitMiddleware, create_app
 from shared.messaging.publisher import Publisher
 from shared.service import configure_logging
@@ -24,7 +24,8 @@ SERVICE = "intake"
 def build_app(settings: IntakeSettings, infra: Infra, directory: Directory) -> FastAPI:
     repo = IntakeRepository(infra.db, settings.ticket_prefix)
     publisher = Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s)
-    intake = Intake(repo, publisher, directory, ZoneInfo(settings.timezone), utcnow)
+    clock = Clock(settings.clock_offset_file)
+    intake = Intake(repo, publisher, directory, ZoneInfo(settings.timezone), clock)
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline intake")
     app.include_router(build_router(intake))
     install_error_handlers(app)

@@ -16,8 +16,9 @@ from services.router.keys import KeyRepository
 from services.router.repository import TicketRepository
 from services.router.rules import load_rules
 from shared.bootstrap import connect
+from shared.clock import Clock
 from shared.directory import load_directory
-from shared.events import TicketFeedback, TicketReceived, utcnow
+from shared.events import TicketFeedback, TicketReceived
 from shared.http import create_app
 from shared.messaging.publisher import Publisher
 from shared.service import configure_logging
@@ -49,7 +50,8 @@ async def main(settings: RouterSettings) -> None:
     await repo.ensure_indexes()
     await keys.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE)
-    commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
+    clock = Clock(settings.clock_offset_file)
+    commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected)
     await infra.consume(
         TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
     )

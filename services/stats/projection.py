@@ -33,6 +33,11 @@ STATUS_AFTER = {
 }
 
 
+# Events that record something without moving the ticket to another status.
+NEUTRAL_EVENTS = frozenset(
+    {"feedback", "explained", "urged", "warning", "overdue", "supervised"}
+)
+
 # Lifecycle stage of each kind of event, to order steps recorded at the same time.
 STAGE = {"received": 0, "resolved_on_spot": 1, "dispatched": 1, "unroutable": 1, "returned": 1}
 
@@ -117,7 +122,7 @@ def view_fields(event: TicketEvent) -> Document:
 
 def current_status(history: list[Document]) -> str:
     # Feedback and explanations do not change the state by themselves.
-    history = [step for step in history if step["event_type"] in STATUS_AFTER]
+    history = [step for step in history if step["event_type"] not in NEUTRAL_EVENTS]
     if not history:
         return "unknown"
     # Ties on time (stored to the millisecond) go to the later lifecycle stage.

@@ -34,7 +34,21 @@ class QueueSpec:
 # The queues of the system. Adding a consumer means adding a line here.
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("router", "events", ("ticket.received", "ticket.feedback")),
-    QueueSpec("notifier", "events", ("ticket.dispatched",)),
+    # Everything that starts, moves or stops a ticket's clock.
+    QueueSpec(
+        "notifier",
+        "events",
+        (
+            "ticket.dispatched",
+            "ticket.accepted",
+            "ticket.returned",
+            "ticket.unroutable",
+            "ticket.extended",
+            "ticket.resolved",
+            "ticket.closed",
+            "ticket.reopened",
+        ),
+    ),
     QueueSpec("stats", "events", ("ticket.#",)),
 )
 

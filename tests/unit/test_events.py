@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
+import shared.events
 from shared.domain import (
     Actor,
     ActorKind,
@@ -31,6 +33,7 @@ from shared.events import (
     ReceivedPayload,
     ResolvedOnSpotPayload,
     TicketDispatched,
+    TicketEvent,
     TicketReceived,
     TicketResolvedOnSpot,
     TicketUnroutable,
@@ -199,9 +202,18 @@ def test_event_type_decides_the_schema_rather_than_the_payload_shape() -> None:
 
 
 def test_event_types_lists_every_event_class() -> None:
-    assert set(EVENT_TYPES) == set(CLASSES)
+    union_members = typing.get_args(typing.get_args(TicketEvent)[0])
+    in_union = {cls.model_fields["event_type"].default: cls for cls in union_members}
+    assert set(EVENT_TYPES) == set(in_union)
+    # Every event class the package exports is in the union a consumer parses.
+    exported = {
+        obj
+        for obj in vars(shared.events).values()
+        if isinstance(obj, type) and issubclass(obj, Envelope) and obj is not Envelope
+    }
+    assert exported == set(union_members)
     for kind, cls in CLASSES.items():
-        assert cls.model_fields["event_type"].default == kind
+        assert in_union[kind] is cls
 
 
 # --- refusals --------------------------------------------------------------------

@@ -182,7 +182,7 @@ def test_spec_of_an_unknown_queue_raises_key_error(
 
 def test_spec_returns_the_queue_spec() -> None:
     spec = Topology(NS, "classic", ()).spec("router")
-    assert spec == QueueSpec("router", "events", ("ticket.received",))
+    assert spec == QueueSpec("router", "events", ("ticket.received", "ticket.feedback"))
 
 
 # --- declare_topology against a recording fake channel ---------------------------

@@ -135,6 +135,8 @@ def _reopen(state: TicketState, department: str, event: TicketFeedback, ctx: Con
             department=department,
             comment=event.payload.comment,
             reopen_count=new.reopen_count,
+            deadline=new.deadline or ctx.now,
+            response_deadline=new.response_deadline or ctx.now,
         ),
     )
     return Transition(new, [reopened])

@@ -1,0 +1,75 @@
+"""Events of a ticket's arrival and dispatch."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.domain import Frozen, TicketDims, TicketDraft
+from shared.events.envelope import Envelope
+
+
+class ReceivedPayload(Frozen):
+    ticket: TicketDraft
+
+
+class TicketReceived(Envelope):
+    event_type: Literal["received"] = "received"
+    payload: ReceivedPayload
+
+    def dims(self) -> TicketDims:
+        return TicketDims.of(self.payload.ticket)
+
+
+class ResolvedOnSpotPayload(Frozen):
+    ticket: TicketDraft
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class TicketResolvedOnSpot(Envelope):
+    event_type: Literal["resolved_on_spot"] = "resolved_on_spot"
+    payload: ResolvedOnSpotPayload
+
+    def dims(self) -> TicketDims:
+        return TicketDims.of(self.payload.ticket)
+
+
+class DispatchedPayload(Frozen):
+    dims: TicketDims
+    # The request itself travels with the dispatch: the department acts on it.
+    ticket: TicketDraft
+    department: str
+    co_departments: tuple[str, ...] = ()
+    rule: str
+    time_limit: str
+    deadline: AwareDatetime
+    response_deadline: AwareDatetime
+    # 1 for the first dispatch, 2 after one return, ...
+    round: int = Field(default=1, ge=1)
+    # How the department was chosen: by the rules, by a person at the hotline
+    # centre, or by a county sub-centre passing the ticket to one of its units.
+    via: Literal["rules", "manual", "sub_dispatch"] = "rules"
+    previous_department: str | None = None
+
+
+class TicketDispatched(Envelope):
+    event_type: Literal["dispatched"] = "dispatched"
+    payload: DispatchedPayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
+
+
+class UnroutablePayload(Frozen):
+    dims: TicketDims
+    reason: str
+    rule: str | None = None
+
+
+class TicketUnroutable(Envelope):
+    event_type: Literal["unroutable"] = "unroutable"
+    payload: UnroutablePayload
+
+    def dims(self) -> TicketDims:
+        return self.payload.dims
