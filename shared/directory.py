@@ -18,6 +18,8 @@ class Contact(BaseModel):
     webhook: str | None = None
     email: str | None = None
     sms: str | None = None
+    # Delivery channels in order of preference; empty means webhook, email, SMS.
+    channels: list[str] = Field(default_factory=list)
 
 
 class Department(BaseModel):

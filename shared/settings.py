@@ -63,12 +63,23 @@ class RouterSettings(CommonSettings):
 class NotifierSettings(CommonSettings):
     http_port: int = 8003
     webhook_timeout_s: float = Field(default=5.0, gt=0)
-    # Delays (seconds) between delivery attempts; the last one repeats until
-    # delivery_max_attempts is reached, then the delivery is recorded as dead.
-    delivery_backoff: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0, 600.0])
+    # Delivery retries: exponential from the base, capped, with jitter; after
+    # delivery_max_attempts the delivery is recorded as dead.
+    delivery_backoff_base_s: float = Field(default=2.0, gt=0)
+    delivery_backoff_cap_s: float = Field(default=600.0, gt=0)
     delivery_max_attempts: int = Field(default=10, ge=1)
     delivery_poll_s: float = Field(default=1.0, gt=0)
     claim_lease_s: float = Field(default=60.0, gt=0)
+    # Signs every webhook body (HMAC-SHA256); set a real secret in production.
+    webhook_secret: str = "dev-only-secret"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "12345@hotline.local"
+    sms_gateway_url: str | None = None
+    # How often to look for due timers (warnings, overdue, supervision).
+    timer_poll_s: float = Field(default=0.5, gt=0)
+    # The unit supervision escalates to last: the hotline centre.
+    hotline_centre: str = "city.platform"
 
 
 class StatsSettings(CommonSettings):

@@ -108,6 +108,19 @@ class WorkCalendar:
             day = self.next_workday(day + timedelta(days=1))
         return datetime.combine(day, local.timetz()).astimezone(start.tzinfo)
 
+    def previous_workday(self, day: date) -> date:
+        while not self.is_workday(day):
+            day -= timedelta(days=1)
+        return day
+
+    def working_days_before(self, end: datetime, days: int) -> datetime:
+        """The same local time, n working days before end (a warning's time)."""
+        local = end.astimezone(self.tz)
+        day = local.date()
+        for _ in range(days):
+            day = self.previous_workday(day - timedelta(days=1))
+        return datetime.combine(day, local.timetz()).astimezone(end.tzinfo)
+
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """Counts only the working window of working days."""
         remaining = timedelta(hours=hours)

@@ -1,25 +1,44 @@
-"""Notifier HTTP API, version 1: every delivery and its attempts."""
+"""Notifier HTTP API, version 1: deliveries with every attempt, and timers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from services.notifier.repository import DeliveryRepository
+from services.notifier.timers import TimerRepository
+
+TicketId = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-def build_router(repo: DeliveryRepository) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["deliveries"])
+def build_router(deliveries: DeliveryRepository, timers: TimerRepository) -> APIRouter:
+    router = APIRouter(prefix="/v1")
 
-    @router.get("/deliveries")
-    async def deliveries(
-        ticket_id: str = Query(min_length=1, max_length=64),
+    @router.get("/deliveries", tags=["deliveries"])
+    async def list_deliveries(
+        ticket_id: TicketId = None,
+        status: Literal["pending", "delivered", "dead"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        """Deliveries of one ticket's notices, with every attempt and its outcome."""
-        docs = await repo.for_ticket(ticket_id)
+        """Deliveries of a ticket's notices, or all of one status (status=dead lists
+        the notices that never arrived), each with every attempt and its outcome."""
+        if ticket_id is None and status is None:
+            raise HTTPException(422, "give ticket_id, status or both")
+        docs = await deliveries.find(ticket_id, status, limit)
         for doc in docs:
             doc["delivery_id"] = doc.pop("_id")
+        return docs
+
+    @router.get("/timers", tags=["timers"])
+    async def list_timers(
+        ticket_id: Annotated[str, Query(min_length=1, max_length=64)],
+    ) -> list[dict[str, Any]]:
+        """A ticket's timers: urging, warning, overdue and supervision, with their
+        due time and whether they fired or were cancelled."""
+        docs = await timers.for_ticket(ticket_id)
+        for doc in docs:
+            doc["timer_id"] = doc.pop("_id")
         return docs
 
     return router

@@ -1,85 +1,49 @@
-"""Delivering notices: the worker that claims due deliveries and sends them."""
+"""Sending a claimed delivery and recording the attempt: delivered, retried
+later with exponential backoff and jitter, or dead after the last attempt."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
-
+from services.notifier.channels import DeliveryChannel, Outcome
 from services.notifier.metrics import DELIVERIES
 from services.notifier.repository import DeliveryRepository
 from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
-BATCH = 50
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    status_code: int | None = None
-    error: str | None = None
-
-
-class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-
-    async def send(self, delivery: Document) -> Outcome:
-        if not delivery.get("target"):
-            return Outcome(False, error="department has no webhook")
-        try:
-            response = await self._client.post(
-                delivery["target"],
-                json=delivery["body"],
-                headers={
-                    "X-Hotline-Delivery": str(delivery["_id"]),
-                    "X-Hotline-Event": str(delivery["body"]["kind"]),
-                },
-            )
-        except httpx.HTTPError as exc:
-            return Outcome(False, error=f"{type(exc).__name__}: {exc}")
-        if 200 <= response.status_code < 300:
-            return Outcome(True, response.status_code)
-        return Outcome(False, response.status_code, f"HTTP {response.status_code}")
 
 
 @dataclass
-class DeliveryWorker:
+class DeliverySender:
     repo: DeliveryRepository
-    sender: WebhookSender
+    channels: dict[str, DeliveryChannel]
     clock: Callable[[], datetime]
-    backoff: list[float]
+    backoff_base_s: float
+    backoff_cap_s: float
     max_attempts: int
-    poll_s: float
     lease: timedelta
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def wake(self) -> None:
-        self._wake.set()
+    def backoff(self, attempt_no: int) -> timedelta:
+        """Exponential with full jitter, so a recovering endpoint is not hit by
+        every waiting delivery at the same instant."""
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt_no - 1))
+        return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
-    async def run(self) -> None:
-        while True:
-            try:
-                due = await self.repo.due(self.clock(), BATCH)
-                await asyncio.gather(*(self._attempt(d) for d in due))
-            except Exception as exc:  # store down: keep the loop, try again
-                logger.warning("delivery round failed: %r", exc)
-                due = []
-            if len(due) < BATCH:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-
-    async def _attempt(self, delivery: Document) -> None:
+    async def attempt(self, delivery: Document) -> None:
         if not await self.repo.claim(delivery, self.clock(), self.lease):
             return
-        outcome = await self.sender.send(delivery)
+        channel = self.channels.get(str(delivery["channel"]))
+        if channel is None or not delivery.get("target"):
+            outcome = Outcome(False, error="no channel reaches this department")
+        else:
+            outcome = await channel.send(delivery)
+        await self._record(delivery, outcome, reachable=channel is not None)
+
+    async def _record(self, delivery: Document, outcome: Outcome, reachable: bool) -> None:
         now = self.clock()
         attempt_no = int(delivery["attempt_no"]) + 1
         record = {
@@ -93,12 +57,11 @@ class DeliveryWorker:
         if outcome.ok:
             await self.repo.record_attempt(delivery["_id"], record, "delivered", None)
             DELIVERIES.labels(channel, "delivered").inc()
-        elif attempt_no >= self.max_attempts or not delivery.get("target"):
+        elif attempt_no >= self.max_attempts or not reachable or not delivery.get("target"):
             await self.repo.record_attempt(delivery["_id"], record, "dead", None)
             DELIVERIES.labels(channel, "dead").inc()
             logger.error("delivery %s dead after %d attempts", delivery["_id"], attempt_no)
         else:
-            delay = self.backoff[min(attempt_no - 1, len(self.backoff) - 1)]
-            retry_at = now + timedelta(seconds=delay)
+            retry_at = now + self.backoff(attempt_no)
             await self.repo.record_attempt(delivery["_id"], record, "pending", retry_at)
             DELIVERIES.labels(channel, "failed").inc()

@@ -1,66 +1,125 @@
-"""Notifier handlers: turn ticket events into scheduled deliveries."""
+"""Notifier handlers: ticket events start, move and stop the ticket's timers, and
+a dispatch sends its notices."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from services.notifier.channels import DeliveryChannel
+from services.notifier.notices import notify
 from services.notifier.repository import DeliveryRepository
+from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
+from services.notifier.templates import ROLE_NAMES, local_time
+from services.notifier.timers import TimerRepository
 from shared.directory import Directory
-from shared.events import TicketDispatched
-from shared.mongo import Document
+from shared.events import (
+    TicketAccepted,
+    TicketDispatched,
+    TicketEvent,
+    TicketExtended,
+    TicketReopened,
+)
+from shared.locks import KeyedLock
+from shared.workcalendar import WorkCalendar
 
 logger = logging.getLogger(__name__)
+DEADLINE_KINDS = ("warning", "overdue", "supervision")
 
 
-def dispatch_notice(event: TicketDispatched, department: str, role: str, name: str) -> Document:
-    """The body a department receives: the request and its time limits."""
-    p = event.payload
-    return {
-        "kind": "dispatch",
-        "ticket_id": event.ticket_id,
-        "event_id": str(event.event_id),
-        "department": department,
-        "department_name": name,
-        "role": role,
-        "lead_department": p.department,
-        "co_departments": list(p.co_departments),
-        "time_limit": p.time_limit,
-        "deadline": p.deadline.isoformat(),
-        "response_deadline": p.response_deadline.isoformat(),
-        "ticket": p.ticket.model_dump(mode="json", exclude={"citizen"}),
-        "dispatched_at": event.occurred_at.isoformat(),
-    }
+@dataclass
+class Notifier:
+    timers: TimerRepository
+    deliveries: DeliveryRepository
+    directory: Directory
+    channels: dict[str, DeliveryChannel]
+    calendar: WorkCalendar
+    clock: Callable[[], datetime]
+    wake: Callable[[], None]
+    locks: KeyedLock = field(default_factory=KeyedLock)
 
 
-async def handle_dispatched(
-    event: TicketDispatched,
-    *,
-    repo: DeliveryRepository,
-    directory: Directory,
-    clock: Callable[[], datetime],
-    wake: Callable[[], None],
+async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
+    async with notifier.locks.hold(event.ticket_id):
+        if not await notifier.timers.accept_event(event.ticket_id, event.occurred_at):
+            logger.info(
+                "ignoring %s of %s: a newer event applied", event.event_type, event.ticket_id
+            )
+            return
+        await _apply(event, notifier)
+    notifier.wake()
+
+
+async def _apply(event: TicketEvent, n: Notifier) -> None:
+    gen = str(event.event_id)
+    if isinstance(event, TicketDispatched):
+        p = event.payload
+        await n.timers.cancel(event.ticket_id, keep=gen)  # the previous round's clock
+        await _dispatch_notices(event, n)
+        plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, n.calendar)
+        await _schedule(n, event, plan, p.department, p.deadline, p.response_deadline)
+    elif isinstance(event, TicketAccepted):
+        await n.timers.cancel(event.ticket_id, kinds=("urge",))
+    elif isinstance(event, TicketExtended):
+        p2 = event.payload
+        await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen)
+        plan = deadline_timers(event.occurred_at, p2.deadline, n.calendar)
+        await _schedule(n, event, plan, p2.department, p2.deadline, None)
+    elif isinstance(event, TicketReopened):
+        p3 = event.payload
+        await n.timers.cancel(event.ticket_id, keep=gen)
+        plan = dispatch_timers(event.occurred_at, p3.deadline, p3.response_deadline, n.calendar)
+        await _schedule(n, event, plan, p3.department, p3.deadline, p3.response_deadline)
+    else:  # resolved, closed, returned, unroutable: the clock stops
+        await n.timers.cancel(event.ticket_id)
+
+
+async def _schedule(
+    n: Notifier,
+    event: TicketEvent,
+    plan: list[Planned],
+    department: str,
+    deadline: datetime,
+    response_deadline: datetime | None,
 ) -> None:
-    """Schedule one dispatch notice per department (lead and co-handlers)."""
-    now = clock()
-    roles = [(event.payload.department, "lead")] + [
-        (dep, "co") for dep in event.payload.co_departments
-    ]
-    for dep_id, role in roles:
-        department = directory.department(dep_id)
-        webhook = department.contact.webhook if department else None
-        doc = {
-            "_id": f"{event.event_id}:{dep_id}:webhook",
-            "ticket_id": event.ticket_id,
-            "department": dep_id,
-            "channel": "webhook",
-            "target": webhook,
-            "body": dispatch_notice(event, dep_id, role, department.name if department else dep_id),
-            "created_at": now,
-            "next_attempt_at": now,
-        }
-        if webhook is None:
-            logger.error("department %s has no webhook; notice recorded as dead", dep_id)
-        await repo.schedule(doc)
-    wake()
+    context: dict[str, Any] = {
+        "department": department,
+        "deadline": deadline,
+        "response_deadline": response_deadline,
+        "dims": event.dims().model_dump(mode="json"),
+        "created_at": n.clock(),
+    }
+    await n.timers.schedule(event.ticket_id, str(event.event_id), plan, context)
+
+
+async def _dispatch_notices(event: TicketDispatched, n: Notifier) -> None:
+    p = event.payload
+    roles = [(p.department, "lead")] + [(dep, "co") for dep in p.co_departments]
+    for department, role in roles:
+        await notify(
+            n.deliveries,
+            n.directory,
+            n.channels,
+            cause=str(event.event_id),
+            kind="dispatch",
+            ticket_id=event.ticket_id,
+            department_id=department,
+            fields={
+                "role": role,
+                "role_name": ROLE_NAMES[role],
+                "lead_department": p.department,
+                "co_departments": list(p.co_departments),
+                "time_limit": p.time_limit,
+                "deadline": p.deadline.isoformat(),
+                "deadline_local": local_time(p.deadline, n.calendar),
+                "response_deadline": p.response_deadline.isoformat(),
+                "response_deadline_local": local_time(p.response_deadline, n.calendar),
+                "text": p.ticket.text,
+                "ticket": p.ticket.model_dump(mode="json", exclude={"citizen"}),
+                "dispatched_at": event.occurred_at.isoformat(),
+            },
+            now=n.clock(),
+        )

@@ -101,7 +101,9 @@ class Cluster:
             "HOTLINE_HTTP_HOST": "127.0.0.1",
             "HOTLINE_RETRY_DELAYS": "[0.5, 1.0]",
             "HOTLINE_DELIVERY_POLL_S": "0.2",
-            "HOTLINE_DELIVERY_BACKOFF": "[0.2, 0.5]",
+            "HOTLINE_DELIVERY_BACKOFF_BASE_S": "0.2",
+            "HOTLINE_DELIVERY_BACKOFF_CAP_S": "1.0",
+            "HOTLINE_TIMER_POLL_S": "0.2",
         }
 
     async def start(self, service: str) -> None:

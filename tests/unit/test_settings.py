@@ -128,9 +128,11 @@ def test_retry_delays_with_a_non_number_are_refused(monkeypatch: pytest.MonkeyPa
         CommonSettings()
 
 
-def test_notifier_backoff_is_read_as_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOTLINE_DELIVERY_BACKOFF", "[0.1, 0.2]")
-    assert NotifierSettings().delivery_backoff == [0.1, 0.2]
+def test_notifier_backoff_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_DELIVERY_BACKOFF_BASE_S", "0.1")
+    monkeypatch.setenv("HOTLINE_DELIVERY_BACKOFF_CAP_S", "2")
+    settings = NotifierSettings()
+    assert (settings.delivery_backoff_base_s, settings.delivery_backoff_cap_s) == (0.1, 2.0)
 
 
 @pytest.mark.parametrize("value", ["classic", "quorum"])

@@ -1,0 +1,136 @@
+"""Firing a due timer: notices to the department (or its supervisor), the event
+for stats, and the next supervision while the ticket stays overdue.
+
+Every step is idempotent (delivery ids and the event id derive from the timer
+id), so a timer whose firing was cut short by a crash is fired again, under its
+next attempt number, with the same effects, once."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.notifier.channels import DeliveryChannel
+from services.notifier.metrics import TIMER_LAG, TIMERS_FIRED
+from services.notifier.notices import notify
+from services.notifier.repository import DeliveryRepository
+from services.notifier.schedule import supervision
+from services.notifier.templates import local_time
+from services.notifier.timers import TimerRepository
+from shared.directory import Directory
+from shared.domain import Actor, ActorKind, TicketDims
+from shared.events import (
+    Envelope,
+    OverduePayload,
+    SupervisedPayload,
+    TicketOverdue,
+    TicketSupervised,
+    TicketUrged,
+    TicketWarning,
+    UrgedPayload,
+    WarningPayload,
+)
+from shared.messaging.publisher import Publisher
+from shared.mongo import Document
+from shared.workcalendar import WorkCalendar
+
+logger = logging.getLogger(__name__)
+NOTIFIER = Actor(kind=ActorKind.SYSTEM, id="notifier")
+EVENT_IDS = uuid.UUID("6d1f1c2e-12a5-4e2b-9a37-123450000000")
+
+
+@dataclass
+class TimerFirer:
+    timers: TimerRepository
+    deliveries: DeliveryRepository
+    directory: Directory
+    channels: dict[str, DeliveryChannel]
+    publisher: Publisher
+    calendar: WorkCalendar
+    clock: Callable[[], datetime]
+    lease: timedelta
+    hotline_centre: str
+    wake_deliveries: Callable[[], None]
+
+    async def fire(self, timer: Document) -> None:
+        if not await self.timers.claim(timer, self.clock(), self.lease):
+            return
+        now = self.clock()
+        recipient = self._recipient(timer)
+        await notify(
+            self.deliveries,
+            self.directory,
+            self.channels,
+            cause=str(timer["_id"]),
+            kind=str(timer["kind"]),
+            ticket_id=timer["ticket_id"],
+            department_id=recipient,
+            fields=self._fields(timer),
+            now=now,
+        )
+        self.wake_deliveries()
+        await self.publisher.publish(self._event(timer, recipient, now))
+        if timer["kind"] in ("overdue", "supervision"):
+            await self._next_supervision(timer)
+        lag = (now - timer["original_due_at"]).total_seconds()
+        await self.timers.mark_fired(timer["_id"], now, lag)
+        TIMER_LAG.observe(max(lag, 0.0))
+        TIMERS_FIRED.labels(timer["kind"]).inc()
+
+    def _recipient(self, timer: Document) -> str:
+        """Supervision goes to the unit above the department first, then to the
+        hotline centre; every other notice to the department itself."""
+        if timer["kind"] != "supervision":
+            return str(timer["department"])
+        above = self.directory.chain_above(str(timer["department"]))
+        if timer["seq"] == 1 and above and above[0].id != self.hotline_centre:
+            return above[0].id
+        return self.hotline_centre
+
+    def _fields(self, timer: Document) -> dict[str, Any]:
+        handler = self.directory.department(str(timer["department"]))
+        response_deadline = timer.get("response_deadline")
+        return {
+            "deadline": timer["deadline"].isoformat(),
+            "deadline_local": local_time(timer["deadline"], self.calendar),
+            "response_deadline": response_deadline.isoformat() if response_deadline else None,
+            "response_deadline_local": local_time(response_deadline, self.calendar),
+            "handler": timer["department"],
+            "handler_name": handler.name if handler else timer["department"],
+            "count": timer["seq"],
+        }
+
+    async def _next_supervision(self, timer: Document) -> None:
+        count = int(timer["seq"]) + 1 if timer["kind"] == "supervision" else 1
+        planned = supervision(timer["deadline"], count, self.calendar)
+        context = {k: timer[k] for k in CONTEXT_FIELDS if k in timer}
+        await self.timers.schedule(timer["ticket_id"], timer["generation"], [planned], context)
+
+    def _event(self, timer: Document, recipient: str, now: datetime) -> Envelope:
+        common: dict[str, Any] = {
+            "event_id": uuid.uuid5(EVENT_IDS, str(timer["_id"])),
+            "ticket_id": timer["ticket_id"],
+            "occurred_at": now,
+            "actor": NOTIFIER,
+        }
+        step = {"dims": TicketDims.model_validate(timer["dims"]), "department": timer["department"]}
+        kind = timer["kind"]
+        deadline = timer["deadline"]
+        if kind == "urge":
+            urged = UrgedPayload(**step, response_deadline=timer["response_deadline"])
+            return TicketUrged(**common, payload=urged)
+        if kind == "warning":
+            return TicketWarning(**common, payload=WarningPayload(**step, deadline=deadline))
+        if kind == "overdue":
+            return TicketOverdue(**common, payload=OverduePayload(**step, deadline=deadline))
+        supervised = SupervisedPayload(
+            **step, deadline=deadline, supervisor=recipient, count=timer["seq"]
+        )
+        return TicketSupervised(**common, payload=supervised)
+
+
+CONTEXT_FIELDS = ("department", "deadline", "response_deadline", "dims")

@@ -1,0 +1,61 @@
+"""Building the deliveries of a notice: who gets it, by which channel, with
+which text. Delivery ids are derived from what caused them, so building the same
+notice twice schedules it once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from services.notifier.channels import DeliveryChannel, channel_for
+from services.notifier.repository import DeliveryRepository
+from services.notifier.templates import render
+from shared.directory import Directory
+
+logger = logging.getLogger(__name__)
+
+
+async def notify(
+    repo: DeliveryRepository,
+    directory: Directory,
+    channels: dict[str, DeliveryChannel],
+    *,
+    cause: str,
+    kind: str,
+    ticket_id: str,
+    department_id: str,
+    fields: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Schedule one notice to one department over its preferred channel. A
+    department no channel can reach gets a dead delivery: recorded, counted."""
+    department = directory.department(department_id)
+    channel = channel_for(department, channels) if department else None
+    target = channels[channel].target(department) if channel and department else None
+    name = department.name if department else department_id
+    subject, text = render(kind, {**fields, "ticket_id": ticket_id, "department_name": name})
+    if target is None:
+        logger.error("no channel reaches %s; %s notice recorded as dead", department_id, kind)
+    await repo.schedule(
+        {
+            "_id": f"{cause}:{department_id}:{channel or 'none'}",
+            "ticket_id": ticket_id,
+            "department": department_id,
+            "kind": kind,
+            "channel": channel or "none",
+            "target": target,
+            "subject": subject,
+            "text": text,
+            "body": {
+                "kind": kind,
+                "ticket_id": ticket_id,
+                "department": department_id,
+                "department_name": name,
+                "text": text,
+                **fields,
+            },
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+    )

@@ -1,0 +1,54 @@
+"""Message texts, in Chinese, one per kind of notice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.workcalendar import WorkCalendar
+
+TEMPLATES: dict[str, tuple[str, str]] = {
+    # kind: (subject, body)
+    "dispatch": (
+        "【12345派单】{ticket_id}",
+        "{department_name}：12345热线向你单位派发工单{ticket_id}（{role_name}），"
+        "请于{response_deadline_local}前签收，{deadline_local}前办结。诉求内容：{text}",
+    ),
+    "urge": (
+        "【12345催办】{ticket_id}",
+        "{department_name}：工单{ticket_id}已超过签收时限（{response_deadline_local}）仍未签收，请立即签收办理。",
+    ),
+    "warning": (
+        "【12345黄牌预警】{ticket_id}",
+        "{department_name}：工单{ticket_id}将于{deadline_local}到期，请抓紧办理并及时答复市民。",
+    ),
+    "overdue": (
+        "【12345红牌超期】{ticket_id}",
+        "{department_name}：工单{ticket_id}已于{deadline_local}超期未办结，请立即办理并说明原因。",
+    ),
+    "supervision": (
+        "【12345督办】{ticket_id}",
+        "{department_name}：{handler_name}承办的工单{ticket_id}已超期{count}个工作日"
+        "（期限{deadline_local}），请督促其尽快办结。",
+    ),
+}
+
+ROLE_NAMES = {"lead": "主办", "co": "协办"}
+
+
+def render(kind: str, fields: dict[str, Any]) -> tuple[str, str]:
+    """(subject, text) of a notice; a missing field shows as an empty string
+    rather than failing the delivery."""
+    subject, body = TEMPLATES[kind]
+    values = _Lenient(fields)
+    return subject.format_map(values), body.format_map(values)
+
+
+class _Lenient(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def local_time(value: datetime | None, calendar: WorkCalendar) -> str:
+    """A time as people in the city read it."""
+    return value.astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M") if value else ""

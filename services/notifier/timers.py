@@ -1,0 +1,78 @@
+"""The notifier's timers: one document per warning, overdue notice, urging or
+supervision due, claimed like any job (services.notifier.jobs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.notifier.jobs import JobStore
+from services.notifier.schedule import Planned
+from shared.mongo import Document
+
+
+class TimerRepository(JobStore):
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        super().__init__(db["timers"], db["timer_claims"], "due_at")
+        self._tickets = db["timer_tickets"]
+
+    async def ensure_indexes(self) -> None:
+        await self.ensure_job_indexes()
+        await self.jobs.create_index([("kind", 1), ("status", 1)])
+
+    async def schedule(
+        self, ticket_id: str, generation: str, planned: list[Planned], context: Document
+    ) -> None:
+        """Insert the timers; those inserted before (a redelivery) stay as they are."""
+        for timer in planned:
+            doc = {
+                "_id": f"{ticket_id}:{generation}:{timer.kind}:{timer.seq}",
+                "ticket_id": ticket_id,
+                "generation": generation,
+                "kind": timer.kind,
+                "seq": timer.seq,
+                "due_at": timer.due_at,
+                "original_due_at": timer.due_at,
+                "status": "pending",
+                "attempt_no": 0,
+                **context,
+            }
+            try:
+                await self.jobs.insert_one(doc)
+            except DuplicateKeyError:
+                continue
+
+    async def cancel(
+        self, ticket_id: str, kinds: tuple[str, ...] | None = None, keep: str | None = None
+    ) -> int:
+        """Cancel pending timers of the ticket (of these kinds; not of generation keep)."""
+        query: dict[str, Any] = {"ticket_id": ticket_id, "status": "pending"}
+        if kinds is not None:
+            query["kind"] = {"$in": list(kinds)}
+        if keep is not None:
+            query["generation"] = {"$ne": keep}
+        result = await self.jobs.update_many(query, {"$set": {"status": "cancelled"}})
+        return result.modified_count
+
+    async def mark_fired(self, timer_id: str, fired_at: datetime, lag_s: float) -> None:
+        await self.jobs.update_one(
+            {"_id": timer_id}, {"$set": {"status": "fired", "fired_at": fired_at, "lag_s": lag_s}}
+        )
+
+    async def for_ticket(self, ticket_id: str) -> list[Document]:
+        cursor = self.jobs.find({"ticket_id": ticket_id}).sort("original_due_at", 1)
+        return await cursor.to_list()
+
+    async def accept_event(self, ticket_id: str, occurred_at: datetime) -> bool:
+        """False for an event older than one already applied to the ticket: a late
+        redelivery must not cancel the timers a newer event set."""
+        doc = await self._tickets.find_one({"_id": ticket_id})
+        if doc is not None and doc["last_at"] > occurred_at:
+            return False
+        await self._tickets.update_one(
+            {"_id": ticket_id}, {"$set": {"last_at": occurred_at}}, upsert=True
+        )
+        return True
