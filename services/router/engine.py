@@ -1,19 +1,21 @@
 """Matching tickets against the rules.
 
-All keywords of all rules go into one Aho-Corasick automaton, so a ticket's text
-is scanned once whatever the number of rules; only the rules whose keywords were
-found (and those without positive keywords) are then checked, in file order.
+The keywords of the rules go into Aho-Corasick automatons (services.router.index),
+so a ticket's text is scanned once whatever the number of rules; only the rules
+of the ticket's district whose keywords were found (and those without positive
+keywords) are then tested, in file order, with their other conditions
+(services.router.conditions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-import ahocorasick
-
-from services.router.rules import Rule, RuleSet
+from services.router.conditions import Check, Facts, compile_checks, normalized
+from services.router.index import KeywordIndex, bits
+from services.router.schema import Action, Rule, RuleSet, limit_name
 from services.router.text import normalize
 from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
@@ -22,7 +24,7 @@ from shared.workcalendar import TimeLimit, WorkCalendar
 
 @dataclass(frozen=True)
 class Decision:
-    department: str | None
+    department: str | None  # None: manual dispatch at the hotline centre
     co_departments: tuple[str, ...]
     rule: str | None
     time_limit: str
@@ -41,10 +43,10 @@ class Decision:
 class _Compiled:
     rule: Rule
     index: int
-    any_kw: frozenset[str]
-    all_kw: frozenset[str]
-    none_kw: frozenset[str]
+    positive_kw: frozenset[str]  # any and all: a rule is a candidate when one is found
+    negative_kw: frozenset[str]  # none
     district_ids: frozenset[str]
+    checks: tuple[Check, ...]
 
 
 @dataclass
@@ -53,65 +55,61 @@ class RuleEngine:
     directory: Directory
     calendar: WorkCalendar
     _rules: list[_Compiled] = field(init=False)
-    _kw_mask: dict[str, int] = field(init=False)
-    _no_kw_mask: int = field(init=False)
-    _district_mask: dict[str, int] = field(init=False)
-    _any_district_mask: int = field(init=False)
-    _automaton: ahocorasick.Automaton | None = field(init=False)
+    _indexes: dict[str, KeywordIndex] = field(init=False)  # by district id
+    _elsewhere: KeywordIndex = field(init=False)  # for a district the directory lacks
+    _everywhere: KeywordIndex | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._rules = [
             _compile(rule, i, self.directory) for i, rule in enumerate(self.ruleset.rules)
         ]
-        # Candidate sets as bit masks over rule indices (bit i = rule i): a ticket's
-        # candidates are one OR over its found keywords and one AND with its
-        # district, both done in C on Python's big integers.
-        self._kw_mask = {}
-        self._no_kw_mask = 0
-        self._district_mask = {}
-        self._any_district_mask = 0
-        keywords: set[str] = set()
+        # One index per district: a ticket's text is scanned only for the words
+        # of the rules that apply in its district.
+        self._indexes = {d: KeywordIndex() for d in self.directory.districts}
+        self._elsewhere = KeywordIndex()
         for c in self._rules:
-            bit = 1 << c.index
-            keywords |= c.any_kw | c.all_kw | c.none_kw
-            if c.any_kw or c.all_kw:
-                for kw in c.any_kw | c.all_kw:
-                    self._kw_mask[kw] = self._kw_mask.get(kw, 0) | bit
-            else:
-                self._no_kw_mask |= bit
-            if c.district_ids:
-                for district in c.district_ids:
-                    self._district_mask[district] = self._district_mask.get(district, 0) | bit
-            else:
-                self._any_district_mask |= bit
-        self._automaton = _build_automaton(keywords)
+            targets = (
+                [self._indexes[d] for d in c.district_ids if d in self._indexes]
+                if c.district_ids
+                else [*self._indexes.values(), self._elsewhere]
+            )
+            for index in targets:
+                index.add(c.index, c.positive_kw, c.negative_kw)
+        for index in (*self._indexes.values(), self._elsewhere):
+            index.build()
 
     def found_keywords(self, text: str) -> set[str]:
-        if self._automaton is None:
-            return set()
-        return {kw for _, kw in self._automaton.iter(normalize(text))}
+        """The keywords of any rule in a text (for explanations and tests)."""
+        if self._everywhere is None:
+            self._everywhere = KeywordIndex()
+            for c in self._rules:
+                self._everywhere.add(c.index, c.positive_kw, c.negative_kw)
+            self._everywhere.build()
+        return self._everywhere.scan(normalize(text))[0]
 
-    def _candidates(self, draft: TicketDraft, found: set[str]) -> Iterator[int]:
-        """Indices of the rules worth checking, in file order."""
-        by_keyword = self._no_kw_mask
-        for kw in found:
-            by_keyword |= self._kw_mask.get(kw, 0)
-        mask = by_keyword & (self._any_district_mask | self._district_mask.get(draft.district, 0))
-        while mask:
-            lowest = mask & -mask
-            yield lowest.bit_length() - 1
-            mask ^= lowest
+    def _scan(self, draft: TicketDraft, at: datetime) -> tuple[Facts, int]:
+        """The ticket's facts and its candidate rules as a bit mask."""
+        text = normalize(draft.text)
+        found, candidates = self._indexes.get(draft.district, self._elsewhere).scan(text)
+        district = self.directory.district(draft.district)
+        kind = district.kind if district is not None else None
+        return Facts(draft, text, found, at.astimezone(self.calendar.tz), kind), candidates
 
     def matching_rules(
-        self, draft: TicketDraft, exclude: Iterable[str] = (), first_only: bool = False
+        self,
+        draft: TicketDraft,
+        exclude: Iterable[str] = (),
+        first_only: bool = False,
+        at: datetime | None = None,
     ) -> list[Rule]:
-        """The rules that match, in file order (only the first with first_only)."""
-        found = self.found_keywords(draft.text)
+        """The rules that match, in file order (only the first with first_only);
+        a time window is judged at `at`, by default now."""
+        facts, candidates = self._scan(draft, at or datetime.now(UTC))
         excluded = set(exclude)
         result = []
-        for index in self._candidates(draft, found):
+        for index in bits(candidates):
             compiled = self._rules[index]
-            if not _conditions_hold(compiled, draft, found, self.directory):
+            if not all(check(facts) for check in compiled.checks):
                 continue
             department = self.resolve_department(compiled.rule.then.department, draft.district)
             if department is None or department in excluded:
@@ -133,31 +131,22 @@ class RuleEngine:
         explain: bool = False,
     ) -> Decision:
         """The first matching rule decides; with explain, also_matched lists the
-        other rules that match too (slower: every candidate is checked)."""
-        matches = self.matching_rules(draft, exclude, first_only=not explain)
+        other rules that match too (slower: every candidate is tested)."""
+        matches = self.matching_rules(draft, exclude, first_only=not explain, at=at)
         if not matches:
-            return self._decision(draft, at, None)
-        return self._decision(draft, at, matches[0], tuple(r.id for r in matches[1:]))
+            return self.decision_for(draft, at, None)
+        return self.decision_for(draft, at, matches[0], tuple(r.id for r in matches[1:]))
 
-    def _decision(
+    def decision_for(
         self, draft: TicketDraft, at: datetime, rule: Rule | None, others: tuple[str, ...] = ()
     ) -> Decision:
-        defaults = self.ruleset.defaults
+        """What a rule decides for a ticket (None: manual dispatch)."""
         action = rule.then if rule is not None else None
         priority = (action.priority if action else None) or draft.priority
-        urgent = priority == Priority.URGENT
-        time_limit = (action.time_limit if action else None) or (
-            defaults.urgent_time_limit
-            if urgent
-            else defaults.consultation_time_limit
-            if draft.category == "consultation"
-            else defaults.time_limit
-        )
-        response_limit = (action.response_limit if action else None) or (
-            defaults.urgent_response_limit if urgent else defaults.response_limit
-        )
+        time_limit, limit = self._time_limit(action, draft, priority)
+        response_name, response = self._response_limit(action, priority)
         if action is None or rule is None:
-            return Decision(None, (), None, time_limit, response_limit, priority, None, None)
+            return Decision(None, (), None, time_limit, response_name, priority, None, None)
         department = self.resolve_department(action.department, draft.district)
         co = tuple(
             dep
@@ -169,15 +158,39 @@ class RuleEngine:
             co_departments=co,
             rule=rule.id,
             time_limit=time_limit,
-            response_limit=response_limit,
+            response_limit=response_name,
             priority=priority,
-            deadline=self._deadline(at, self.ruleset.time_limits[time_limit]),
-            response_deadline=self._deadline(at, self.ruleset.response_limits[response_limit]),
+            deadline=self.calendar.deadline(at, limit),
+            response_deadline=self.calendar.deadline(at, response),
             also_matched=others,
         )
 
-    def _deadline(self, at: datetime, limit: TimeLimit) -> datetime:
-        return self.calendar.deadline(at, limit)
+    def _time_limit(
+        self, action: Action | None, draft: TicketDraft, priority: Priority
+    ) -> tuple[str, TimeLimit]:
+        ref = action.time_limit if action else None
+        if ref is None:
+            defaults = self.ruleset.defaults
+            ref = (
+                defaults.urgent_time_limit
+                if priority == Priority.URGENT
+                else defaults.consultation_time_limit
+                if draft.category == "consultation"
+                else defaults.time_limit
+            )
+        return _named(ref, self.ruleset.time_limits)
+
+    def _response_limit(self, action: Action | None, priority: Priority) -> tuple[str, TimeLimit]:
+        ref = action.response_limit if action else None
+        if ref is None:
+            defaults = self.ruleset.defaults
+            urgent = priority == Priority.URGENT
+            ref = defaults.urgent_response_limit if urgent else defaults.response_limit
+        return _named(ref, self.ruleset.response_limits)
+
+
+def _named(ref: str | TimeLimit, table: dict[str, TimeLimit]) -> tuple[str, TimeLimit]:
+    return (ref, table[ref]) if isinstance(ref, str) else (limit_name(ref), ref)
 
 
 def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:
@@ -186,45 +199,10 @@ def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:
     return _Compiled(
         rule=rule,
         index=index,
-        any_kw=frozenset(normalize(k) for k in kw.any),
-        all_kw=frozenset(normalize(k) for k in kw.all),
-        none_kw=frozenset(normalize(k) for k in kw.none),
+        positive_kw=normalized(kw.any) | normalized(kw.all),
+        negative_kw=normalized(kw.none),
         # A district the directory does not know matches no ticket; `rules check`
         # reports it. The impossible id keeps such a rule out of every district.
         district_ids=frozenset(d.id if d else "\0unknown" for d in districts),
+        checks=compile_checks(rule.when),
     )
-
-
-def _build_automaton(keywords: set[str]) -> ahocorasick.Automaton | None:
-    keywords = {k for k in keywords if k}
-    if not keywords:
-        return None
-    automaton = ahocorasick.Automaton()
-    for kw in keywords:
-        automaton.add_word(kw, kw)
-    automaton.make_automaton()
-    return automaton
-
-
-def _conditions_hold(
-    c: _Compiled, draft: TicketDraft, found: set[str], directory: Directory
-) -> bool:
-    when = c.rule.when
-    if c.any_kw and not (c.any_kw & found):
-        return False
-    if c.all_kw and not c.all_kw <= found:
-        return False
-    if c.none_kw & found:
-        return False
-    if c.district_ids and draft.district not in c.district_ids:
-        return False
-    district = directory.district(draft.district)
-    if when.district_kinds and (district is None or district.kind not in when.district_kinds):
-        return False
-    if when.towns and draft.town not in when.towns:
-        return False
-    if when.categories and draft.category not in when.categories:
-        return False
-    if when.channels and draft.channel not in when.channels:
-        return False
-    return not (when.priorities and draft.priority not in when.priorities)

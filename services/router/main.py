@@ -13,8 +13,8 @@ from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
 from services.router.keys import KeyRepository
+from services.router.reload import install_sighup, load_engine, watch_rules
 from services.router.repository import TicketRepository
-from services.router.rules import load_rules
 from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
@@ -43,7 +43,13 @@ async def relay_forever(commands: CommandService) -> None:
 async def main(settings: RouterSettings) -> None:
     directory = load_directory(settings.districts_file, settings.directory_file)
     calendar = WorkCalendar(settings.timezone, load_overrides(settings.calendar_overrides_file))
-    engines = EngineHolder(RuleEngine(load_rules(settings.rules_file), directory, calendar))
+    build_engine = partial(RuleEngine, directory=directory, calendar=calendar)
+    # An invalid rules file stops the start here; after that, a bad edit keeps the
+    # rules in force running (services.router.reload).
+    engines = EngineHolder(load_engine(settings.rules_file, build_engine, directory))
+    install_sighup(
+        asyncio.get_running_loop(), settings.rules_file, engines, build_engine, directory
+    )
 
     infra = await connect(settings, SERVICE)
     repo, keys = TicketRepository(infra.db), KeyRepository(infra.db)
@@ -58,7 +64,11 @@ async def main(settings: RouterSettings) -> None:
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
     install(app, commands, repo, keys)
-    await infra.serve(app, settings, settings.http_port, tasks=[relay_forever(commands)])
+    tasks = [
+        relay_forever(commands),
+        watch_rules(settings.rules_file, engines, build_engine, directory),
+    ]
+    await infra.serve(app, settings, settings.http_port, tasks=tasks)
 
 
 def run() -> int:

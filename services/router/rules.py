@@ -1,127 +1,213 @@
-"""The dispatch rules file: its schema and its loading.
+"""Reading a dispatch rules file: YAML, its schema (services.router.schema) and
+the references between its sections, with every problem at its line.
 
-A rules file is YAML: named time limits, defaults, an ordered list of rules and
-a fallback. A rule's conditions are all required (AND); each list inside a
-condition is a choice (OR). The first rule that matches decides.
+A file with any problem is refused whole; read_rules also keeps the rules that
+passed the schema, so that `hotline rules check` can judge them against the
+directory in the same run and report everything at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from shared.domain import Category, Channel, Priority
+from services.router.lines import (
+    Document,
+    Loc,
+    Problem,
+    duplicate_keys,
+    format_problems,
+    read_document,
+    syntax_problem,
+)
+from services.router.schema import (
+    Action,
+    Conditions,
+    Defaults,
+    Header,
+    Keywords,
+    Rule,
+    RuleSet,
+    TimeWindow,
+    limit_name,
+)
+from services.router.text import normalize
 from shared.workcalendar import TimeLimit
+
+__all__ = [
+    "SHIPPED_RULES",
+    "Action",
+    "Conditions",
+    "Defaults",
+    "Keywords",
+    "Parsed",
+    "Rule",
+    "RuleSet",
+    "RulesError",
+    "TimeWindow",
+    "load_rules",
+    "parse_rules",
+    "read_rules",
+]
 
 SHIPPED_RULES = Path(__file__).parent / "rules" / "liaocheng.yaml"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Keywords(Strict):
-    any: tuple[str, ...] = ()
-    all: tuple[str, ...] = ()
-    none: tuple[str, ...] = ()
-
-
-class Conditions(Strict):
-    districts: tuple[str, ...] = ()
-    district_kinds: tuple[str, ...] = ()
-    towns: tuple[str, ...] = ()
-    categories: tuple[Category, ...] = ()
-    channels: tuple[Channel, ...] = ()
-    priorities: tuple[Priority, ...] = ()
-    keywords: Keywords = Field(default_factory=Keywords)
-
-    def is_empty(self) -> bool:
-        kw = self.keywords
-        lists = (self.districts, self.district_kinds, self.towns, self.categories)
-        return (
-            not any(lists)
-            and not (self.channels or self.priorities)
-            and not (kw.any or kw.all or kw.none)
-        )
-
-
-class Action(Strict):
-    # A department id; "{district}" stands for the ticket's district id, so one
-    # rule serves every county's bureau of the same kind.
-    department: str
-    co_departments: tuple[str, ...] = ()
-    time_limit: str | None = None
-    response_limit: str | None = None
-    priority: Priority | None = None
-
-
-class Rule(Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    description: str = ""
-    when: Conditions
-    then: Action
-
-
-class Defaults(Strict):
-    time_limit: str = "general"
-    response_limit: str = "default"
-    urgent_time_limit: str = "urgent"
-    urgent_response_limit: str = "urgent"
-    consultation_time_limit: str = "consultation"
-
-
-class RuleSet(Strict):
-    version: int = 1
-    time_limits: dict[str, TimeLimit]
-    response_limits: dict[str, TimeLimit]
-    defaults: Defaults = Field(default_factory=Defaults)
-    rules: tuple[Rule, ...]
-
-    @model_validator(mode="after")
-    def _references(self) -> RuleSet:
-        d = self.defaults
-        for name in (d.time_limit, d.urgent_time_limit, d.consultation_time_limit):
-            if name not in self.time_limits:
-                raise ValueError(f"defaults: unknown time limit {name!r}")
-        for name in (d.response_limit, d.urgent_response_limit):
-            if name not in self.response_limits:
-                raise ValueError(f"defaults: unknown response limit {name!r}")
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.id in seen:
-                raise ValueError(f"rule {rule.id}: duplicate id")
-            seen.add(rule.id)
-            if rule.when.is_empty():
-                raise ValueError(f"rule {rule.id}: empty condition (would match everything)")
-            tl, rl = rule.then.time_limit, rule.then.response_limit
-            if tl is not None and tl not in self.time_limits:
-                raise ValueError(f"rule {rule.id}: unknown time limit {tl!r}")
-            if rl is not None and rl not in self.response_limits:
-                raise ValueError(f"rule {rule.id}: unknown response limit {rl!r}")
-        return self
-
-
 class RulesError(ValueError):
-    """A rules file that cannot be used; the message lists every problem."""
+    """A rules file that cannot be used; the message lists every problem, one a line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass
+class Parsed:
+    """What could be read of a rules file."""
+
+    document: Document
+    header: Header | None = None
+    # The rules that passed the schema, with their place in the file.
+    rules: list[tuple[int, Rule]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    ruleset: RuleSet | None = None  # only when there is no problem at all
+
+
+def read_rules(text: str) -> Parsed:
+    try:
+        document = read_document(text)
+    except yaml.YAMLError as exc:
+        return Parsed(Document(None, None), problems=[syntax_problem(exc, text)])
+    parsed = Parsed(document, problems=duplicate_keys(document.root))
+    try:
+        ruleset = RuleSet.model_validate(document.data)
+    except ValidationError as exc:
+        parsed.problems += schema_problems(exc)
+        _salvage(parsed, document.data, exc)
+    else:
+        parsed.header, parsed.rules = ruleset, list(enumerate(ruleset.rules))
+        parsed.ruleset = ruleset
+    parsed.problems += structure_problems(parsed.header, parsed.rules)
+    if parsed.problems:
+        parsed.ruleset = None
+    elif parsed.ruleset is not None:
+        parsed.ruleset = with_inline_limits(parsed.ruleset)
+    return parsed
 
 
 def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
-    try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{source}: not valid YAML: {exc}") from exc
-    try:
-        return RuleSet.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise RulesError(f"{source}: {problems}") from exc
+    parsed = read_rules(text)
+    if parsed.ruleset is None:
+        raise RulesError(format_problems(source, parsed.document, parsed.problems))
+    return parsed.ruleset
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
     path = path or SHIPPED_RULES
     return parse_rules(path.read_text(encoding="utf-8"), str(path))
+
+
+def schema_problems(exc: ValidationError, prefix: Loc = ()) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = prefix + tuple(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing" and loc:
+            # The field is not in the file: name it, at the line of its parent.
+            loc, message = loc[:-1], f"missing {loc[-1]!r}"
+        problems.append(Problem(loc, message, show_path=True))
+    return problems
+
+
+def _salvage(parsed: Parsed, data: Any, exc: ValidationError) -> None:
+    """The header and the rules that are valid on their own, to be checked further."""
+    if not isinstance(data, dict):
+        return
+    with suppress(ValidationError):  # already reported
+        parsed.header = Header.model_validate({k: v for k, v in data.items() if k != "rules"})
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list):
+        return
+    locs = [err["loc"] for err in exc.errors()]
+    failed = {loc[1] for loc in locs if len(loc) > 1 and loc[0] == "rules"}
+    for index, raw in enumerate(raw_rules):
+        if index not in failed:
+            parsed.rules.append((index, Rule.model_validate(raw)))
+
+
+def structure_problems(header: Header | None, rules: Iterable[tuple[int, Rule]]) -> list[Problem]:
+    """What the schema of one field cannot see: references, duplicates, emptiness."""
+    problems = [] if header is None else _default_problems(header)
+    first_of: dict[str, int] = {}
+    for index, rule in rules:
+        where: Loc = ("rules", index)
+        if rule.id in first_of:
+            message = f"duplicate id, rules[{first_of[rule.id]}] has it already"
+            problems.append(Problem((*where, "id"), message))
+        first_of.setdefault(rule.id, index)
+        if rule.when.is_empty():
+            problems.append(Problem((*where, "when"), "empty condition (would match everything)"))
+        problems += _keyword_problems(where, rule.when.keywords)
+        if header is not None:
+            problems += _limit_problems(where, rule.then, header)
+    return problems
+
+
+def _default_problems(header: Header) -> list[Problem]:
+    problems = []
+    for key, name in header.defaults:
+        table = header.response_limits if "response" in key else header.time_limits
+        if name not in table:
+            kind = "response limit" if "response" in key else "time limit"
+            problems.append(Problem(("defaults", key), f"unknown {kind} {name!r}", show_path=True))
+    return problems
+
+
+def _keyword_problems(where: Loc, keywords: Keywords) -> list[Problem]:
+    problems = []
+    for kind, words in keywords:
+        for i, word in enumerate(words):
+            if not normalize(word):
+                message = f"keyword {word!r} is empty without its spaces and punctuation"
+                problems.append(Problem((*where, "when", "keywords", kind, i), message))
+    return problems
+
+
+def _limit_problems(where: Loc, action: Action, header: Header) -> list[Problem]:
+    problems = []
+    pairs = (
+        ("time_limit", action.time_limit, header.time_limits),
+        ("response_limit", action.response_limit, header.response_limits),
+    )
+    for key, ref, table in pairs:
+        kind = key.replace("_", " ")
+        if isinstance(ref, str) and ref not in table:
+            problems.append(Problem((*where, "then", key), f"unknown {kind} {ref!r}"))
+        elif isinstance(ref, TimeLimit) and table.get(limit_name(ref), ref) != ref:
+            message = f"inline {kind} is called {limit_name(ref)!r}, a name taken by another"
+            problems.append(Problem((*where, "then", key), message))
+    return problems
+
+
+def with_inline_limits(ruleset: RuleSet) -> RuleSet:
+    """The ruleset with its inline limits also named in time_limits and
+    response_limits, so that whoever looks a decision's limit up by name finds it."""
+    time_limits, response_limits = dict(ruleset.time_limits), dict(ruleset.response_limits)
+    for rule in ruleset.rules:
+        for ref, table in (
+            (rule.then.time_limit, time_limits),
+            (rule.then.response_limit, response_limits),
+        ):
+            if isinstance(ref, TimeLimit):
+                table.setdefault(limit_name(ref), ref)
+    if (time_limits, response_limits) == (ruleset.time_limits, ruleset.response_limits):
+        return ruleset
+    return ruleset.model_copy(
+        update={"time_limits": time_limits, "response_limits": response_limits}
+    )

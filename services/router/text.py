@@ -1,22 +1,72 @@
 """Text as citizens type it, folded so that form does not decide a match.
 
 NFKC folds full-width letters, digits and punctuation to their usual forms;
-case, white space and punctuation are then dropped, so "停 水", "停水！" and
-"停水" all read the same.
+traditional characters become simplified ones (OpenCC t2s: 停電 -> 停电, 臺 -> 台);
+case, white space and punctuation are then dropped, so "停 水", "停水！", "停水"
+and "停水" in traditional script all read the same.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import cache
+
+import opencc
+
+# Characters whose verdict is cached; past this the verdict is computed each time,
+# so text crafted to contain every code point cannot grow the cache without bound.
+_CACHE_LIMIT = 1 << 16
+
+
+class _DropTable(dict[int, int | None]):
+    """str.translate table: None for characters without meaning, filled lazily.
+
+    Translating with a dict runs the per-character loop in C; only a character
+    seen for the first time costs a call into Python."""
+
+    def __missing__(self, code: int) -> int | None:
+        # Letters (L*), numbers (N*) and symbols (S*, e.g. ℃) carry meaning;
+        # punctuation (P*), separators (Z*) and controls (C*) do not.
+        verdict = code if unicodedata.category(chr(code))[0] in "LNS" else None
+        if len(self) < _CACHE_LIMIT:
+            self[code] = verdict
+        return verdict
+
+
+@cache
+def _drop_table() -> _DropTable:
+    return _DropTable()
+
+
+@cache
+def _converter() -> opencc.OpenCC:
+    # One converter for the process, built on first use: loading its
+    # dictionaries takes milliseconds, converting a ticket about a microsecond.
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters and phrases in their simplified form."""
+    if text.isascii():
+        return text
+    return str(_converter().convert(text))
 
 
 def normalize(text: str) -> str:
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if _keep(ch))
+    table = _drop_table()
+    # Dropping punctuation first leaves most Chinese text already in NFKC form
+    # (its full-width commas were what was not), and checking is much cheaper
+    # than normalizing. What NFKC then unfolds (⑴ -> (1)) is dropped again.
+    kept = text.translate(table)
+    if not unicodedata.is_normalized("NFKC", kept):
+        kept = unicodedata.normalize("NFKC", kept).translate(table)
+    return to_simplified(kept).casefold()
 
 
-def _keep(ch: str) -> bool:
-    category = unicodedata.category(ch)
-    # Letters (L*), numbers (N*) and symbols (S*, e.g. ℃) carry meaning;
-    # punctuation (P*), separators (Z*) and controls (C*) do not.
-    return category[0] in ("L", "N", "S")
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A rule's regular expression, to be matched against normalized text: its
+    traditional characters are made simplified like the text's, and case is
+    ignored. Spaces and punctuation written in the pattern never match, since
+    normalized text has none."""
+    return re.compile(to_simplified(pattern), re.IGNORECASE)

@@ -453,7 +453,7 @@ def test_parse_rules_reads_a_small_file() -> None:
 
 @pytest.mark.parametrize("text", ["rules: [", "a: b: c", "\tkey: value"])
 def test_invalid_yaml_is_a_rules_error(text: str) -> None:
-    with pytest.raises(RulesError, match=r"^my\.yaml: not valid YAML"):
+    with pytest.raises(RulesError, match=r"^my\.yaml:1: not valid YAML"):
         parse_rules(text, "my.yaml")
 
 
@@ -484,14 +484,14 @@ def test_rule_errors_name_the_rule(bad_rule: str, words: list[str]) -> None:
     with pytest.raises(RulesError) as info:
         parse_rules(text, "city.yaml")
     message = str(info.value)
-    assert message.startswith("city.yaml: ")
+    assert message.startswith("city.yaml:12: rules[1] (")  # the line of the second rule
     for word in words:
         assert word in message
 
 
 def test_duplicate_rule_id_is_a_rules_error() -> None:
     text = rules_text(rule("dup", "{categories: [help]}"), rule("dup", "{categories: [praise]}"))
-    with pytest.raises(RulesError, match="rule dup: duplicate id"):
+    with pytest.raises(RulesError, match=r"^<rules>:12: rules\[1\] \(dup\): duplicate id"):
         parse_rules(text)
 
 
@@ -516,7 +516,9 @@ def test_unknown_default_time_limit_is_a_rules_error() -> None:
     text = rules_text(rule("r", "{categories: [help]}")).replace(
         "rules:\n", "defaults: {time_limit: eternal}\nrules:\n"
     )
-    with pytest.raises(RulesError, match="defaults: unknown time limit 'eternal'"):
+    with pytest.raises(
+        RulesError, match=r":10: defaults\.time_limit: unknown time limit 'eternal'"
+    ):
         parse_rules(text)
 
 
@@ -733,8 +735,8 @@ def test_cli_check_of_a_file_that_is_not_yaml(
     path.write_text("rules: [", encoding="utf-8")
     assert hotline(["rules", "check", str(path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error:")
-    assert str(path) in err
+    assert err.startswith(f"{path}:1: not valid YAML: ")
+    assert err.splitlines()[-1] == f"error: {path}: 1 problem(s)"
 
 
 def test_cli_check_of_a_file_with_an_unknown_department(
@@ -744,14 +746,17 @@ def test_cli_check_of_a_file_with_an_unknown_department(
     path.write_text(rules_text(rule("r", "{categories: [help]}", "city.nowhere")), "utf-8")
     assert hotline(["rules", "check", str(path)]) == 1
     out = capsys.readouterr()
-    assert out.err.startswith("error:")
-    assert "unknown department 'city.nowhere'" in out.err
+    assert out.err.splitlines() == [
+        f"{path}:11: rules[0] (r): unknown department 'city.nowhere'",
+        f"error: {path}: 1 problem(s)",
+    ]
     assert "ok:" not in out.out
 
 
 def test_cli_check_of_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert hotline(["rules", "check", str(tmp_path / "absent.yaml")]) == 1
-    assert capsys.readouterr().err.startswith("error:")
+    path = tmp_path / "absent.yaml"
+    assert hotline(["rules", "check", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(f"{path}: cannot read the rules file: No such file")
 
 
 def test_cli_check_uses_the_rules_file_setting(
