@@ -48,7 +48,11 @@ class CommandService:
     locks: KeyedLock = field(default_factory=KeyedLock)
 
     def context(self) -> Context:
-        return Context(self.engines.engine, self.clock(), self.policy)
+        # The store keeps times to the millisecond (BSON dates): a time taken to the
+        # microsecond would come back different from what was answered and published.
+        now = self.clock()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        return Context(self.engines.engine, now, self.policy)
 
     async def run(self, ticket_id: str, name: str, action: Action) -> TicketState:
         """Apply one action; WorkflowError leaves everything as it was."""

@@ -1,9 +1,11 @@
-"""The router's consumer against the real broker and store.
+"""The router's consumer and command service against the real broker and store.
 
-TicketReceived events are published to the namespace's exchange; the router's
-Consumer and handler run as services/router/main.py wires them; what the router
-publishes is read back from the notifier queue (ticket.dispatched) and the stats
-queue (every event) over a connection of the test's own.
+The router is wired as services/router/main.py wires it: a CommandService over
+the ticket repository, the live rule engine and a confirming publisher, and a
+Consumer of the router queue (ticket.received, ticket.feedback) calling
+handle_event. What it publishes is read back from the notifier queue
+(ticket.dispatched) and the stats queue (every event) over a connection of the
+test's own; nobody else consumes those queues.
 """
 
 from __future__ import annotations
@@ -11,33 +13,44 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel
+from prometheus_client import REGISTRY
 from pydantic import TypeAdapter
 
-from services.router.cli import draft_from_json
+import services.router.commands
+from services.router.commands import CommandService, PublishPending
 from services.router.engine import RuleEngine
-from services.router.handlers import EngineHolder, decision_event, handle_received
+from services.router.handlers import EngineHolder, handle_event
 from services.router.repository import TicketRepository
 from services.router.rules import load_rules, parse_rules
+from services.router.workflow.department import accept, request_extension, resolve
+from services.router.workflow.dispatch import new_ticket
+from services.router.workflow.hotline import decide_extension
+from services.router.workflow.state import Principal, Status, WorkflowError
 from shared.bootstrap import Infra, connect
 from shared.directory import Directory, load_directory
 from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
+    FeedbackPayload,
+    Rating,
     ReceivedPayload,
+    TicketAccepted,
     TicketDispatched,
     TicketEvent,
+    TicketFeedback,
     TicketReceived,
+    TicketReopened,
     TicketUnroutable,
     parse_event,
     utcnow,
 )
-from shared.messaging.consumer import Consumer
+from shared.messaging.broker import Broker
 from shared.messaging.publisher import Publisher
 from shared.settings import DATA_DIR, CommonSettings
 from shared.workcalendar import WorkCalendar
@@ -47,6 +60,9 @@ pytestmark = pytest.mark.integration
 
 SERVICE = "router"
 INTAKE = Actor(kind=ActorKind.CITIZEN, id="channel:phone")
+CITIZEN = Actor(kind=ActorKind.CITIZEN, id="feedback")
+WATER = Principal(kind=ActorKind.DEPARTMENT, id="guanxian.water")
+STAFF = Principal(kind=ActorKind.STAFF, id="zhang.san")
 NARROW_RULES = """
 version: 1
 time_limits:
@@ -71,7 +87,17 @@ def samples() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line]
 
 
+def draft_of(raw: dict[str, Any], directory: Directory) -> TicketDraft:
+    """A sample request as intake makes it a ticket draft."""
+    district = directory.district(raw["district"])
+    assert district is not None
+    fields = {k: v for k, v in raw.items() if k in TicketDraft.model_fields}
+    return TicketDraft.model_validate({**fields, "district": district.id, "external_id": raw["id"]})
+
+
 class Probe:
+    """Reads the namespace's queues over a connection of its own."""
+
     def __init__(self, channel: AbstractChannel, infra: Infra) -> None:
         self._channel = channel
         self._topology = infra.broker.topology
@@ -99,10 +125,12 @@ class Probe:
 
 @dataclass
 class RouterHarness:
+    settings: CommonSettings
     infra: Infra
     directory: Directory
     repo: TicketRepository
     engines: EngineHolder
+    commands: CommandService
     publisher: Publisher
     probe: Probe
 
@@ -117,40 +145,77 @@ class RouterHarness:
         await eventually(enough)
         return got
 
+    def handled(self, event_type: str, outcome: str = "ok") -> float:
+        """Messages of the type the router's consumer finished with this outcome."""
+        labels = {
+            "service": SERVICE,
+            "queue": self.infra.queue(),
+            "event_type": event_type,
+            "outcome": outcome,
+        }
+        return REGISTRY.get_sample_value("hotline_messages_total", labels) or 0.0
+
+    async def handled_at_least(self, event_type: str, count: int) -> None:
+        async def done() -> bool:
+            return self.handled(event_type) >= count
+
+        await eventually(done)
+
+    async def status(self, ticket_id: str) -> Status | None:
+        stored = await self.repo.get(ticket_id)
+        return stored.state.status if stored else None
+
+    async def reaches(self, ticket_id: str, status: Status) -> None:
+        async def there() -> bool:
+            return await self.status(ticket_id) == status
+
+        await eventually(there)
+
     async def tickets_in_store(self, ticket_id: str) -> int:
         return await self.infra.db["tickets"].count_documents({"_id": ticket_id})
 
     def draft(self, raw: dict[str, Any]) -> TicketDraft:
-        return draft_from_json(raw, self.directory)
+        return draft_of(raw, self.directory)
+
+    async def receive(self, ticket_id: str, raw: dict[str, Any]) -> TicketReceived:
+        event = received(ticket_id, self.draft(raw))
+        await self.publisher.publish(event)
+        return event
 
 
 def received(ticket_id: str, draft: TicketDraft) -> TicketReceived:
     return TicketReceived(ticket_id=ticket_id, actor=INTAKE, payload=ReceivedPayload(ticket=draft))
 
 
+def rating(ticket_id: str, draft: TicketDraft, value: Rating) -> TicketFeedback:
+    event = received(ticket_id, draft)
+    return TicketFeedback(
+        ticket_id=ticket_id,
+        actor=CITIZEN,
+        payload=FeedbackPayload(dims=event.dims(), rating=value, solved=value != "unsatisfied"),
+    )
+
+
 @pytest.fixture
 async def router(settings: CommonSettings) -> AsyncIterator[RouterHarness]:
-    """The router's consumer, wired as services/router/main.py wires it."""
+    """The router's consumer and command service, wired as in services/router/main.py."""
     directory = load_directory(settings.districts_file, settings.directory_file)
     engines = EngineHolder(RuleEngine(load_rules(), directory, WorkCalendar()))
     infra = await connect(settings, SERVICE)
     connection = None
-    consumer = None
     try:
         repo = TicketRepository(infra.db)
         await repo.ensure_indexes()
         publisher = Publisher(infra.broker.exchange, SERVICE)
-        queue = infra.broker.topology.queue_name(infra.broker.topology.spec(SERVICE))
-        handler = partial(
-            handle_received, repo=repo, engines=engines, publisher=publisher, clock=utcnow
+        commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
+        await infra.consume(
+            TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
         )
-        consumer = Consumer(infra.broker, SERVICE, queue, TypeAdapter(TicketReceived), handler)
-        await consumer.start()
         connection = await aio_pika.connect(settings.amqp_url)
         probe = Probe(await connection.channel(), infra)
-        yield RouterHarness(infra, directory, repo, engines, publisher, probe)
+        yield RouterHarness(settings, infra, directory, repo, engines, commands, publisher, probe)
     finally:
-        if consumer is not None:
+        for consumer in infra.consumers:
             await consumer.stop()
         if connection is not None:
             await connection.close()
@@ -166,7 +231,7 @@ async def test_samples_are_dispatched_to_their_expected_departments(
     for n, raw in enumerate(routable):
         ticket_id = f"LC{n:06d}"
         expected[ticket_id] = raw["expected_department"]
-        await router.publisher.publish(received(ticket_id, router.draft(raw)))
+        await router.receive(ticket_id, raw)
 
     events = await router.collect("notifier", len(expected))
     dispatched = [e for e in events if isinstance(e, TicketDispatched)]
@@ -176,7 +241,15 @@ async def test_samples_are_dispatched_to_their_expected_departments(
         assert event.payload.deadline > started
         assert event.payload.response_deadline > started
         assert event.payload.round == 1
+        assert event.payload.via == "rules"
         assert event.actor.id == "router"
+
+    await router.handled_at_least("received", len(expected))
+    for ticket_id, department in expected.items():
+        stored = await router.repo.get(ticket_id)
+        assert stored is not None
+        assert (stored.state.status, stored.state.department) == (Status.DISPATCHED, department)
+        assert stored.outbox == []  # published, so the outbox was cleared
     assert await router.probe.dead_letters("router") == 0
 
 
@@ -191,20 +264,22 @@ async def test_sample_dispatch_carries_the_request(router: RouterHarness) -> Non
     assert event.payload.dims.district == "guanxian"
     stored = await router.repo.get("LC-S001")
     assert stored is not None
-    assert stored.status == "dispatched"
-    assert stored.department == "guanxian.water"
-    assert [e.event_id for e in stored.outbox] == [event.event_id]
+    assert stored.state.draft == draft
+    # Times are kept to the millisecond, so the stored state is what was published.
+    assert stored.state.deadline == event.payload.deadline
+    assert stored.state.response_deadline == event.payload.response_deadline
+    assert stored.state.dispatched_at == event.occurred_at
 
 
 async def test_redelivered_received_event_dispatches_once(router: RouterHarness) -> None:
     event = received("LC-TWICE", router.draft(samples()[1]))
     await router.publisher.publish(event)
-    await router.publisher.publish(event)  # the broker redelivers: same event_id
+    await router.publisher.publish(event)  # the broker redelivers: the same event_id
 
-    # Each delivery republishes the stored outbox (by design), so wait for two.
-    events = await router.collect("notifier", 2)
-    assert {e.ticket_id for e in events} == {"LC-TWICE"}
-    assert len({e.event_id for e in events}) == 1  # the same event: applied once
+    await router.handled_at_least("received", 2)
+    events = await router.probe.take("stats")
+    assert [e.event_type for e in events] == ["received", "received", "dispatched"]
+    assert len(await router.probe.take("notifier")) == 1
     assert await router.tickets_in_store("LC-TWICE") == 1
     assert await router.probe.count_of("router") == 0
     assert await router.probe.dead_letters("router") == 0
@@ -212,51 +287,62 @@ async def test_redelivered_received_event_dispatches_once(router: RouterHarness)
 
 async def test_ticket_matching_no_rule_is_unroutable(router: RouterHarness) -> None:
     router.engines.engine = RuleEngine(parse_rules(NARROW_RULES), router.directory, WorkCalendar())
-    await router.publisher.publish(received("LC-NOWHERE", router.draft(samples()[0])))
+    await router.receive("LC-NOWHERE", samples()[0])
     unicorn = {**samples()[0], "text": "公园里出现了一只独角兽，请派人看看。"}
-    await router.publisher.publish(received("LC-UNICORN", router.draft(unicorn)))
+    await router.receive("LC-UNICORN", unicorn)
 
-    [dispatched] = await router.collect("notifier", 1)
-    assert isinstance(dispatched, TicketDispatched)
+    # The notifier hears of both (the unroutable one stops no clock, but is told).
+    events = await router.collect("notifier", 2)
+    [dispatched] = [e for e in events if isinstance(e, TicketDispatched)]
     assert dispatched.ticket_id == "LC-UNICORN"
     assert dispatched.payload.department == "city.platform"
     assert dispatched.payload.rule == "unicorns"
+    [unroutable] = [e for e in events if isinstance(e, TicketUnroutable)]
+    assert unroutable.ticket_id == "LC-NOWHERE"
+    assert unroutable.payload.dims.district == "guanxian"
 
     # stats sees every event: two received, one dispatched, one unroutable
     events = await router.collect("stats", 4)
-    unroutable = [e for e in events if isinstance(e, TicketUnroutable)]
-    assert [e.ticket_id for e in unroutable] == ["LC-NOWHERE"]
-    assert unroutable[0].payload.dims.district == "guanxian"
+    assert sorted(e.event_type for e in events) == [
+        "dispatched",
+        "received",
+        "received",
+        "unroutable",
+    ]
     stored = await router.repo.get("LC-NOWHERE")
     assert stored is not None
-    assert stored.status == "unroutable"
-    assert stored.department is None
+    assert stored.state.status == Status.UNROUTABLE
+    assert stored.state.department is None
     assert await router.probe.count_of("notifier") == 0
 
 
 async def test_crash_between_store_and_publish_is_repaired(router: RouterHarness) -> None:
     draft = router.draft(samples()[2])
-    now: datetime = utcnow()
-    decision = router.engines.engine.decide(draft, now)
-    outgoing = decision_event("LC-CRASH", draft, decision, now)
-    # The handler stored its outcome, then died before publishing it.
-    _, created = await router.repo.create(
-        "LC-CRASH", draft, "dispatched", decision.department, outgoing, now
-    )
+    ctx = router.commands.context()
+    # The handler stored its outcome with its events, then died before publishing.
+    transition = new_ticket("LC-CRASH", draft, ctx)
+    _, created = await router.repo.create(transition.state, transition.events, ctx.now)
     assert created
+    [outgoing] = transition.events
 
     await router.publisher.publish(received("LC-CRASH", draft))  # the redelivery
     [event] = await router.collect("notifier", 1)
     assert event.event_id == outgoing.event_id
     assert isinstance(event, TicketDispatched)
-    assert event.payload.department == decision.department
+    assert event.payload.department == "dongchangfu.housing"
     assert await router.tickets_in_store("LC-CRASH") == 1
+
+    async def outbox_cleared() -> bool:
+        stored = await router.repo.get("LC-CRASH")
+        return stored is not None and stored.outbox == []
+
+    await eventually(outbox_cleared)
 
 
 async def test_poison_message_is_dead_lettered_and_does_not_block(router: RouterHarness) -> None:
     poison = aio_pika.Message(body=b'{"event_type": "received", "nonsense": true}')
     await router.infra.broker.exchange.publish(poison, routing_key="ticket.received")
-    await router.publisher.publish(received("LC-AFTER", router.draft(samples()[0])))
+    await router.receive("LC-AFTER", samples()[0])
 
     [event] = await router.collect("notifier", 1)
     assert event.ticket_id == "LC-AFTER"
@@ -265,3 +351,119 @@ async def test_poison_message_is_dead_lettered_and_does_not_block(router: Router
         return await router.probe.dead_letters("router") == 1
 
     await eventually(dead_lettered)
+
+
+async def test_every_accepted_action_is_published_exactly_once(router: RouterHarness) -> None:
+    raw = samples()[0]
+    await router.receive("LC-LIFE", raw)
+    await router.reaches("LC-LIFE", Status.DISPATCHED)
+    run = router.commands.run
+    await run("LC-LIFE", "accept", lambda s, c: accept(s, WATER, c))
+    # A refused action publishes nothing and stores nothing.
+    with pytest.raises(WorkflowError):
+        await run("LC-LIFE", "accept", lambda s, c: accept(s, WATER, c))
+    await run("LC-LIFE", "extension", lambda s, c: request_extension(s, WATER, 3, "协调中", c))
+    await run("LC-LIFE", "decide", lambda s, c: decide_extension(s, STAFF, True, "同意", c))
+    state = await run("LC-LIFE", "resolve", lambda s, c: resolve(s, WATER, "补偿款已发放。", c))
+    assert state.status == Status.RESOLVED
+    assert state.version == 4
+    await router.publisher.publish(rating("LC-LIFE", router.draft(raw), Rating.SATISFIED))
+    await router.handled_at_least("feedback", 1)
+    assert await router.status("LC-LIFE") == Status.CLOSED
+
+    events = await router.collect("stats", 8)
+    assert [e.event_type for e in events] == [
+        "received",
+        "dispatched",
+        "accepted",
+        "extension_requested",
+        "extended",
+        "resolved",
+        "feedback",
+        "closed",
+    ]
+    assert {e.ticket_id for e in events} == {"LC-LIFE"}
+    assert len({e.event_id for e in events}) == len(events)
+    assert await router.probe.count_of("stats") == 0  # nothing twice
+    stored = await router.repo.get("LC-LIFE")
+    assert stored is not None
+    assert stored.outbox == []
+    assert await router.probe.dead_letters("router") == 0
+
+
+async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarness) -> None:
+    draft = router.draft(samples()[0])
+    await router.commands.create("LC-AGAIN", draft)
+    await router.commands.run("LC-AGAIN", "accept", lambda s, c: accept(s, WATER, c))
+    await router.commands.run("LC-AGAIN", "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    unsatisfied = rating("LC-AGAIN", draft, Rating.UNSATISFIED)
+    await router.publisher.publish(unsatisfied)
+    await router.publisher.publish(unsatisfied)
+
+    await router.handled_at_least("feedback", 2)
+    stored = await router.repo.get("LC-AGAIN")
+    assert stored is not None
+    assert stored.state.status == Status.REOPENED
+    assert stored.state.reopen_count == 1
+    assert stored.state.feedback_ids == (str(unsatisfied.event_id),)
+    events = [e for e in await router.probe.take("stats") if e.event_type != "feedback"]
+    assert [e.event_type for e in events] == ["dispatched", "accepted", "resolved", "reopened"]
+    assert isinstance(events[-1], TicketReopened)
+    assert await router.probe.dead_letters("router") == 0
+
+
+async def test_feedback_on_an_unresolved_ticket_is_dead_lettered(router: RouterHarness) -> None:
+    draft = router.draft(samples()[0])
+    await router.commands.create("LC-EARLY", draft)
+    before = await router.repo.get("LC-EARLY")
+    await router.publisher.publish(rating("LC-EARLY", draft, Rating.SATISFIED))
+
+    async def dead_lettered() -> bool:
+        return await router.probe.dead_letters("router") == 1
+
+    await eventually(dead_lettered)
+    assert await router.repo.get("LC-EARLY") == before
+    assert [e.event_type for e in await router.probe.take("stats")] == ["dispatched", "feedback"]
+
+
+async def test_the_relay_publishes_what_a_failed_publish_left_in_the_outbox(
+    router: RouterHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await router.commands.create("LC-RELAY", router.draft(samples()[0]))
+    [dispatched] = await router.collect("stats", 1)
+
+    # A publisher whose broker connection is gone, while the service still
+    # believes the broker is up: the change is stored, its event is not sent.
+    broken = Broker(router.settings.amqp_url, router.infra.broker.topology, prefetch=1)
+    await broken.connect()
+    await broken.close()
+    failing = CommandService(
+        router.repo,
+        router.engines,
+        Publisher(broken.exchange, SERVICE, timeout_s=2.0),
+        utcnow,
+        lambda: True,
+    )
+    with pytest.raises(PublishPending):
+        await failing.run("LC-RELAY", "accept", lambda s, c: accept(s, WATER, c))
+    stored = await router.repo.get("LC-RELAY")
+    assert stored is not None
+    assert stored.state.status == Status.ACCEPTED
+    [pending] = stored.outbox
+    assert isinstance(pending, TicketAccepted)
+    assert await router.probe.count_of("stats") == 0
+
+    # The relay leaves outboxes younger than its grace period to their own writer.
+    monkeypatch.setattr(services.router.commands, "RELAY_GRACE", timedelta(days=1))
+    assert await router.commands.relay() == 0
+    monkeypatch.setattr(services.router.commands, "RELAY_GRACE", timedelta(0))
+    assert await router.commands.relay() == 1
+
+    [event] = await router.collect("stats", 1)
+    assert event.event_id == pending.event_id != dispatched.event_id
+    after = await router.repo.get("LC-RELAY")
+    assert after is not None
+    assert after.outbox == []
+    assert after.state == stored.state
+    assert await router.commands.relay() == 0
+    assert await router.probe.count_of("stats") == 0

@@ -49,14 +49,19 @@ class Context:
     def deadline(self, time_limit: str, start: datetime) -> datetime:
         return self.calendar.deadline(start, self.limit(time_limit))
 
-    def response_deadline(self, priority: Priority, start: datetime) -> datetime:
+    def response_deadline(
+        self, priority: Priority, start: datetime, name: str | None = None
+    ) -> datetime:
+        """By the named response limit (a rule's), else the default for the priority."""
         defaults = self.engine.ruleset.defaults
-        name = (
-            defaults.urgent_response_limit
-            if priority == Priority.URGENT
-            else defaults.response_limit
-        )
-        return self.calendar.deadline(start, self.engine.ruleset.response_limits[name])
+        limits = self.engine.ruleset.response_limits
+        if name is None:
+            name = (
+                defaults.urgent_response_limit
+                if priority == Priority.URGENT
+                else defaults.response_limit
+            )
+        return self.calendar.deadline(start, limits[name])
 
     def decide(self, state: TicketState, exclude: tuple[str, ...] = ()) -> Decision:
         return self.engine.decide(state.draft, self.now, exclude=exclude)
@@ -79,6 +84,14 @@ def require_department(state: TicketState, who: Principal) -> str:
     if state.department != who.id:
         raise WorkflowError("NOT_YOUR_TICKET", f"ticket {state.ticket_id} is not yours", 403)
     return who.id
+
+
+def require_text(name: str, text: str, max_length: int) -> str:
+    """Free text an event records (a reason, a reply): refused as bad input, like
+    the API refuses it, rather than failing inside the event's validation."""
+    if not text.strip() or len(text) > max_length:
+        raise WorkflowError("INVALID_TEXT", f"{name}: give 1 to {max_length} characters", 422)
+    return text
 
 
 def require_staff(who: Principal) -> None:

@@ -8,6 +8,7 @@ from services.router.workflow.context import (
     Transition,
     actor_of,
     require_department,
+    require_text,
 )
 from services.router.workflow.dispatch import Target, by_rules, dispatch
 from services.router.workflow.state import (
@@ -52,6 +53,7 @@ def return_ticket(state: TicketState, who: Principal, reason: str, ctx: Context)
     department = require_department(state, who)
     if state.status != Status.DISPATCHED:
         raise illegal("return", state)
+    require_text("reason", reason, 2000)
     assert state.dispatched_at is not None
     window_end = ctx.calendar.add_working_days(state.dispatched_at, ctx.policy.return_window_days)
     if ctx.now > window_end:
@@ -85,6 +87,7 @@ def request_extension(
             f"an extension is 1 to {ctx.policy.max_extension_days} working days",
             422,
         )
+    require_text("reason", reason, 2000)
     if state.extensions_granted >= ctx.policy.max_extensions:
         raise WorkflowError("EXTENSION_LIMIT", "this ticket was extended already")
     new = state.model_copy(
@@ -105,6 +108,7 @@ def resolve(state: TicketState, who: Principal, reply: str, ctx: Context) -> Tra
     department = require_department(state, who)
     if state.status != Status.ACCEPTED:
         raise illegal("resolve", state)
+    require_text("reply", reply, 4000)
     if state.reopen_count > 0 and state.explanation is None:
         raise WorkflowError(
             "EXPLANATION_REQUIRED",
@@ -139,6 +143,13 @@ def sub_dispatch(state: TicketState, who: Principal, unit: str, ctx: Context) ->
     target = ctx.directory.department(unit)
     if target is None or target.parent != who.id:
         raise WorkflowError("NOT_YOUR_UNIT", f"{unit!r} is not a unit under {who.id}", 422)
+    if unit in state.returned_by:
+        # Never back to a department that returned it, unless the hotline centre
+        # says so (manual dispatch); otherwise a unit and its sub-centre could pass
+        # the ticket back and forth unseen.
+        raise WorkflowError(
+            "RETURNED_BY_UNIT", f"{unit} returned this ticket; ask the hotline centre", 409
+        )
     return dispatch(
         state,
         ctx,
@@ -157,6 +168,7 @@ def explain(state: TicketState, who: Principal, text: str, ctx: Context) -> Tran
         )
     if state.explanation is not None:
         raise WorkflowError("EXPLANATION_EXISTS", "this ticket has its explanation already")
+    require_text("text", text, 4000)
     new = state.model_copy(update={"explanation": text})
     event = TicketExplained(
         ticket_id=state.ticket_id,

@@ -30,6 +30,8 @@ class Target:
     priority: Priority | None = None
     # Given when the clock must not restart (a sub-dispatch keeps the deadline).
     deadline: datetime | None = None
+    # A rule's response limit; None is the default for the priority.
+    response_limit: str | None = None
 
 
 def new_ticket(ticket_id: str, draft: TicketDraft, ctx: Context) -> Transition:
@@ -44,7 +46,10 @@ def by_rules(state: TicketState, ctx: Context, reason: str) -> Transition:
     """Dispatch by the rules, never to a department that returned the ticket."""
     decision = ctx.decide(state, exclude=state.returned_by)
     if decision.department is None:
-        return to_manual_queue(state, ctx, reason)
+        # Keep the limit the rules' defaults give this ticket (urgent, consultation,
+        # general): a manual dispatch without one uses it.
+        waiting = state.model_copy(update={"time_limit": state.time_limit or decision.time_limit})
+        return to_manual_queue(waiting, ctx, reason)
     return dispatch(state, ctx, ROUTER, decision_target(decision), "rules")
 
 
@@ -56,17 +61,19 @@ def decision_target(decision: Decision) -> Target:
         time_limit=decision.time_limit,
         rule=decision.rule or "",
         priority=decision.priority,
+        response_limit=decision.response_limit,
     )
 
 
 def dispatch(
     state: TicketState, ctx: Context, actor: Actor, target: Target, via: Via
 ) -> Transition:
-    if ctx.directory.department(target.department) is None:
-        raise WorkflowError("UNKNOWN_DEPARTMENT", f"no department {target.department!r}", 422)
+    for dep_id in (target.department, *target.co_departments):
+        if ctx.directory.department(dep_id) is None:
+            raise WorkflowError("UNKNOWN_DEPARTMENT", f"no department {dep_id!r}", 422)
     priority = target.priority or state.priority
     deadline = target.deadline or ctx.deadline(target.time_limit, ctx.now)
-    response_deadline = ctx.response_deadline(priority, ctx.now)
+    response_deadline = ctx.response_deadline(priority, ctx.now, target.response_limit)
     new = state.model_copy(
         update={
             "status": Status.DISPATCHED,

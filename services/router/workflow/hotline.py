@@ -3,7 +3,13 @@ the citizen's feedback (回访)."""
 
 from __future__ import annotations
 
-from services.router.workflow.context import Context, Transition, actor_of, require_staff
+from services.router.workflow.context import (
+    Context,
+    Transition,
+    actor_of,
+    require_staff,
+    require_text,
+)
 from services.router.workflow.dispatch import Target, dispatch
 from services.router.workflow.state import Principal, Status, TicketState, illegal
 from shared.domain import Actor
@@ -31,6 +37,7 @@ def decide_extension(
     department = state.lead()
     assert state.deadline is not None
     if not approve:
+        require_text("note", note, 2000)  # a refusal says why
         refused = state.model_copy(
             update={"status": Status.ACCEPTED, "pending_extension_days": None}
         )
