@@ -27,7 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 citizen hotline")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SERVICES:
-        sub.add_parser(name, help=f"run the {name} service")
+        service = sub.add_parser(name, help=f"run the {name} service")
+        if name == "stats":
+            service.add_argument(
+                "action",
+                nargs="?",
+                choices=["rebuild"],
+                help="rebuild: recompute every aggregate from the event archive, then exit",
+            )
 
     rules = sub.add_parser("rules", help="check and explain dispatch rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
@@ -63,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "stats" and args.action == "rebuild":
+        return _load("services.stats.cli:rebuild")()
     if args.command in SERVICES:
         return _load(SERVICES[args.command])()
     if args.command == "rules" and args.rules_command == "diff":

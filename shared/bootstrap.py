@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.http import ReadinessCheck
+from shared.messaging.batch import BatchConsumer, BatchHandler
 from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer, Handler
 from shared.messaging.monitor import monitor_queues
@@ -48,7 +49,7 @@ class Infra:
     mongo: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     broker: Broker
-    consumers: list[Consumer] = field(default_factory=list)
+    consumers: list[Consumer | BatchConsumer[Any]] = field(default_factory=list)
 
     def queue(self, purpose: str = "events") -> str:
         topology = self.broker.topology
@@ -59,6 +60,15 @@ class Infra:
     ) -> Consumer:
         """Start consuming the service's queue with a typed handler."""
         consumer = Consumer(self.broker, self.service, self.queue(purpose), adapter, handler)
+        await consumer.start()
+        self.consumers.append(consumer)
+        return consumer
+
+    async def consume_batches(
+        self, adapter: TypeAdapter[E], handler: BatchHandler[E], purpose: str = "events"
+    ) -> BatchConsumer[E]:
+        """Start consuming the service's queue, a batch of typed events at a time."""
+        consumer = BatchConsumer(self.broker, self.service, self.queue(purpose), adapter, handler)
         await consumer.start()
         self.consumers.append(consumer)
         return consumer

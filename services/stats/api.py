@@ -1,61 +1,133 @@
-"""Stats HTTP API, version 1: ticket views and the summary of the measures."""
+"""Stats HTTP API, version 1: tickets, the measures, the department ranking."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi.responses import Response
 
-from services.stats.projection import current_status
-from services.stats.repository import DailyCounters, TicketViews
+from services.stats.csvout import csv_response
+from services.stats.projection import ordered_steps
+from services.stats.rates import add_up, measures
+from services.stats.repository import Counters, TicketViews
 
 MAX_RANGE_DAYS = 366
+Day = Annotated[date | None, Query()]
+Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
-class Summary(BaseModel):
-    from_day: date
-    to_day: date
-    filters: dict[str, str]
-    received: int
-    resolved_on_spot: int
-    dispatched: int
-    unroutable: int
+class StatsApi:
+    def __init__(self, views: TicketViews, counters: Counters, tz: ZoneInfo) -> None:
+        self.views = views
+        self.counters = counters
+        self.tz = tz
+
+    def period(
+        self, start: date | None, end: date | None, default_days: int = 1
+    ) -> tuple[date, date]:
+        today = datetime.now(self.tz).date()
+        end = end or today
+        start = start or end - timedelta(days=default_days - 1)
+        if end < start:
+            raise HTTPException(422, "'to' is before 'from'")
+        if (end - start).days >= MAX_RANGE_DAYS:
+            raise HTTPException(422, f"a range is at most {MAX_RANGE_DAYS} days")
+        return start, end
+
+    async def totals(
+        self, start: date, end: date, filters: dict[str, str], group_by: str | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Counters summed over the days, per value of group_by. Read from the
+        smallest roll-up that answers (summed here: FerretDB's $group computes
+        only its first accumulator)."""
+        dims = set(filters) | ({group_by} if group_by and group_by != "day" else set())
+        rollup = "all" if not dims else dims.pop() if len(dims) == 1 else "full"
+        query: dict[str, Any] = {
+            "day": {"$gte": start.isoformat(), "$lte": end.isoformat()},
+            "rollup": rollup,
+            **filters,
+        }
+        return add_up(await self.counters.find(query), group_by)
 
 
-def build_router(views: TicketViews, counters: DailyCounters, tz: ZoneInfo) -> APIRouter:
+def build_router(api: StatsApi) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    router.include_router(_ticket_routes(api))
+    router.include_router(_stats_routes(api))
+    return router
 
-    @router.get("/tickets/{ticket_id}", tags=["tickets"])
+
+def _ticket_routes(api: StatsApi) -> APIRouter:
+    router = APIRouter(tags=["tickets"])
+
+    @router.get("/tickets/{ticket_id}")
     async def get_ticket(ticket_id: str) -> dict[str, Any]:
-        """One ticket: its current state and every step with actor and time."""
-        doc = await views.get(ticket_id)
-        if doc is None:
+        """One ticket: its current state and every step with actor, reason and time."""
+        view = await api.views.get(ticket_id)
+        if view is None:
             raise HTTPException(404, f"no ticket {ticket_id}")
-        history = sorted(doc.get("history", []), key=lambda s: s["at"])
-        doc["history"] = history
-        doc["status"] = current_status(history)
-        doc["ticket_id"] = doc.pop("_id")
-        return doc
+        history = ordered_steps(view)
+        view.pop("steps", None)
+        view["ticket_id"] = view.pop("_id")
+        view["history"] = history
+        return view
 
-    @router.get("/stats/summary", tags=["stats"], response_model=Summary)
+    @router.get("/tickets", response_model=None)
+    async def list_tickets(
+        status: str | None = None,
+        department: str | None = None,
+        district: str | None = None,
+        overdue: bool | None = None,
+        from_: Annotated[date | None, Query(alias="from")] = None,
+        to: Day = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        format: Format = "json",
+    ) -> dict[str, Any] | Response:
+        """Tickets received in a range (default: all), newest first, with paging.
+        overdue=true: open tickets past their deadline."""
+        query: dict[str, Any] = {
+            k: v
+            for k, v in {"status": status, "department": department, "district": district}.items()
+            if v is not None
+        }
+        if overdue:
+            query.update(open=1, deadline={"$lt": datetime.now(api.tz)})
+        if from_ or to:
+            start, end = api.period(from_, to)
+            query["received_at"] = {
+                "$gte": datetime.combine(start, datetime.min.time(), api.tz),
+                "$lt": datetime.combine(end + timedelta(days=1), datetime.min.time(), api.tz),
+            }
+        items, total = await api.views.search(query, offset, limit)
+        for item in items:
+            item["ticket_id"] = item.pop("_id")
+        if format == "csv":
+            return csv_response("tickets.csv", items)
+        return {"total": total, "offset": offset, "limit": limit, "items": items}
+
+    return router
+
+
+def _stats_routes(api: StatsApi) -> APIRouter:
+    router = APIRouter(prefix="/stats", tags=["stats"])
+
+    @router.get("/summary", response_model=None)
     async def summary(
         from_: Annotated[date | None, Query(alias="from")] = None,
-        to: date | None = None,
+        to: Day = None,
         department: str | None = None,
         district: str | None = None,
         category: str | None = None,
         channel: str | None = None,
-    ) -> Summary:
-        """Counts over a range of days (city time; both ends included; default today)."""
-        today = datetime.now(tz).date()
-        start, end = from_ or today, to or today
-        if end < start:
-            raise HTTPException(422, "'to' is before 'from'")
-        if (end - start).days > MAX_RANGE_DAYS:
-            raise HTTPException(422, f"range longer than {MAX_RANGE_DAYS} days")
+        format: Format = "json",
+    ) -> dict[str, Any] | Response:
+        """Every measure over a range of days (city time, both ends included;
+        default today); each rate with its numerator and denominator."""
+        start, end = api.period(from_, to)
         filters = {
             k: v
             for k, v in {
@@ -66,15 +138,83 @@ def build_router(views: TicketViews, counters: DailyCounters, tz: ZoneInfo) -> A
             }.items()
             if v is not None
         }
-        totals = await counters.totals(start, end, filters)
-        return Summary(
-            from_day=start,
-            to_day=end,
-            filters=filters,
-            received=totals.get("received", 0) + totals.get("resolved_on_spot", 0),
-            resolved_on_spot=totals.get("resolved_on_spot", 0),
-            dispatched=totals.get("dispatched", 0),
-            unroutable=totals.get("unroutable", 0),
-        )
+        rows = await api.totals(start, end, filters)
+        result = {"from": start, "to": end, "filters": filters, **measures(rows.get("", {}))}
+        if format == "csv":
+            return csv_response("summary.csv", [_flat(result)])
+        return result
+
+    @router.get("/ranking", response_model=None)
+    async def ranking(
+        from_: Annotated[date | None, Query(alias="from")] = None,
+        to: Day = None,
+        format: Format = "json",
+    ) -> dict[str, Any] | Response:
+        """Departments ranked on response, resolution and satisfaction (default:
+        the last 30 days), with their volume; laggards are flagged."""
+        start, end = api.period(from_, to, default_days=30)
+        rows = await api.totals(start, end, {}, group_by="department")
+        rows.pop("", None)  # receipts and other steps before any department
+        ranked = rank_departments(rows)
+        if format == "csv":
+            return csv_response("ranking.csv", ranked)
+        return {"from": start, "to": end, "departments": ranked}
+
+    @router.get("/trend")
+    async def trend(
+        from_: Annotated[date | None, Query(alias="from")] = None, to: Day = None
+    ) -> dict[str, Any]:
+        """Day by day (default: the last 30 days): volume and the main rates."""
+        start, end = api.period(from_, to, default_days=30)
+        rows = await api.totals(start, end, {}, group_by="day")
+        days = []
+        for i in range((end - start).days + 1):
+            day = (start + timedelta(days=i)).isoformat()
+            m = measures(rows.get(day, {}))
+            days.append(
+                {"day": day, **m["counts"], **{k: v["value"] for k, v in m["rates"].items()}}
+            )
+        return {"from": start, "to": end, "days": days}
 
     return router
+
+
+def rank_departments(rows: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """Ordered by the mean of the three rates; the bottom quarter (with enough
+    volume to judge) is flagged as laggard."""
+    ranked = []
+    for department, row in rows.items():
+        m = measures(row)
+        three = [m["rates"][k]["value"] for k in ("response", "resolution", "satisfaction")]
+        known = [v for v in three if v is not None]
+        ranked.append(
+            {
+                "department": department,
+                "dispatched": m["counts"]["dispatched"],
+                "response_rate": m["rates"]["response"]["value"],
+                "resolution_rate": m["rates"]["resolution"]["value"],
+                "satisfaction_rate": m["rates"]["satisfaction"]["value"],
+                "completion_rate": m["rates"]["completion"]["value"],
+                "score": round(sum(known) / len(known), 4) if known else None,
+            }
+        )
+    ranked.sort(
+        key=lambda r: (r["score"] is None, -(r["score"] or 0), -r["dispatched"], r["department"])
+    )
+    scored = [r for r in ranked if r["score"] is not None]
+    cut = len(scored) - max(1, len(scored) // 4) if len(scored) >= 4 else len(scored)
+    for position, row in enumerate(ranked, start=1):
+        row["rank"] = position
+        row["laggard"] = row["score"] is not None and position > cut
+    return ranked
+
+
+def _flat(result: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"from": result["from"], "to": result["to"], **result["filters"]}
+    row.update(result["counts"])
+    for name, r in result["rates"].items():
+        row[f"{name}_rate"] = r["value"]
+        row[f"{name}_numerator"] = r["numerator"]
+        row[f"{name}_denominator"] = r["denominator"]
+    row.update({f"handling_{k}": v for k, v in result["handling_time_hours"].items()})
+    return row

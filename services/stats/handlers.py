@@ -1,37 +1,33 @@
-"""Stats handler: apply one event to the archive, the ticket view and the counters."""
+"""Stats ingestion: archive each batch of events once; the aggregator derives
+views and counters from the archive (services.stats.aggregator)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from datetime import datetime
 
-from services.stats.projection import archive_record, bucket, history_step, view_fields
-from services.stats.repository import DailyCounters, EventArchive, TicketViews
+from services.stats.aggregator import seq_of
+from services.stats.repository import EventArchive
 from shared.events import TicketEvent
-from shared.locks import KeyedLock
+from shared.mongo import Document
 
 
-@dataclass
-class StatsStore:
-    archive: EventArchive
-    views: TicketViews
-    counters: DailyCounters
-    tz: ZoneInfo
-    # One writer per document at a time (see shared.locks).
-    ticket_locks: KeyedLock = field(default_factory=KeyedLock)
-    bucket_locks: KeyedLock = field(default_factory=KeyedLock)
+def archive_record(event: TicketEvent, archived_at: datetime) -> Document:
+    event_id = str(event.event_id)
+    return {
+        "_id": event_id,
+        "seq": seq_of(archived_at, event_id),
+        "ticket_id": event.ticket_id,
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "archived_at": archived_at,
+        "event": event.model_dump(mode="json"),
+    }
 
 
-async def handle_event(event: TicketEvent, *, store: StatsStore) -> None:
-    """Idempotent: a redelivered event changes nothing. Each step is idempotent on
-    its own, so a crash between steps is repaired by the redelivery."""
-    await store.archive.add(archive_record(event, store.tz))
-    async with store.ticket_locks.hold(event.ticket_id):
-        await store.views.apply(
-            event.ticket_id, str(event.event_id), view_fields(event), history_step(event)
-        )
-    where = bucket(event, store.tz)
-    key = "|".join(str(v) for v in where.values())
-    async with store.bucket_locks.hold(key):
-        count = await store.archive.count_bucket(where)
-        await store.counters.raise_to(where, count)
+async def archive_batch(
+    events: list[TicketEvent], *, archive: EventArchive, clock: Callable[[], datetime]
+) -> None:
+    """Idempotent: an event archived before keeps its first record."""
+    now = clock()
+    await archive.add_many([archive_record(event, now) for event in events])

@@ -1,15 +1,20 @@
-"""Wires stats: settings -> connections -> handler -> run until SIGTERM -> close."""
+"""Wires stats: settings -> connections -> ingestion, aggregator, API -> run -> close."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from services.stats.api import build_router
-from services.stats.handlers import StatsStore, handle_event
-from services.stats.repository import DailyCounters, EventArchive, TicketViews
+from services.stats.aggregator import Aggregator
+from services.stats.api import StatsApi, build_router
+from services.stats.dashboard import mount_dashboard
+from services.stats.gauges import refresh_gauges
+from services.stats.handlers import archive_batch
+from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from shared.bootstrap import connect
+from shared.clock import Clock
 from shared.events import EVENT_ADAPTER
 from shared.http import create_app
 from shared.service import configure_logging
@@ -20,15 +25,21 @@ SERVICE = "stats"
 
 async def main(settings: StatsSettings) -> None:
     tz = ZoneInfo(settings.timezone)
+    clock = Clock(settings.clock_offset_file)
     infra = await connect(settings, SERVICE)
-    store = StatsStore(EventArchive(infra.db), TicketViews(infra.db), DailyCounters(infra.db), tz)
-    for repo in (store.archive, store.views, store.counters):
+    archive, views = EventArchive(infra.db), TicketViews(infra.db)
+    counters, meta = Counters(infra.db), Meta(infra.db)
+    for repo in (archive, views, counters):
         await repo.ensure_indexes()
-    await infra.consume(EVENT_ADAPTER, partial(handle_event, store=store))
+    aggregator = Aggregator(archive, views, counters, meta, tz, clock, f"stats-{uuid.uuid4()}")
+    await infra.consume_batches(EVENT_ADAPTER, partial(archive_batch, archive=archive, clock=clock))
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
-    app.include_router(build_router(store.views, store.counters, tz))
-    await infra.serve(app, settings, settings.http_port)
+    api = StatsApi(views, counters, tz)
+    app.include_router(build_router(api))
+    mount_dashboard(app)
+    tasks = [aggregator.run(), refresh_gauges(api, clock)]
+    await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 
 
 def run() -> int:

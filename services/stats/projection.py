@@ -1,19 +1,16 @@
-"""What each event means for the stats: its archive record, its step in the
-ticket's history, the view fields it sets and the counter bucket it falls in."""
+"""The per-ticket view, derived from the ticket's steps.
+
+The view keeps every step under its event_id, so applying an event twice sets
+the same key twice; every other field is recomputed by replaying the steps in
+time order, so the order in which events arrive does not matter either.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from shared.events import (
-    TicketDispatched,
-    TicketEvent,
-    TicketReceived,
-    TicketResolvedOnSpot,
-    TicketUnroutable,
-)
+from shared.events import TicketEvent
 from shared.mongo import Document
 
 # The status a ticket is in after each kind of event.
@@ -31,101 +28,136 @@ STATUS_AFTER = {
     "closed": "closed",
     "reopened": "reopened",
 }
-
-
 # Events that record something without moving the ticket to another status.
-NEUTRAL_EVENTS = frozenset(
-    {"feedback", "explained", "urged", "warning", "overdue", "supervised"}
-)
-
+NEUTRAL_EVENTS = frozenset({"feedback", "explained", "urged", "warning", "overdue", "supervised"})
 # Lifecycle stage of each kind of event, to order steps recorded at the same time.
 STAGE = {"received": 0, "resolved_on_spot": 1, "dispatched": 1, "unroutable": 1, "returned": 1}
+CLOSED_STATUSES = frozenset({"resolved_on_spot", "resolved", "closed"})
 
 
-def department_of(event: TicketEvent) -> str:
-    return str(getattr(event.payload, "department", "") or "")
-
-
-def day_of(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).date().isoformat()
-
-
-def bucket(event: TicketEvent, tz: ZoneInfo) -> dict[str, Any]:
-    dims = event.dims()
+def step_of(event: TicketEvent) -> Document:
     return {
-        "day": day_of(event.occurred_at, tz),
-        "measure": event.event_type,
-        "district": dims.district,
-        "category": str(dims.category),
-        "channel": str(dims.channel),
-        "department": department_of(event),
-    }
-
-
-def archive_record(event: TicketEvent, tz: ZoneInfo) -> Document:
-    return {
-        "_id": str(event.event_id),
-        "ticket_id": event.ticket_id,
-        "occurred_at": event.occurred_at,
-        "event": event.model_dump(mode="json"),
-        **bucket(event, tz),
-    }
-
-
-def history_step(event: TicketEvent) -> Document:
-    step: Document = {
         "event_id": str(event.event_id),
         "event_type": event.event_type,
         "at": event.occurred_at,
         "actor": event.actor.model_dump(mode="json"),
+        "payload": event.payload.model_dump(mode="json"),
     }
-    for name in ("department", "reason", "reply", "days", "rating", "comment", "text"):
-        value = getattr(event.payload, name, None)
-        if value is not None:
-            step[name] = value.value if hasattr(value, "value") else value
-    if isinstance(event, TicketDispatched):
-        step["rule"] = event.payload.rule
-        step["via"] = event.payload.via
-    elif isinstance(event, TicketUnroutable):
-        step["reason"] = event.payload.reason
-    elif isinstance(event, TicketResolvedOnSpot):
-        step["answer"] = event.payload.answer
-    return step
 
 
-def view_fields(event: TicketEvent) -> Document:
-    """Fields the event sets; each kind of event owns its own fields, so the
-    order in which events arrive does not change the result."""
-    dims = event.dims()
-    fields: Document = {
-        "district": dims.district,
-        "category": str(dims.category),
-        "channel": str(dims.channel),
-    }
-    if isinstance(event, TicketReceived | TicketResolvedOnSpot):
-        draft = event.payload.ticket
-        fields.update({"text": draft.text, "town": draft.town, "received_at": event.occurred_at})
-    if isinstance(event, TicketDispatched):
-        p = event.payload
-        fields.update(
-            {
-                "department": p.department,
-                "co_departments": list(p.co_departments),
-                "deadline": p.deadline,
-                "response_deadline": p.response_deadline,
-                "dispatched_at": event.occurred_at,
-                "time_limit": p.time_limit,
-            }
-        )
-    return fields
+def ordered_steps(view: Document) -> list[Document]:
+    steps = list((view.get("steps") or {}).values())
+    return sorted(steps, key=lambda s: (s["at"], STAGE.get(s["event_type"], 2)))
+
+
+def build_view(ticket_id: str, old: Document | None, events: list[TicketEvent]) -> Document:
+    """The view with these events added to the old one's steps."""
+    steps: dict[str, Document] = dict((old or {}).get("steps") or {})
+    for event in events:
+        steps[str(event.event_id)] = step_of(event)
+    view: Document = {"_id": ticket_id, "steps": steps, "status": "unknown", "open": 0}
+    for step in ordered_steps(view):
+        _replay(view, step)
+    view["open"] = 0 if view["status"] in CLOSED_STATUSES else 1
+    return view
+
+
+def _replay(view: Document, step: Document) -> None:
+    kind, at, p = step["event_type"], step["at"], step["payload"]
+    if kind not in NEUTRAL_EVENTS:
+        view["status"] = STATUS_AFTER.get(kind, kind)
+        view["status_at"] = at
+    if "dims" in p or "ticket" in p:
+        _dims(view, p.get("dims") or p["ticket"])
+    handler = _REPLAY.get(kind)
+    if handler is not None:
+        handler(view, at, p)
+
+
+def _dims(view: Document, dims: dict[str, Any]) -> None:
+    for field in ("district", "category", "channel", "priority"):
+        if dims.get(field) is not None:
+            view[field] = dims[field]
+
+
+def _received(view: Document, at: datetime, p: dict[str, Any]) -> None:
+    ticket = p["ticket"]
+    view.update(text=ticket["text"], town=ticket.get("town"), received_at=at)
+    if "answer" in p:
+        view["answer"] = p["answer"]
+
+
+def _dispatched(view: Document, at: datetime, p: dict[str, Any]) -> None:
+    view.update(
+        department=p["department"],
+        co_departments=p.get("co_departments", []),
+        deadline=_dt(p["deadline"]),
+        response_deadline=_dt(p["response_deadline"]),
+        dispatched_at=at,
+        time_limit=p.get("time_limit"),
+        accepted_at=None,
+        overdue_notified=False,
+    )
+
+
+def _set(**fields: str) -> Any:
+    """A replay step that copies payload fields (or the step's time, "@at")."""
+
+    def apply(view: Document, at: datetime, p: dict[str, Any]) -> None:
+        for target, source in fields.items():
+            view[target] = at if source == "@at" else _dt(p.get(source))
+
+    return apply
+
+
+def _returned(view: Document, at: datetime, p: dict[str, Any]) -> None:
+    view["returned_by"] = [*view.get("returned_by", []), p["department"]]
+
+
+def _overdue(view: Document, at: datetime, p: dict[str, Any]) -> None:
+    view["overdue_notified"] = True
+
+
+def _reopened(view: Document, at: datetime, p: dict[str, Any]) -> None:
+    view.update(
+        reopen_count=p["reopen_count"],
+        deadline=_dt(p["deadline"]),
+        response_deadline=_dt(p["response_deadline"]),
+        resolved_at=None,
+        overdue_notified=False,
+    )
+
+
+def _dt(value: Any) -> Any:
+    """Payload times arrive as ISO text; other text passes through unchanged."""
+    if isinstance(value, str) and "T" in value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+_REPLAY = {
+    "received": _received,
+    "resolved_on_spot": _received,
+    "dispatched": _dispatched,
+    "unroutable": _set(department="department"),
+    "accepted": _set(accepted_at="@at"),
+    "returned": _returned,
+    "extended": _set(deadline="deadline"),
+    "resolved": _set(resolved_at="@at", reply="reply"),
+    "closed": _set(closed_at="@at", rating="rating"),
+    "reopened": _reopened,
+    "overdue": _overdue,
+    "explained": _set(explanation="text"),
+}
 
 
 def current_status(history: list[Document]) -> str:
-    # Feedback and explanations do not change the state by themselves.
-    history = [step for step in history if step["event_type"] not in NEUTRAL_EVENTS]
-    if not history:
+    """The status after the last status-changing step (by time, then stage)."""
+    moves = [s for s in history if s["event_type"] not in NEUTRAL_EVENTS]
+    if not moves:
         return "unknown"
-    # Ties on time (stored to the millisecond) go to the later lifecycle stage.
-    last = max(history, key=lambda step: (step["at"], STAGE.get(step["event_type"], 0)))
-    event_type = str(last["event_type"])
-    return STATUS_AFTER.get(event_type, event_type)
+    last = max(moves, key=lambda s: (s["at"], STAGE.get(s["event_type"], 2)))
+    return STATUS_AFTER.get(str(last["event_type"]), str(last["event_type"]))

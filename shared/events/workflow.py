@@ -59,6 +59,9 @@ class ClosedPayload(DepartmentStep):
 
 class ReopenedPayload(DepartmentStep):
     comment: str | None = None
+    # The rating that reopened it is always unsatisfied; whether the problem
+    # itself was solved still counts for the resolution rate.
+    solved: bool = False
     reopen_count: int = Field(ge=1)
     # A reopened ticket gets a new time limit from the moment it reopens.
     deadline: AwareDatetime

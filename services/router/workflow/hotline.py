@@ -141,6 +141,7 @@ def _reopen(state: TicketState, department: str, event: TicketFeedback, ctx: Con
             dims=state.dims,
             department=department,
             comment=event.payload.comment,
+            solved=event.payload.solved,
             reopen_count=new.reopen_count,
             deadline=new.deadline or ctx.now,
             response_deadline=new.response_deadline or ctx.now,

@@ -1,0 +1,154 @@
+"""A consumer that hands its handler a batch of events at a time.
+
+For writers whose store is faster in bulk (stats archives events with one
+insert_many). Each message is parsed on its own: a poison message goes to the
+dead-letter queue alone. The batch is acked only after the handler stored it.
+If a dependency is down, the batch is requeued after a pause; if the handler
+fails otherwise, the batch is retried message by message and only the message
+that fails alone is dead-lettered. The handler must be idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pydantic import TypeAdapter, ValidationError
+
+from shared.errors import is_unavailable
+from shared.messaging.broker import Broker
+from shared.metrics import HANDLER_DURATION, HANDLER_ERRORS, MESSAGES
+
+logger = logging.getLogger(__name__)
+E = TypeVar("E")
+BatchHandler = Callable[[list[E]], Awaitable[None]]
+
+
+class BatchConsumer(Generic[E]):
+    def __init__(
+        self,
+        broker: Broker,
+        service: str,
+        queue: str,
+        adapter: TypeAdapter[E],
+        handler: BatchHandler[E],
+        max_batch: int = 500,
+        max_wait_s: float = 0.05,
+    ) -> None:
+        self._broker = broker
+        self._service = service
+        self.queue_name = queue
+        self._adapter = adapter
+        self._handler = handler
+        self._max_batch = max_batch
+        self._max_wait = max_wait_s
+        self._pending: list[tuple[AbstractIncomingMessage, E]] = []
+        self._has_pending = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        topology = self._broker.topology
+        self._queue = await self._broker.channel.declare_queue(
+            self.queue_name, durable=True, arguments=topology.main_queue_args(self.queue_name)
+        )
+        self._flusher = asyncio.create_task(self._flush_forever())
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def stop(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            await self._queue.cancel(self._tag)
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.flush()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = self._adapter.validate_json(message.body)
+        except ValidationError as exc:
+            HANDLER_ERRORS.labels(self._service, self.queue_name, "ValidationError").inc()
+            logger.error("dead-lettering unparsable message %s: %s", message.message_id, exc)
+            await message.reject(requeue=False)
+            self._count(message, "dead_lettered")
+            return
+        self._pending.append((message, event))
+        if len(self._pending) >= self._max_batch:
+            await self.flush()
+        else:
+            self._has_pending.set()
+
+    async def _flush_forever(self) -> None:
+        """Flush at most max_wait after a message arrived. A message arriving while
+        a flush runs sets the event again, so it is never left behind."""
+        while True:
+            await self._has_pending.wait()
+            await asyncio.sleep(self._max_wait)
+            self._has_pending.clear()
+            try:
+                await self.flush()
+            except Exception:  # the broker went away mid-ack: redelivered later
+                logger.exception("flush failed")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                await self._handler([event for _, event in batch])
+            except Exception as exc:
+                if is_unavailable(exc):
+                    await self._requeue(batch, exc)
+                else:
+                    await self._one_by_one(batch, exc)
+                return
+            finally:
+                HANDLER_DURATION.labels(self._service, self.queue_name).observe(
+                    loop.time() - started
+                )
+            for message, _ in batch:
+                await message.ack()
+                self._count(message, "ok")
+
+    async def _one_by_one(
+        self, batch: list[tuple[AbstractIncomingMessage, E]], exc: BaseException
+    ) -> None:
+        """A batch failed for a reason other than an outage: find the message that
+        cannot be handled, dead-letter it alone, and store the others."""
+        HANDLER_ERRORS.labels(self._service, self.queue_name, type(exc).__name__).inc()
+        logger.warning("batch of %d failed (%r); handling one by one", len(batch), exc)
+        for message, event in batch:
+            try:
+                await self._handler([event])
+            except Exception as single:
+                if is_unavailable(single):
+                    await message.nack(requeue=True)
+                    self._count(message, "requeued")
+                    continue
+                logger.error("dead-lettering %s: %r", message.message_id, single)
+                await message.reject(requeue=False)
+                self._count(message, "dead_lettered")
+                continue
+            await message.ack()
+            self._count(message, "ok")
+
+    async def _requeue(
+        self, batch: list[tuple[AbstractIncomingMessage, E]], exc: BaseException
+    ) -> None:
+        HANDLER_ERRORS.labels(self._service, self.queue_name, type(exc).__name__).inc()
+        logger.warning("batch of %d failed (%r); requeueing", len(batch), exc)
+        if is_unavailable(exc):
+            await asyncio.sleep(1.0)
+        for message, _ in batch:
+            await message.nack(requeue=True)
+            self._count(message, "requeued")
+
+    def _count(self, message: AbstractIncomingMessage, outcome: str) -> None:
+        MESSAGES.labels(self._service, self.queue_name, message.type or "unknown", outcome).inc()
