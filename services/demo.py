@@ -13,6 +13,7 @@ import httpx
 from services.demo_inbox import Inbox
 from shared.settings import DATA_DIR
 
+DASHBOARD = "http://127.0.0.1:8004/"
 ON_SPOT_ANSWER = "已当场答复：12345热线7×24小时有人接听，夜间也可以拨打。"
 FINAL = {"dispatched", "resolved_on_spot", "unroutable"}
 
@@ -45,6 +46,7 @@ def _run(intake_url: str, stats_url: str, timeout_s: float, inbox: Inbox | None)
     samples = sample_requests()
     run_id = uuid.uuid4().hex[:8]  # each demo run files new tickets
     with httpx.Client(timeout=10.0) as client:
+        received_before = _counts(client, stats_url)["received"]
         posted: list[tuple[dict[str, Any], str]] = []
         for sample in samples:
             response = client.post(
@@ -61,9 +63,29 @@ def _run(intake_url: str, stats_url: str, timeout_s: float, inbox: Inbox | None)
         if inbox is not None:
             _wait_for_notices(inbox, views, timeout_s)
         _print_table(posted, views, inbox)
+        deadline = time.monotonic() + timeout_s
+        while _counts(client, stats_url)["received"] < received_before + len(posted):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
         summary = client.get(f"{stats_url}/v1/stats/summary").json()
-    print("\nstats summary for today:", json.dumps(summary, ensure_ascii=False))
+    _print_summary(summary)
     return 0 if len(views) == len(posted) else 1
+
+
+def _counts(client: httpx.Client, stats_url: str) -> dict[str, int]:
+    counts: dict[str, int] = client.get(f"{stats_url}/v1/stats/summary").json()["counts"]
+    return counts
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    counts = summary["counts"]
+    print(f"\nstats for {summary['from']} (all of today, city time):")
+    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    for name, r in summary["rates"].items():
+        if r["denominator"]:
+            print(f"  {name} rate {r['value']:.1%} ({r['numerator']}/{r['denominator']})")
+    print(f"  dashboard: {DASHBOARD}")
 
 
 def _wait_for_views(
