@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install servers lint
+	scripts/browser.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: install

@@ -19,6 +19,7 @@ from shared.mongo import create_client
 from shared.settings import CommonSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("intake", "router", "notifier", "stats")
 
 
 def ensure_servers() -> None:
@@ -54,9 +55,10 @@ async def purge_namespace(settings: CommonSettings) -> None:
         await channel.exchange_delete(topology.dead_letter_exchange)
     client = create_client(settings)
     try:
-        for name in await client.list_database_names():
-            if name.startswith(f"{settings.mongo_db_prefix}_"):
-                await client.drop_database(name)
+        # By name, not by listing: listDatabases sizes every database on the
+        # server, and one busy database elsewhere would stall every teardown.
+        for service in SERVICES:
+            await client.drop_database(f"{settings.mongo_db_prefix}_{service}")
     finally:
         await client.close()
 

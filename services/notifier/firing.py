@@ -20,7 +20,7 @@ from services.notifier.notices import notify
 from services.notifier.repository import DeliveryRepository
 from services.notifier.schedule import supervision
 from services.notifier.templates import local_time
-from services.notifier.timers import TimerRepository
+from services.notifier.timers import TimerRepository, timer_id
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDims
 from shared.events import (
@@ -74,10 +74,16 @@ class TimerFirer:
         )
         self.wake_deliveries()
         await self.publisher.publish(self._event(timer, recipient, now))
+        escalation = None
         if timer["kind"] in ("overdue", "supervision"):
-            await self._next_supervision(timer)
+            escalation = await self._next_supervision(timer)
         lag = (now - timer["original_due_at"]).total_seconds()
-        await self.timers.mark_fired(timer["_id"], now, lag)
+        if not await self.timers.mark_fired(timer["_id"], now, lag):
+            # The ticket was resolved (or re-dispatched) while this timer fired; the
+            # cancellation may have run before the next supervision existed.
+            if escalation is not None:
+                await self.timers.cancel_one(escalation)
+            return
         TIMER_LAG.observe(max(lag, 0.0))
         TIMERS_FIRED.labels(timer["kind"]).inc()
 
@@ -104,11 +110,12 @@ class TimerFirer:
             "count": timer["seq"],
         }
 
-    async def _next_supervision(self, timer: Document) -> None:
+    async def _next_supervision(self, timer: Document) -> str:
         count = int(timer["seq"]) + 1 if timer["kind"] == "supervision" else 1
         planned = supervision(timer["deadline"], count, self.calendar)
         context = {k: timer[k] for k in CONTEXT_FIELDS if k in timer}
         await self.timers.schedule(timer["ticket_id"], timer["generation"], [planned], context)
+        return timer_id(timer["ticket_id"], timer["generation"], planned)
 
     def _event(self, timer: Document, recipient: str, now: datetime) -> Envelope:
         common: dict[str, Any] = {

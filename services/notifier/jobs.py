@@ -57,16 +57,18 @@ class JobStore:
                 # Its claimer died before starting: free the next attempt number.
                 await self._advance(job, now)
             return False
-        await self._advance(job, now + lease)
-        return True
+        # The job was read a while ago: if it stopped being pending since (a timer
+        # cancelled because its ticket was resolved), the claim is void.
+        return await self._advance(job, now + lease)
 
-    async def _advance(self, job: Document, due_again: datetime) -> None:
+    async def _advance(self, job: Document, due_again: datetime) -> bool:
         # Should this process die mid-attempt, the job is due again at due_again
         # under an attempt number nobody has claimed yet.
-        await self.jobs.update_one(
-            {"_id": job["_id"], "attempt_no": job["attempt_no"]},
+        result = await self.jobs.update_one(
+            {"_id": job["_id"], "attempt_no": job["attempt_no"], "status": "pending"},
             {"$set": {"attempt_no": job["attempt_no"] + 1, self._due: due_again}},
         )
+        return result.matched_count == 1
 
     async def count(self, query: Document) -> int:
         return await self.jobs.count_documents(query)

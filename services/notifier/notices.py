@@ -47,13 +47,15 @@ async def notify(
             "target": target,
             "subject": subject,
             "text": text,
+            # The notice's own keys last: a template field (the dispatch's "text"
+            # is the citizen's request, also under "ticket") must not replace them.
             "body": {
+                **fields,
                 "kind": kind,
                 "ticket_id": ticket_id,
                 "department": department_id,
                 "department_name": name,
                 "text": text,
-                **fields,
             },
             "created_at": now,
             "next_attempt_at": now,

@@ -29,7 +29,7 @@ class TimerRepository(JobStore):
         """Insert the timers; those inserted before (a redelivery) stay as they are."""
         for timer in planned:
             doc = {
-                "_id": f"{ticket_id}:{generation}:{timer.kind}:{timer.seq}",
+                "_id": timer_id(ticket_id, generation, timer),
                 "ticket_id": ticket_id,
                 "generation": generation,
                 "kind": timer.kind,
@@ -57,10 +57,25 @@ class TimerRepository(JobStore):
         result = await self.jobs.update_many(query, {"$set": {"status": "cancelled"}})
         return result.modified_count
 
-    async def mark_fired(self, timer_id: str, fired_at: datetime, lag_s: float) -> None:
+    async def cancel_one(self, timer_id: str) -> None:
+        await self.jobs.update_one(
+            {"_id": timer_id, "status": "pending"}, {"$set": {"status": "cancelled"}}
+        )
+
+    async def mark_fired(self, timer_id: str, fired_at: datetime, lag_s: float) -> bool:
+        """False if the timer was cancelled while it fired.
+
+        Read, then written by _id alone: the dev store runs only an exact _id
+        filter in SQL and any other filter over the whole collection. A cancel
+        landing between the two is caught by the caller's order (it scheduled
+        the next supervision first, which that cancel also stops)."""
+        doc = await self.jobs.find_one({"_id": timer_id}, {"status": 1})
+        if doc is None or doc["status"] != "pending":
+            return False
         await self.jobs.update_one(
             {"_id": timer_id}, {"$set": {"status": "fired", "fired_at": fired_at, "lag_s": lag_s}}
         )
+        return True
 
     async def for_ticket(self, ticket_id: str) -> list[Document]:
         cursor = self.jobs.find({"ticket_id": ticket_id}).sort("original_due_at", 1)
@@ -76,3 +91,7 @@ class TimerRepository(JobStore):
             {"_id": ticket_id}, {"$set": {"last_at": occurred_at}}, upsert=True
         )
         return True
+
+
+def timer_id(ticket_id: str, generation: str, timer: Planned) -> str:
+    return f"{ticket_id}:{generation}:{timer.kind}:{timer.seq}"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import bench_rules
+from tests.bench import bench_notifier, bench_rules
 
 
 def main() -> int:
     for line in bench_rules.run():
+        print(line, flush=True)
+    for line in bench_notifier.run():
         print(line, flush=True)
     return 0
 

@@ -87,11 +87,24 @@ class Cluster:
     log_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in SERVICES})
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    # When set, every process reads its clock offset (seconds) from this file
+    # (shared.clock): set_clock_offset() moves time for the whole cluster.
+    clock_offset_file: Path | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def set_clock_offset(self, seconds: float) -> None:
+        assert self.clock_offset_file is not None, "the cluster has no clock offset file"
+        # Written aside and renamed: a process never reads a half-written number.
+        tmp = self.clock_offset_file.with_name(self.clock_offset_file.name + ".tmp")
+        tmp.write_text(f"{seconds}\n", encoding="utf-8")
+        os.replace(tmp, self.clock_offset_file)
+
     def env(self, service: str) -> dict[str, str]:
+        offset: dict[str, str] = {}
+        if self.clock_offset_file is not None:
+            offset["HOTLINE_CLOCK_OFFSET_FILE"] = str(self.clock_offset_file)
         return {
             **os.environ,
             "HOTLINE_AMQP_NAMESPACE": self.namespace,
@@ -104,15 +117,21 @@ class Cluster:
             "HOTLINE_DELIVERY_BACKOFF_BASE_S": "0.2",
             "HOTLINE_DELIVERY_BACKOFF_CAP_S": "1.0",
             "HOTLINE_TIMER_POLL_S": "0.2",
+            **offset,
         }
 
-    async def start(self, service: str) -> None:
-        log = (self.log_dir / f"{service}.log").open("ab")
-        self.procs[service] = await asyncio.create_subprocess_exec(
-            str(HOTLINE), service, env=self.env(service), stdout=log, stderr=log
+    async def start(self, service: str, name: str | None = None) -> None:
+        """Start a service; a name of its own (e.g. "notifier-2") starts another
+        replica of it, on a port of its own."""
+        name = name or service
+        if name not in self.ports:
+            self.ports[name] = free_port()
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = await asyncio.create_subprocess_exec(
+            str(HOTLINE), service, env=self.env(name), stdout=log, stderr=log
         )
         log.close()
-        await self.wait_ready(service)
+        await self.wait_ready(name)
 
     async def wait_ready(self, service: str, timeout_s: float = 60.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s

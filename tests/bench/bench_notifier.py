@@ -1,0 +1,349 @@
+"""Notifier timers and deliveries on the local store.
+
+Timer lag: 10,000 pending timers (urging, warnings, overdue notices) falling due
+over 30 to 60 s from now, fired by one notifier wired as services/notifier/main.py
+wires it (timer worker, delivery worker, real broker, webhooks to a local
+receiver). Lag is fired_at - original_due_at, read from the timer documents once
+all have fired.
+
+The run is bounded (make bench must end within minutes): timers still unfired
+when the window closes count with the lag they have reached by then, so a
+reported p99 is then a lower bound, and the line after it says so.
+
+Delivery rate: a backlog of pending deliveries, drained by one delivery worker
+against the same receiver for at most DRAIN_WINDOW_S; deliveries completed per
+second.
+
+Everything lives in a namespace of its own on the local servers, removed after
+by name (listing databases would touch every database on the shared store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+
+from services.notifier.channels import load_channels
+from services.notifier.delivery import DeliverySender
+from services.notifier.firing import TimerFirer
+from services.notifier.jobs import JobWorker
+from services.notifier.repository import DeliveryRepository
+from services.notifier.timers import TimerRepository
+from shared.bootstrap import Infra, connect
+from shared.clock import Clock
+from shared.directory import Directory, load_directory
+from shared.messaging.publisher import Publisher
+from shared.messaging.topology import QUEUES, Topology
+from shared.mongo import Document, create_client
+from shared.settings import DATA_DIR, NotifierSettings
+from shared.workcalendar import WorkCalendar
+from tests.e2e.cluster import free_port
+from tests.support import ensure_servers, unique_namespace
+
+TIMERS = 10_000
+SPREAD_FROM_S, SPREAD_TO_S = 30.0, 60.0
+GRACE_S = 30.0  # after the last timer's due time, before the window closes
+BACKLOG = 2_000
+DRAIN_WINDOW_S = 30.0
+KINDS = ("urge", "warning", "overdue")
+DEPARTMENTS = ("guanxian.water", "yanggu.urban-mgmt", "city.power", "dongchangfu.env")
+INSERT_CHUNK = 1000
+DIMS = {"district": "guanxian", "category": "help", "channel": "phone", "priority": "normal"}
+
+
+# --- a department endpoint in a process of its own ----------------------------------------
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """HTTP/1.1 with keep-alive: read a request, answer 200, repeat."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if length:
+                await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def _serve(port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(_answer, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[int]:
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,))
+    process.start()
+    try:
+        for _ in range(200):
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/", content=b"{}")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("the bench's webhook receiver did not start")
+        yield port
+    finally:
+        process.terminate()
+        process.join()
+
+
+def directory_at(port: int, folder: Path) -> Directory:
+    raw = json.loads((DATA_DIR / "departments.json").read_text(encoding="utf-8"))
+    for dep in raw["departments"]:
+        dep["contact"] = {"webhook": f"http://127.0.0.1:{port}/hooks/{dep['id']}"}
+    path = folder / "departments.json"
+    path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    return load_directory(DATA_DIR / "districts.json", path)
+
+
+# --- the notifier, wired as main.py wires it ---------------------------------------------
+
+
+class Bench:
+    def __init__(self, settings: NotifierSettings, infra: Infra, directory: Directory) -> None:
+        self.settings = settings
+        self.infra = infra
+        self.clock = Clock()
+        self.deliveries = DeliveryRepository(infra.db)
+        self.timers = TimerRepository(infra.db)
+        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        self.channels = load_channels(settings, self.http)
+        lease = timedelta(seconds=settings.claim_lease_s)
+        sender = DeliverySender(
+            self.deliveries,
+            self.channels,
+            self.clock,
+            settings.delivery_backoff_base_s,
+            settings.delivery_backoff_cap_s,
+            settings.delivery_max_attempts,
+            lease,
+        )
+        self.delivery_worker = JobWorker(
+            self.deliveries, sender.attempt, self.clock, settings.delivery_poll_s
+        )
+        firer = TimerFirer(
+            self.timers,
+            self.deliveries,
+            directory,
+            self.channels,
+            Publisher(infra.broker.exchange, "notifier"),
+            WorkCalendar(settings.timezone),
+            self.clock,
+            lease,
+            settings.hotline_centre,
+            self.delivery_worker.wake,
+        )
+        self.timer_worker = JobWorker(self.timers, firer.fire, self.clock, settings.timer_poll_s)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def timer_doc(i: int, due: datetime, now: datetime) -> Document:
+    kind = KINDS[i % len(KINDS)]
+    deadline = now + timedelta(days=5)
+    return {
+        "_id": f"BENCH-{i:05d}:g1:{kind}:0",
+        "ticket_id": f"BENCH-{i:05d}",
+        "generation": "g1",
+        "kind": kind,
+        "seq": 0,
+        "due_at": due,
+        "original_due_at": due,
+        "status": "pending",
+        "attempt_no": 0,
+        "department": DEPARTMENTS[i % len(DEPARTMENTS)],
+        "deadline": deadline if kind != "overdue" else due,
+        "response_deadline": due if kind == "urge" else now,
+        "dims": DIMS,
+        "created_at": now,
+    }
+
+
+def delivery_doc(i: int, port: int, now: datetime) -> Document:
+    department = DEPARTMENTS[i % len(DEPARTMENTS)]
+    text = f"{department}：工单BL-{i:05d}将于2026-12-01 10:00到期，请抓紧办理并及时答复市民。"
+    return {
+        "_id": f"backlog-{i:05d}:{department}:webhook",
+        "ticket_id": f"BL-{i:05d}",
+        "department": department,
+        "kind": "warning",
+        "channel": "webhook",
+        "target": f"http://127.0.0.1:{port}/hooks/{department}",
+        "subject": f"【12345黄牌预警】BL-{i:05d}",
+        "text": text,
+        "body": {"kind": "warning", "ticket_id": f"BL-{i:05d}", "text": text},
+        "created_at": now,
+        "next_attempt_at": now,
+        "status": "pending",
+        "attempt_no": 0,
+        "attempts": [],
+    }
+
+
+async def insert(collection: Any, docs: list[Document]) -> None:
+    for start in range(0, len(docs), INSERT_CHUNK):
+        await collection.insert_many(docs[start : start + INSERT_CHUNK], ordered=False)
+
+
+@dataclass
+class Lags:
+    values: list[float]  # fired timers: exact; unfired: the lag reached so far
+    unfired: int
+    fired_per_s: float
+
+
+async def measure_timer_lag(bench: Bench) -> Lags:
+    now = bench.clock()
+    first = now + timedelta(seconds=SPREAD_FROM_S)
+    step = (SPREAD_TO_S - SPREAD_FROM_S) / TIMERS
+    docs = [timer_doc(i, first + timedelta(seconds=i * step), now) for i in range(TIMERS)]
+    await insert(bench.timers.jobs, docs)
+    if bench.clock() >= first:
+        raise RuntimeError("inserting the timers took longer than the spread's start")
+    close_at = now + timedelta(seconds=SPREAD_TO_S + GRACE_S)
+    workers = [
+        asyncio.create_task(bench.timer_worker.run()),
+        asyncio.create_task(bench.delivery_worker.run()),
+    ]
+    try:
+        while bench.clock() < close_at:
+            if await bench.timers.count({"status": "fired"}) >= TIMERS:
+                break
+            await asyncio.sleep(2.0)
+    finally:
+        await stop(workers)
+    closed = bench.clock()
+    cursor = bench.timers.jobs.find({"kind": {"$ne": "supervision"}})
+    values, unfired, last_fired = [], 0, first
+    for doc in await cursor.to_list():
+        if doc["status"] == "fired":
+            values.append((doc["fired_at"] - doc["original_due_at"]).total_seconds())
+            last_fired = max(last_fired, doc["fired_at"])
+        else:
+            values.append((closed - doc["original_due_at"]).total_seconds())
+            unfired += 1
+    span = max((last_fired - first).total_seconds(), 1.0)
+    return Lags(values, unfired, (TIMERS - unfired) / span)
+
+
+async def stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def measure_delivery_rate(bench: Bench, port: int) -> float:
+    now = bench.clock()
+    await insert(bench.deliveries.jobs, [delivery_doc(i, port, now) for i in range(BACKLOG)])
+    query: Document = {"status": "delivered", "ticket_id": {"$regex": "^BL-"}}
+    started = time.perf_counter()
+    worker = asyncio.create_task(bench.delivery_worker.run())
+    try:
+        while time.perf_counter() - started < DRAIN_WINDOW_S:
+            if await bench.deliveries.count(query) >= BACKLOG:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await stop([worker])
+    elapsed = time.perf_counter() - started
+    return await bench.deliveries.count(query) / elapsed
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+async def remove(settings: NotifierSettings) -> None:
+    """The bench's queues, exchanges and its one database, by name."""
+    topology = Topology.from_settings(settings)
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for spec in QUEUES:
+            name = topology.queue_name(spec)
+            for queue in [name, topology.dlq_name(name)] + [
+                topology.retry_queue_name(name, d) for d in topology.retry_delays
+            ]:
+                await channel.queue_delete(queue)
+        await channel.exchange_delete(topology.exchange)
+        await channel.exchange_delete(topology.dead_letter_exchange)
+    client = create_client(settings)
+    try:
+        await client.drop_database(f"{settings.mongo_db_prefix}_notifier")
+    finally:
+        await client.close()
+
+
+async def measure(port: int, folder: Path) -> list[str]:
+    namespace = unique_namespace()
+    settings = NotifierSettings(amqp_namespace=namespace, mongo_db_prefix=namespace)
+    directory = directory_at(port, folder)
+    infra = await connect(settings, "notifier")
+    try:
+        bench = Bench(settings, infra, directory)
+        try:
+            await bench.deliveries.ensure_indexes()
+            await bench.timers.ensure_indexes()
+            lags = await measure_timer_lag(bench)
+            rate = await measure_delivery_rate(bench, port)
+        finally:
+            await bench.close()
+    finally:
+        await infra.close()
+        await remove(settings)
+    lines = [
+        f"BENCH notifier.timer_lag_p99_s {p99(lags.values):.3f} s",
+        f"BENCH notifier.deliveries_per_s {rate:.1f} 1/s",
+        f"BENCH notifier.timer_lag_p50_s {statistics.median(lags.values):.3f} s",
+        f"BENCH notifier.timers_fired_per_s {lags.fired_per_s:.1f} 1/s",
+    ]
+    if lags.unfired:
+        print(
+            f"bench_notifier: {lags.unfired} of {TIMERS} timers had not fired when the window "
+            "closed; the lag figures are lower bounds",
+            file=sys.stderr,
+        )
+    return lines
+
+
+def run() -> Iterator[str]:
+    ensure_servers()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    with receiver() as port, tempfile.TemporaryDirectory() as folder:
+        yield from asyncio.run(measure(port, Path(folder)))
+
+
+if __name__ == "__main__":
+    for line in run():
+        print(line, flush=True)
