@@ -6,11 +6,11 @@ tickets it touches and adds the batch's increments to the counters it touches,
 then moves the checkpoint past the batch.
 
 Exactly once without transactions: a counter records the last batch it took
-(`applied_upto`, the batch's last seq), and a batch adds only to counters that
-have not taken it; a view is recomputed from its steps, which are keyed by
-event_id. So a batch repeated after a crash changes nothing twice. The archive
-is read only up to a few seconds ago, so an event still being archived cannot
-be skipped.
+(`applied_upto`, the batch's last seq) and takes from a batch only the events
+after that mark; a view is recomputed from its steps, which are keyed by
+event_id. So a batch repeated after a crash, even one that has grown by events
+archived since, changes nothing twice. The archive is read only up to a few
+seconds ago, so an event still being archived cannot be skipped.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.stats.measures import FIELDS, Bucket, increments
 from services.stats.projection import build_view
-from services.stats.repository import Counters, EventArchive, Meta, TicketViews
+from services.stats.repository import Counters, Documents, EventArchive, Meta, TicketViews
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.mongo import Document
 
@@ -75,11 +75,11 @@ class Aggregator:
         docs = await self.archive.after(checkpoint, before, self.batch)
         if not docs:
             return False
-        upto = docs[-1]["seq"]
+        seqs = [str(doc["seq"]) for doc in docs]
         events = [EVENT_ADAPTER.validate_python(doc["event"]) for doc in docs]
         await self._views(events)
-        await self._counters(events, upto)
-        await self.meta.set_checkpoint(upto)
+        await self._counters(seqs, events)
+        await self.meta.set_checkpoint(seqs[-1])
         return len(docs) == self.batch
 
     async def release(self) -> None:
@@ -119,26 +119,31 @@ class Aggregator:
             by_ticket[event.ticket_id].append(event)
         old = await self.views.get_many(list(by_ticket))
         new = [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
-        await _write_all(self.views.put, new)
+        await _write_all(self.views, new, old)
 
-    async def _counters(self, events: list[TicketEvent], upto: str) -> None:
-        deltas: dict[Bucket, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for event in events:
+    async def _counters(self, seqs: list[str], events: list[TicketEvent]) -> None:
+        # Each counter's increments with the seq of the event making them: after a
+        # crash the batch may be read again with more events in it, and a counter
+        # written before the crash must take only the events after its mark.
+        parts: dict[Bucket, list[tuple[str, dict[str, float]]]] = defaultdict(list)
+        for seq, event in zip(seqs, events, strict=True):
             for bucket, counts in increments(event, self.tz):
                 for target in bucket.rollups():
-                    for name, value in counts.items():
-                        deltas[target][name] += value
-        old = await self.counters.get_many([b.key for b in deltas])
+                    parts[target].append((seq, counts))
+        old = await self.counters.get_many([b.key for b in parts])
         docs = []
-        for bucket, delta in deltas.items():
+        for bucket, items in parts.items():
             doc = old.get(bucket.key) or _empty(bucket)
-            if doc.get("applied_upto", "") >= upto:
+            done = doc.get("applied_upto", "")
+            fresh = [counts for seq, counts in items if seq > done]
+            if not fresh:
                 continue  # this batch reached the counter before a crash
-            for name, value in delta.items():
-                doc[name] = doc.get(name, 0) + value
-            doc["applied_upto"] = upto
+            for counts in fresh:
+                for name, value in counts.items():
+                    doc[name] = doc.get(name, 0) + value
+            doc["applied_upto"] = seqs[-1]
             docs.append(doc)
-        await _write_all(self.counters.put, docs)
+        await _write_all(self.counters, docs, old)
 
 
 def _empty(bucket: Bucket) -> Document:
@@ -150,6 +155,17 @@ def _empty(bucket: Bucket) -> Document:
     }
 
 
-async def _write_all(put: Callable[[Document], Awaitable[None]], docs: list[Document]) -> None:
-    for start in range(0, len(docs), CHUNK):
-        await asyncio.gather(*(put(doc) for doc in docs[start : start + CHUNK]))
+async def _write_all(repo: Documents, docs: list[Document], old: dict[str, Document]) -> None:
+    """New documents in bulk (an upsert that inserts costs the store a search
+    first), the others replaced one at a time."""
+    await repo.insert_many([doc for doc in docs if doc["_id"] not in old])
+    changed = [doc for doc in docs if doc["_id"] in old]
+    for start in range(0, len(changed), CHUNK):
+        # Every write of the chunk ends before an error is raised: a write still in
+        # flight when the next round rewrites its document would undo that round.
+        results = await asyncio.gather(
+            *(repo.put(doc) for doc in changed[start : start + CHUNK]), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -20,15 +21,24 @@ Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
 class StatsApi:
-    def __init__(self, views: TicketViews, counters: Counters, tz: ZoneInfo) -> None:
+    def __init__(
+        self,
+        views: TicketViews,
+        counters: Counters,
+        tz: ZoneInfo,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.views = views
         self.counters = counters
         self.tz = tz
+        # The service's clock (shared.clock), so that "today" and "overdue" agree
+        # with the notifier's deadlines when tests move time.
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def period(
         self, start: date | None, end: date | None, default_days: int = 1
     ) -> tuple[date, date]:
-        today = datetime.now(self.tz).date()
+        today = self.clock().astimezone(self.tz).date()
         end = end or today
         start = start or end - timedelta(days=default_days - 1)
         if end < start:
@@ -95,7 +105,7 @@ def _ticket_routes(api: StatsApi) -> APIRouter:
             if v is not None
         }
         if overdue:
-            query.update(open=1, deadline={"$lt": datetime.now(api.tz)})
+            query.update(open=1, deadline={"$lt": api.clock()})
         if from_ or to:
             start, end = api.period(from_, to)
             query["received_at"] = {

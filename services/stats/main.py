@@ -35,7 +35,7 @@ async def main(settings: StatsSettings) -> None:
     await infra.consume_batches(EVENT_ADAPTER, partial(archive_batch, archive=archive, clock=clock))
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
-    api = StatsApi(views, counters, tz)
+    api = StatsApi(views, counters, tz, clock)
     app.include_router(build_router(api))
     mount_dashboard(app)
     tasks = [aggregator.run(), refresh_gauges(api, clock)]

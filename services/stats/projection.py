@@ -30,8 +30,19 @@ STATUS_AFTER = {
 }
 # Events that record something without moving the ticket to another status.
 NEUTRAL_EVENTS = frozenset({"feedback", "explained", "urged", "warning", "overdue", "supervised"})
-# Lifecycle stage of each kind of event, to order steps recorded at the same time.
-STAGE = {"received": 0, "resolved_on_spot": 1, "dispatched": 1, "unroutable": 1, "returned": 1}
+# Lifecycle stage of each kind of event, to order steps recorded at the same time:
+# a cause before its effect (a return before the dispatch or unroutable it leads
+# to, a rating before the closing or reopening). The event_id breaks the
+# remaining ties, so that no order depends on arrival.
+STAGE = {
+    "received": 0,
+    "resolved_on_spot": 1,
+    "returned": 1,
+    "feedback": 1,
+    "dispatched": 2,
+    "unroutable": 2,
+}
+LATER = 3
 CLOSED_STATUSES = frozenset({"resolved_on_spot", "resolved", "closed"})
 
 
@@ -47,7 +58,11 @@ def step_of(event: TicketEvent) -> Document:
 
 def ordered_steps(view: Document) -> list[Document]:
     steps = list((view.get("steps") or {}).values())
-    return sorted(steps, key=lambda s: (s["at"], STAGE.get(s["event_type"], 2)))
+    return sorted(steps, key=_order)
+
+
+def _order(step: Document) -> tuple[datetime, int, str]:
+    return step["at"], STAGE.get(step["event_type"], LATER), str(step["event_id"])
 
 
 def build_view(ticket_id: str, old: Document | None, events: list[TicketEvent]) -> Document:
@@ -101,11 +116,13 @@ def _dispatched(view: Document, at: datetime, p: dict[str, Any]) -> None:
 
 
 def _set(**fields: str) -> Any:
-    """A replay step that copies payload fields (or the step's time, "@at")."""
+    """A replay step that copies payload fields (or the step's time, "@at");
+    only deadlines are read back as times, free text stays text."""
 
     def apply(view: Document, at: datetime, p: dict[str, Any]) -> None:
         for target, source in fields.items():
-            view[target] = at if source == "@at" else _dt(p.get(source))
+            value = at if source == "@at" else p.get(source)
+            view[target] = _dt(value) if source in TIME_FIELDS else value
 
     return apply
 
@@ -124,8 +141,12 @@ def _reopened(view: Document, at: datetime, p: dict[str, Any]) -> None:
         deadline=_dt(p["deadline"]),
         response_deadline=_dt(p["response_deadline"]),
         resolved_at=None,
+        accepted_at=None,
         overdue_notified=False,
     )
+
+
+TIME_FIELDS = frozenset({"deadline", "response_deadline"})
 
 
 def _dt(value: Any) -> Any:
@@ -159,5 +180,5 @@ def current_status(history: list[Document]) -> str:
     moves = [s for s in history if s["event_type"] not in NEUTRAL_EVENTS]
     if not moves:
         return "unknown"
-    last = max(moves, key=lambda s: (s["at"], STAGE.get(s["event_type"], 2)))
+    last = max(moves, key=_order)
     return STATUS_AFTER.get(str(last["event_type"]), str(last["event_type"]))

@@ -3,25 +3,30 @@
 - events: the append-only archive, one document per event_id, in arrival order
   (`seq`): the audit trail and the source every other collection derives from;
 - tickets: the per-ticket view (current state and every step);
-- counters: the measures per day x department x district x category x channel;
+- counters: the measures per day x department x district x category x channel,
+  and beside it each roll-up (counters_all, counters_department, ...);
 - meta: the aggregator's checkpoint in the archive and its lease.
 
 FerretDB hangs on update batches of a hundred statements or more, and applies
-updates without isolation: writes go one document at a time, in chunks, from a
-single writer (the aggregator holding the lease).
+updates without isolation: updates go one document at a time, in chunks, from a
+single writer (the aggregator holding the lease); new documents go in bulk.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.stats.measures import DIMENSIONS, Bucket
 from shared.mongo import Document
 
 DUPLICATE_KEY = 11000
+INSERT_CHUNK = 1000
+ROLLUPS = ("full", "all", *DIMENSIONS)
 
 
 class EventArchive:
@@ -72,6 +77,12 @@ class Documents:
     async def put(self, doc: Document) -> None:
         await self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
+    async def insert_many(self, docs: list[Document]) -> None:
+        """Documents that do not exist yet (the caller looked), in chunks the
+        store takes at once."""
+        for start in range(0, len(docs), INSERT_CHUNK):
+            await self.collection.insert_many(docs[start : start + INSERT_CHUNK], ordered=False)
+
     async def get(self, doc_id: str) -> Document | None:
         return await self.collection.find_one({"_id": doc_id})
 
@@ -103,14 +114,53 @@ class TicketViews(Documents):
 
 
 class Counters(Documents):
+    """One collection per roll-up: the full buckets in "counters", each roll-up
+    in "counters_<rollup>". A query reads only the roll-up that answers it; the
+    roll-ups, a few percent of the documents, are what the summary page and the
+    gauges read most (and FerretDB scans a whole collection for any query)."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         super().__init__(db, "counters")
+        self.collections = {
+            rollup: self.collection if rollup == "full" else db[f"counters_{rollup}"]
+            for rollup in ROLLUPS
+        }
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("rollup", 1), ("day", 1)])
+        for collection in self.collections.values():
+            await collection.create_index([("day", 1)])
+
+    async def get_many(self, ids: list[str]) -> dict[str, Document]:
+        by_rollup: dict[str, list[str]] = defaultdict(list)
+        for key in ids:
+            by_rollup[Bucket(*key.split("|")).rollup].append(key)
+        found: dict[str, Document] = {}
+        for rollup, keys in by_rollup.items():
+            cursor = self.collections[rollup].find({"_id": {"$in": keys}})
+            found.update({doc["_id"]: doc for doc in await cursor.to_list()})
+        return found
+
+    async def put(self, doc: Document) -> None:
+        collection = self.collections[doc["rollup"]]
+        await collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def insert_many(self, docs: list[Document]) -> None:
+        by_rollup: dict[str, list[Document]] = defaultdict(list)
+        for doc in docs:
+            by_rollup[doc["rollup"]].append(doc)
+        for rollup, some in by_rollup.items():
+            for start in range(0, len(some), INSERT_CHUNK):
+                chunk = some[start : start + INSERT_CHUNK]
+                await self.collections[rollup].insert_many(chunk, ordered=False)
+
+    async def clear(self) -> None:
+        for collection in self.collections.values():
+            await collection.delete_many({})
 
     async def find(self, query: Document) -> list[Document]:
-        return await self.collection.find(query, {"_id": 0, "applied_upto": 0}).to_list()
+        """Counter documents of one roll-up (query["rollup"])."""
+        collection = self.collections[query["rollup"]]
+        return await collection.find(query, {"_id": 0, "applied_upto": 0}).to_list()
 
 
 class Meta:
@@ -140,7 +190,9 @@ class Meta:
             {"_id": "lease", "holder": doc["holder"], "until": doc["until"]},
             {"$set": {"holder": holder, "until": now + ttl}},
         )
-        return result.modified_count == 1
+        # matched, not modified: a renewal within the same millisecond changes nothing
+        # and still holds the lease.
+        return result.matched_count == 1
 
     async def pause(self, holder: str, until: datetime) -> None:
         """Ask live aggregators to stand aside (for a rebuild) until `until`."""

@@ -1,11 +1,14 @@
 """A consumer that hands its handler a batch of events at a time.
 
 For writers whose store is faster in bulk (stats archives events with one
-insert_many). Each message is parsed on its own: a poison message goes to the
-dead-letter queue alone. The batch is acked only after the handler stored it.
-If a dependency is down, the batch is requeued after a pause; if the handler
-fails otherwise, the batch is retried message by message and only the message
-that fails alone is dead-lettered. The handler must be idempotent.
+insert_many). A batch can only be as large as the broker's window of unacked
+deliveries, so the consumer opens its channel's window to two batches (one being
+stored, the next arriving) and flushes as soon as a batch is full. Each message
+is parsed on its own: a poison message goes to the dead-letter queue alone. The
+batch is acked only after the handler stored it. If a dependency is down, the
+batch is requeued after a pause; if the handler fails otherwise, the batch is
+retried message by message and only the message that fails alone is
+dead-lettered. The handler must be idempotent.
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ class BatchConsumer(Generic[E]):
 
     async def start(self) -> None:
         topology = self._broker.topology
-        self._queue = await self._broker.channel.declare_queue(
+        channel = self._broker.channel
+        # With the service's usual prefetch (tens) every batch would be that small
+        # and wait max_wait for nothing. The window applies to consumers started
+        # after it on this channel and is restored after a reconnect.
+        await channel.set_qos(prefetch_count=2 * self._max_batch)
+        self._queue = await channel.declare_queue(
             self.queue_name, durable=True, arguments=topology.main_queue_args(self.queue_name)
         )
         self._flusher = asyncio.create_task(self._flush_forever())

@@ -1,232 +1,322 @@
-"""The stats projection against the real store: idempotence, order independence,
-concurrent counting and the whole path from the broker."""
+"""Stats ingestion and aggregation on the real store and broker: the archive keeps
+each event once, the aggregator derives views and counters exactly once whatever
+crashes in between, one aggregator works at a time, and the batch consumer takes
+events from the broker with duplicates and poison among them."""
 
 from __future__ import annotations
 
-import asyncio
+import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
+from functools import partial
+from typing import Any
 
+import aio_pika
+import pymongo.errors
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
 
-from services.stats.handlers import StatsStore, handle_event
-from services.stats.projection import current_status
-from services.stats.repository import DailyCounters, EventArchive, TicketViews
-from shared.domain import Actor, ActorKind, Category, Channel, TicketDims, TicketDraft
-from shared.events import (
-    EVENT_ADAPTER,
-    DispatchedPayload,
-    ReceivedPayload,
-    TicketDispatched,
-    TicketEvent,
-    TicketReceived,
-)
+from services.stats.handlers import archive_batch, archive_record
+from services.stats.repository import Counters
+from shared.events import EVENT_ADAPTER, TicketEvent
+from shared.messaging.batch import BatchConsumer
 from shared.messaging.broker import Broker
-from shared.messaging.consumer import Consumer
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
-from shared.mongo import Document, create_client, service_database
+from shared.mongo import Document
 from shared.settings import CommonSettings
+from tests.stats_support import D3, StatsHarness, city, stats_harness, three_days
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
-# 10:00 in the city (UTC+8): well inside one city day.
-MORNING = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)
-DAY = date(2025, 3, 10)
-
-
-@dataclass
-class Stats:
-    store: StatsStore
-    db: AsyncDatabase[Document]
-
-    async def archived(self) -> int:
-        return await self.db["events"].count_documents({})
-
-    async def totals(
-        self, where: dict[str, str] | None = None, start: date = DAY, end: date = DAY
-    ) -> dict[str, int]:
-        return await self.store.counters.totals(start, end, where or {})
+NOW = city(D3, 20)
+HISTORY = three_days()
+EVENTS = [event for events in HISTORY.values() for event in events]
+SHUFFLED = random.Random(11).sample(EVENTS, len(EVENTS))
 
 
 @pytest.fixture
-async def stats(settings: CommonSettings) -> AsyncIterator[Stats]:
-    client = create_client(settings)
-    try:
-        db = service_database(client, settings, "stats")
-        store = StatsStore(
-            EventArchive(db), TicketViews(db), DailyCounters(db), ZoneInfo(settings.timezone)
-        )
-        for repo in (store.archive, store.views, store.counters):
-            await repo.ensure_indexes()
-        yield Stats(store, db)
-    finally:
-        await client.close()
+async def stats(settings: CommonSettings) -> AsyncIterator[StatsHarness]:
+    async with stats_harness(settings, NOW, batch=8) as harness:
+        yield harness
 
 
-def draft(district: str = "dongchangfu", channel: Channel = Channel.PHONE) -> TicketDraft:
-    return TicketDraft(
-        channel=channel,
-        district=district,
-        category=Category.COMPLAINT,
-        town="古楼街道" if district == "dongchangfu" else None,
-        text="小区门口夜间施工噪音扰民",
+async def counter_docs(stats: StatsHarness) -> dict[str, Document]:
+    """Every counter document without its batch mark."""
+    docs: dict[str, Document] = {}
+    for collection in stats.counters.collections.values():
+        for doc in await collection.find({}, {"applied_upto": 0}).to_list():
+            docs[doc["_id"]] = doc
+    return docs
+
+
+async def view_docs(stats: StatsHarness) -> dict[str, Document]:
+    return {doc["_id"]: doc for doc in await stats.views.collection.find({}).to_list()}
+
+
+async def rebuilt(stats: StatsHarness) -> tuple[dict[str, Document], dict[str, Document]]:
+    """Counters and views recomputed from the whole archive."""
+    await stats.aggregator.release()
+    await stats.aggregator_as("rebuild").rebuild()
+    return await counter_docs(stats), await view_docs(stats)
+
+
+async def total(stats: StatsHarness, field: str) -> float:
+    docs = await stats.counters.find({"rollup": "all"})
+    return float(sum(doc.get(field, 0) for doc in docs))
+
+
+# --- the archive ---------------------------------------------------------------------------
+
+
+async def test_archive_keeps_each_event_once_with_its_first_arrival(stats: StatsHarness) -> None:
+    first = EVENTS[:5]
+    assert await stats.archive.add_many([archive_record(e, NOW) for e in first]) == 5
+    later = NOW + timedelta(minutes=1)
+    again = [archive_record(e, later) for e in [*first, *EVENTS[5:7], EVENTS[5]]]
+    assert await stats.archive.add_many(again) == 2
+    assert await stats.archive.count() == 7
+    records = await stats.archive.for_ticket(first[0].ticket_id)
+    assert all(
+        r["archived_at"] == NOW for r in records if r["_id"] in {str(e.event_id) for e in first}
+    )
+    stored = await stats.archive.after("", "~", 100)
+    assert [EVENT_ADAPTER.validate_python(r["event"]) for r in stored[:5]] == sorted(
+        first, key=lambda e: str(e.event_id)
     )
 
 
-def received(
-    ticket_id: str,
-    at: datetime = MORNING,
-    district: str = "dongchangfu",
-    channel: Channel = Channel.PHONE,
-) -> TicketReceived:
-    return TicketReceived(
-        ticket_id=ticket_id,
-        occurred_at=at,
-        actor=Actor(kind=ActorKind.AGENT, id="agent-3"),
-        payload=ReceivedPayload(ticket=draft(district, channel)),
+async def test_events_still_settling_are_not_aggregated_yet(stats: StatsHarness) -> None:
+    await stats.archive_events(EVENTS[:6])
+    assert not await stats.aggregator.step()
+    assert await stats.meta.checkpoint() == ""
+    assert await total(stats, "received") == 0
+    stats.settle()
+    await stats.aggregator.catch_up()
+    assert await total(stats, "received") == 1
+    assert (await stats.meta.checkpoint()).startswith(f"{int(NOW.timestamp() * 1000):013d}:")
+
+
+# --- exactly once across crashes --------------------------------------------------------------
+
+
+async def test_crash_before_the_checkpoint_counts_once(stats: StatsHarness) -> None:
+    await stats.ingest(SHUFFLED[:20], chunk=7)
+    before = await stats.meta.checkpoint()
+    await stats.archive_events(SHUFFLED[20:26])
+    stats.settle()
+    assert not await stats.aggregator.step()  # the whole batch, checkpoint moved...
+    await stats.meta.set_checkpoint(before)  # ...and lost: the batch comes again
+    await stats.aggregator.step()
+    assert await total(stats, "received") == sum(
+        1 for e in SHUFFLED[:26] if e.event_type in ("received", "resolved_on_spot")
     )
+    # The batch read again may have grown: more events arrived after the crash.
+    await stats.meta.set_checkpoint(before)
+    await stats.ingest(SHUFFLED[26:], chunk=9)
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    assert await rebuilt(stats) == live
 
 
-def dispatched(ticket_id: str, at: datetime, district: str = "dongchangfu") -> TicketDispatched:
-    ticket = draft(district)
-    return TicketDispatched(
-        ticket_id=ticket_id,
-        occurred_at=at,
-        actor=Actor(kind=ActorKind.SYSTEM, id="router"),
-        payload=DispatchedPayload(
-            dims=TicketDims.of(ticket),
-            ticket=ticket,
-            department="city-management",
-            co_departments=("ecology-environment",),
-            rule="noise.construction",
-            time_limit="5 working days",
-            deadline=at + timedelta(days=7),
-            response_deadline=at + timedelta(days=1),
-        ),
-    )
+class FailingCounters(Counters):
+    """Counters whose store goes away after `budget` more documents written."""
+
+    budget = 10**9
+
+    async def put(self, doc: Document) -> None:
+        if self.budget <= 0:
+            raise pymongo.errors.AutoReconnect("store went away")
+        self.budget -= 1
+        await super().put(doc)
+
+    async def insert_many(self, docs: list[Document]) -> None:
+        written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
+        await super().insert_many(written)
+        if len(written) < len(docs):
+            raise pymongo.errors.AutoReconnect("store went away")
 
 
-async def view(stats: Stats, ticket_id: str) -> Document:
-    doc = await stats.store.views.get(ticket_id)
-    assert doc is not None, f"no view of {ticket_id}"
-    return doc
-
-
-async def test_replayed_event_changes_nothing(stats: Stats) -> None:
-    event = received("LC-1")
-    await handle_event(event, store=stats.store)
-    await handle_event(event, store=stats.store)
-
-    assert await stats.archived() == 1
-    doc = await view(stats, "LC-1")
-    assert [step["event_id"] for step in doc["history"]] == [str(event.event_id)]
-    assert await stats.totals() == {"received": 1}
-
-
-async def test_view_and_counters_do_not_depend_on_arrival_order(stats: Stats) -> None:
-    later = MORNING + timedelta(minutes=5)
-    in_order: list[TicketEvent] = [
-        received("LC-A", district="linqing"),
-        dispatched("LC-A", later, "linqing"),
+async def test_crash_while_writing_counters_counts_once(stats: StatsHarness) -> None:
+    counters = FailingCounters(stats.db)
+    crashing = stats.aggregator_as("live", batch=30)
+    crashing.counters = counters
+    await stats.ingest(SHUFFLED[:25], chunk=25)
+    checkpoint = await stats.meta.checkpoint()
+    await stats.archive_events(SHUFFLED[25:45])
+    stats.settle()
+    crashed_upto = (await stats.archive.after(checkpoint, "~", 100))[-1]["seq"]
+    counters.budget = 17  # a part of the batch's counters written, then the crash
+    with pytest.raises(pymongo.errors.AutoReconnect):
+        await crashing.step()
+    assert await stats.meta.checkpoint() == checkpoint
+    marks = [
+        doc.get("applied_upto")
+        for collection in stats.counters.collections.values()
+        for doc in await collection.find({}).to_list()
     ]
-    reversed_: list[TicketEvent] = [
-        dispatched("LC-B", later, "yanggu"),
-        received("LC-B", district="yanggu"),
-    ]
-    for event in (*in_order, *reversed_):
-        await handle_event(event, store=stats.store)
-
-    def comparable(doc: Document) -> Document:
-        return {k: v for k, v in doc.items() if k not in {"_id", "district", "history"}}
-
-    doc_a, doc_b = await view(stats, "LC-A"), await view(stats, "LC-B")
-    for doc in (doc_a, doc_b):
-        assert doc["department"] == "city-management"
-        assert current_status(doc["history"]) == "dispatched"
-        assert sorted(step["event_type"] for step in doc["history"]) == ["dispatched", "received"]
-    assert comparable(doc_a) == comparable(doc_b)
-    for district in ("linqing", "yanggu"):
-        assert await stats.totals({"district": district}) == {"received": 1, "dispatched": 1}
-    assert await stats.totals({"department": "city-management"}) == {"dispatched": 2}
+    assert marks.count(crashed_upto) == 17
+    # The replica comes back; more events arrived meanwhile, so the batch read again
+    # is longer than the one that crashed.
+    counters.budget = 10**9
+    await stats.archive_events(SHUFFLED[45:])
+    stats.settle()
+    await crashing.catch_up()
+    assert await total(stats, "received") == 10
+    assert await total(stats, "resolved") == 6
+    live = await counter_docs(stats), await view_docs(stats)
+    assert await rebuilt(stats) == live
 
 
-async def test_concurrent_events_of_one_bucket_are_all_counted(stats: Stats) -> None:
-    events = [received(f"LC-{n}") for n in range(50)]
-    await asyncio.gather(*(handle_event(e, store=stats.store) for e in events))
-
-    assert await stats.archived() == 50
-    assert await stats.totals() == {"received": 50}
+# --- one aggregator at a time ---------------------------------------------------------------
 
 
-async def test_concurrent_replays_of_one_event_count_once(stats: Stats) -> None:
-    event = received("LC-1")
-    await asyncio.gather(*(handle_event(event, store=stats.store) for _ in range(10)))
+async def test_a_second_aggregator_waits_for_the_lease(stats: StatsHarness) -> None:
+    await stats.ingest(EVENTS[:10])
+    other = stats.aggregator_as("replica-2")
+    await stats.archive_events(EVENTS[10:20])
+    stats.settle()
+    assert not await other.step()  # the live one holds the lease
+    assert await total(stats, "received") == 2
+    stats.clock.advance(timedelta(seconds=31))  # the live one died: its lease runs out
+    assert not await other.step()  # took over: one batch of 10, not a full one
+    assert await stats.meta.checkpoint() == (await stats.archive.after("", "~", 100))[-1]["seq"]
+    assert not await stats.aggregator.step()  # and now the first one waits
+    await other.release()
+    await stats.archive_events(EVENTS[20:])
+    stats.settle()
+    await stats.aggregator.catch_up()
+    assert await total(stats, "received") == 10
 
-    assert await stats.archived() == 1
-    assert len((await view(stats, "LC-1"))["history"]) == 1
-    assert await stats.totals() == {"received": 1}
+
+async def test_live_aggregation_stands_aside_during_a_rebuild(stats: StatsHarness) -> None:
+    await stats.ingest(EVENTS[:10])
+    await stats.meta.pause("rebuild-1", stats.clock() + timedelta(hours=1))
+    await stats.archive_events(EVENTS[10:])
+    stats.settle()
+    assert not await stats.aggregator.step()
+    assert "lease" not in await stats.meta.info()  # given up for the rebuild to take
+    await stats.meta.resume("rebuild-1")
+    await stats.aggregator.catch_up()
+    assert await total(stats, "received") == 10
 
 
-async def test_events_through_the_broker_are_counted_once(
-    settings: CommonSettings, stats: Stats
-) -> None:
-    events = [received(f"LC-{n}") for n in range(20)]
-    handled: list[TicketEvent] = []
+# --- from the broker ------------------------------------------------------------------------
 
-    async def handler(event: TicketEvent) -> None:
-        await handle_event(event, store=stats.store)
-        handled.append(event)
 
-    topology = Topology.from_settings(settings)
-    broker = Broker(settings.amqp_url, topology, settings.prefetch)
+async def dlq_bodies(broker: Broker, queue: str) -> list[bytes]:
+    dlq = await broker.channel.declare_queue(broker.topology.dlq_name(queue), passive=True)
+    bodies: list[bytes] = []
+    while (message := await dlq.get(no_ack=True, fail=False)) is not None:
+        bodies.append(message.body)
+    return bodies
+
+
+async def queue_depth(broker: Broker, name: str) -> int:
+    channel = await broker.channel.get_underlay_channel()
+    return int((await channel.queue_declare(name, passive=True)).message_count or 0)
+
+
+async def publish_raw(broker: Broker, body: bytes, key: str = "ticket.received") -> None:
+    message = aio_pika.Message(body=body, content_type="application/json")
+    await broker.exchange.publish(message, routing_key=key)
+
+
+async def consume(
+    settings: CommonSettings,
+    handler: Any,
+    publish: list[TicketEvent],
+    poison: list[bytes],
+    done: Any,
+    dead: int,
+) -> tuple[list[bytes], int]:
+    """Run a BatchConsumer on the stats queue, publish (the poison halfway), wait
+    until done() and `dead` dead letters; return them and what is left in the queue."""
+    broker = Broker(settings.amqp_url, Topology.from_settings(settings), settings.prefetch)
     await broker.connect()
     try:
-        queue = topology.queue_name(topology.spec("stats"))
-        consumer = Consumer(broker, "stats", queue, EVENT_ADAPTER, handler)
+        queue = broker.topology.queue_name(broker.topology.spec("stats"))
+        consumer = BatchConsumer(broker, "stats", queue, EVENT_ADAPTER, handler, max_wait_s=0.02)
         await consumer.start()
         try:
             publisher = Publisher(broker.exchange, "test")
-            for event in [*events, *events[:5]]:  # 5 redelivered with the same event_id
+            for i, event in enumerate(publish):
+                if i == len(publish) // 2:
+                    for body in poison:
+                        await publish_raw(broker, body)
                 await publisher.publish(event)
 
-            async def all_handled() -> bool:
-                return len(handled) == 25
+            async def dead_letters_arrived() -> bool:
+                dlq = broker.topology.dlq_name(queue)
+                return await queue_depth(broker, dlq) == dead and bool(await done())
 
-            await eventually(all_handled)
+            await eventually(dead_letters_arrived)
         finally:
             await consumer.stop()
+        return await dlq_bodies(broker, queue), await queue_depth(broker, queue)
     finally:
         await broker.close()
 
-    assert await stats.archived() == 20
-    assert await stats.totals() == {"received": 20}
-    assert {e.event_id for e in handled} == {e.event_id for e in events}
+
+def unknown_version(event: TicketEvent) -> bytes:
+    return event.model_dump_json().replace('"schema_version":1', '"schema_version":2').encode()
 
 
-async def test_totals_filter_by_district_channel_and_city_day(stats: Stats) -> None:
-    evening = datetime(2025, 3, 10, 17, 30, tzinfo=UTC)  # 01:30 on 11 March in the city
-    events = [
-        received("LC-1", district="linqing", channel=Channel.PHONE),
-        received("LC-2", district="linqing", channel=Channel.WEB),
-        received("LC-3", district="linqing", channel=Channel.WEB),
-        received("LC-4", district="gaotang", channel=Channel.WEB),
-        received("LC-5", district="gaotang", channel=Channel.APP),
-        received("LC-6", at=evening, district="linqing", channel=Channel.WEB),
-    ]
-    for event in events:
-        await handle_event(event, store=stats.store)
+async def test_batch_consumer_archives_once_and_dead_letters_poison(
+    settings: CommonSettings, stats: StatsHarness
+) -> None:
+    duplicates = random.Random(5).sample(EVENTS, 15)
+    poison = [b"{not json", unknown_version(EVENTS[0])]
+    handler = partial(archive_batch, archive=stats.archive, clock=stats.clock)
 
-    assert await stats.totals() == {"received": 5}
-    assert await stats.totals({"district": "linqing"}) == {"received": 3}
-    assert await stats.totals({"channel": "web"}) == {"received": 3}
-    assert await stats.totals({"district": "linqing", "channel": "web"}) == {"received": 2}
-    assert await stats.totals({"district": "gaotang", "channel": "phone"}) == {}
-    assert await stats.totals({"district": "nowhere"}) == {}
-    next_day = DAY + timedelta(days=1)
-    assert await stats.totals(start=next_day, end=next_day) == {"received": 1}
-    assert await stats.totals({"district": "linqing"}, end=next_day) == {"received": 4}
+    async def all_archived() -> bool:
+        return await stats.archive.count() == len(EVENTS)
+
+    dead, left = await consume(settings, handler, SHUFFLED + duplicates, poison, all_archived, 2)
+    assert sorted(dead) == sorted(poison)
+    assert left == 0
+    assert await stats.archive.count() == len(EVENTS)
+    stats.settle()
+    await stats.aggregator.catch_up()
+    summary = await stats.get("/v1/stats/summary", **{"from": "2025-03-10", "to": D3})
+    assert summary["counts"]["received"] == 10
+    assert summary["counts"]["resolved"] == 6
+    assert summary["rates"]["response"]["numerator"] == 7
+
+
+async def test_a_batch_failing_for_one_event_dead_letters_only_that_one(
+    settings: CommonSettings, stats: StatsHarness
+) -> None:
+    bad = EVENTS[7]
+
+    async def handler(events: list[TicketEvent]) -> None:
+        if bad in events:
+            raise ValueError("this event cannot be stored")
+        await archive_batch(events, archive=stats.archive, clock=stats.clock)
+
+    async def others_archived() -> bool:
+        return await stats.archive.count() == len(EVENTS) - 1
+
+    dead, left = await consume(settings, handler, EVENTS, [], others_archived, 1)
+    assert left == 0
+    assert [EVENT_ADAPTER.validate_json(body).event_id for body in dead] == [bad.event_id]
+    archived = {r["_id"] for r in await stats.archive.for_ticket(bad.ticket_id)}
+    assert str(bad.event_id) not in archived
+    assert len(archived) == len(HISTORY[bad.ticket_id]) - 1
+
+
+async def test_store_outage_requeues_the_batch_without_dead_letters(
+    settings: CommonSettings, stats: StatsHarness
+) -> None:
+    outages = [pymongo.errors.AutoReconnect("store restarting")]
+
+    async def handler(events: list[TicketEvent]) -> None:
+        if outages:
+            raise outages.pop()
+        await archive_batch(events, archive=stats.archive, clock=stats.clock)
+
+    async def all_archived() -> bool:
+        return await stats.archive.count() == len(EVENTS)
+
+    dead, left = await consume(settings, handler, EVENTS, [], all_archived, 0)
+    assert (dead, left, outages) == ([], 0, [])

@@ -1,288 +1,237 @@
-"""What the stats service makes of each event (services/stats/projection.py):
-counter buckets by local day, archive records, history steps, view fields and
-the current status."""
+"""The per-ticket view (services/stats/projection.py): built from the ticket's
+steps, keyed by event_id and replayed in time order, so neither the arrival order
+nor a redelivery changes it."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.stats.projection import (
+    CLOSED_STATUSES,
     NEUTRAL_EVENTS,
     STATUS_AFTER,
-    archive_record,
-    bucket,
+    build_view,
     current_status,
-    day_of,
-    department_of,
-    history_step,
-    view_fields,
+    ordered_steps,
+    step_of,
 )
-from shared.domain import Actor, ActorKind, Category, Channel, TicketDims, TicketDraft
-from shared.events import (
-    EVENT_TYPES,
-    DispatchedPayload,
-    ReceivedPayload,
-    ResolvedOnSpotPayload,
-    TicketDispatched,
-    TicketEvent,
-    TicketReceived,
-    TicketResolvedOnSpot,
-    TicketUnroutable,
-    UnroutablePayload,
-    parse_event,
-)
+from shared.domain import Category
+from shared.events import EVENT_TYPES, Rating, TicketEvent
+from shared.mongo import Document
+from tests.stats_support import TicketStory, city
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-LATE_EVENING_UTC = datetime(2026, 11, 26, 17, 30, tzinfo=UTC)  # 01:30 on 27 Nov in Shanghai
-TICKET = "LC20261126-0001"
-DIMS = TicketDims(district="guanxian", category=Category.HELP, channel=Channel.PHONE)
-DIM_KEYS = {"district", "category", "channel"}
+TICKET = "LC20250310-0001"
+HOUSING, WATER = "guanxian.housing", "guanxian.water"
 
 
-def make_draft() -> TicketDraft:
-    return TicketDraft(
-        channel=Channel.PHONE,
-        district="guanxian",
-        town="贾镇",
-        category=Category.HELP,
-        text="自来水管道占用耕地未补偿",
-    )
+def d(day: int, hh: int, mm: int = 0) -> datetime:
+    return city(f"2025-03-{day:02d}", hh, mm)
 
 
-def received(at: datetime = LATE_EVENING_UTC) -> TicketReceived:
-    return TicketReceived(
-        ticket_id=TICKET,
-        occurred_at=at,
-        actor=Actor(kind=ActorKind.CITIZEN, id="web"),
-        payload=ReceivedPayload(ticket=make_draft()),
-    )
+def story() -> TicketStory:
+    return TicketStory(TICKET, district="guanxian", town="贾镇", category=Category.HELP)
 
 
-def resolved_on_spot(at: datetime = LATE_EVENING_UTC) -> TicketResolvedOnSpot:
-    return TicketResolvedOnSpot(
-        ticket_id=TICKET,
-        occurred_at=at,
-        actor=Actor(kind=ActorKind.AGENT, id="seat-3"),
-        payload=ResolvedOnSpotPayload(ticket=make_draft(), answer="已当场答复"),
-    )
-
-
-def dispatched(at: datetime = LATE_EVENING_UTC) -> TicketDispatched:
-    return TicketDispatched(
-        ticket_id=TICKET,
-        occurred_at=at,
-        actor=Actor(kind=ActorKind.SYSTEM, id="router"),
-        payload=DispatchedPayload(
-            dims=DIMS,
-            ticket=make_draft(),
-            department="guanxian.water",
-            co_departments=("city.natres", "guanxian"),
-            rule="water",
-            time_limit="general",
-            deadline=at + timedelta(days=7),
-            response_deadline=at + timedelta(hours=2),
+def whole_life() -> list[tuple[TicketEvent, dict[str, Any]]]:
+    """Every kind of step of one ticket, in time order, with what the view says
+    after it: status, open, deadline, department."""
+    s = story()
+    return [
+        (s.received(d(10, 9)), {"status": "received", "open": 1}),
+        (
+            s.dispatched(d(10, 9, 5), HOUSING, hours=24),
+            {"status": "dispatched", "deadline": d(11, 9, 5), "department": HOUSING},
         ),
-    )
-
-
-def unroutable(at: datetime = LATE_EVENING_UTC) -> TicketUnroutable:
-    return TicketUnroutable(
-        ticket_id=TICKET,
-        occurred_at=at,
-        actor=Actor(kind=ActorKind.SYSTEM, id="router"),
-        payload=UnroutablePayload(dims=DIMS, reason="no rule matched", rule=None),
-    )
-
-
-ALL_EVENTS: list[TicketEvent] = [received(), resolved_on_spot(), dispatched(), unroutable()]
-
-
-# --- days and buckets --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("at", "day"),
-    [
-        (datetime(2026, 11, 26, 17, 30, tzinfo=UTC), "2026-11-27"),
-        (datetime(2026, 11, 26, 15, 59, 59, tzinfo=UTC), "2026-11-26"),
-        (datetime(2026, 11, 26, 16, 0, tzinfo=UTC), "2026-11-27"),
-        (datetime(2026, 11, 27, 0, 30, tzinfo=SHANGHAI), "2026-11-27"),
-        (datetime(2026, 12, 31, 16, 0, tzinfo=UTC), "2027-01-01"),
-    ],
-)
-def test_day_is_the_local_day_in_shanghai(at: datetime, day: str) -> None:
-    assert day_of(at, SHANGHAI) == day
-
-
-def test_day_depends_on_the_configured_zone() -> None:
-    assert day_of(LATE_EVENING_UTC, ZoneInfo("UTC")) == "2026-11-26"
-
-
-def test_bucket_of_a_received_event() -> None:
-    assert bucket(received(), SHANGHAI) == {
-        "day": "2026-11-27",
-        "measure": "received",
-        "district": "guanxian",
-        "category": "help",
-        "channel": "phone",
-        "department": "",
-    }
-
-
-def test_bucket_of_a_dispatched_event_names_the_department() -> None:
-    result = bucket(dispatched(), SHANGHAI)
-    assert result["measure"] == "dispatched"
-    assert result["department"] == "guanxian.water"
-    assert result["day"] == "2026-11-27"
-
-
-@pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.event_type)
-def test_bucket_values_are_plain_strings(event: TicketEvent) -> None:
-    result = bucket(event, SHANGHAI)
-    assert result["measure"] == event.event_type
-    assert all(type(value) is str for value in result.values()), result
-
-
-def test_department_of_other_events_is_empty() -> None:
-    assert [department_of(e) for e in ALL_EVENTS] == ["", "", "guanxian.water", ""]
-
-
-# --- archive records ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.event_type)
-def test_archive_record_is_keyed_by_event_id(event: TicketEvent) -> None:
-    record = archive_record(event, SHANGHAI)
-    assert record["_id"] == str(event.event_id)
-    assert record["ticket_id"] == TICKET
-    assert record["occurred_at"] == event.occurred_at
-    assert record["day"] == "2026-11-27"
-    assert record["measure"] == event.event_type
-
-
-@pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.event_type)
-def test_archive_record_keeps_the_whole_event(event: TicketEvent) -> None:
-    record = archive_record(event, SHANGHAI)
-    assert parse_event(json.dumps(record["event"])) == event
-
-
-def test_two_deliveries_of_one_event_give_one_record_id() -> None:
-    event = dispatched()
-    again = parse_event(event.model_dump_json())
-    assert archive_record(event, SHANGHAI)["_id"] == archive_record(again, SHANGHAI)["_id"]
-    assert archive_record(received(), SHANGHAI)["_id"] != archive_record(event, SHANGHAI)["_id"]
-
-
-# --- history steps -------------------------------------------------------------------------
-
-
-def test_history_step_of_each_kind() -> None:
-    base = {"event_id", "event_type", "at", "actor"}
-    steps = {e.event_type: history_step(e) for e in ALL_EVENTS}
-    assert set(steps["received"]) == base
-    assert steps["received"]["actor"] == {"kind": "citizen", "id": "web"}
-    assert steps["dispatched"]["department"] == "guanxian.water"
-    assert steps["dispatched"]["rule"] == "water"
-    assert set(steps["dispatched"]) == base | {"department", "rule", "via"}
-    assert steps["unroutable"]["reason"] == "no rule matched"
-    assert set(steps["unroutable"]) == base | {"reason"}
-    assert steps["resolved_on_spot"]["answer"] == "已当场答复"
-    assert set(steps["resolved_on_spot"]) == base | {"answer"}
-
-
-# --- view fields -----------------------------------------------------------------------------
-
-
-def test_view_fields_of_received() -> None:
-    event = received()
-    assert view_fields(event) == {
-        "district": "guanxian",
-        "category": "help",
-        "channel": "phone",
-        "text": "自来水管道占用耕地未补偿",
-        "town": "贾镇",
-        "received_at": event.occurred_at,
-    }
-
-
-def test_view_fields_of_resolved_on_spot() -> None:
-    fields = view_fields(resolved_on_spot())
-    assert set(fields) == DIM_KEYS | {"text", "town", "received_at"}
-    assert fields["text"] == "自来水管道占用耕地未补偿"
-
-
-def test_view_fields_of_dispatched() -> None:
-    event = dispatched()
-    assert view_fields(event) == {
-        "district": "guanxian",
-        "category": "help",
-        "channel": "phone",
-        "department": "guanxian.water",
-        "co_departments": ["city.natres", "guanxian"],
-        "deadline": event.payload.deadline,
-        "response_deadline": event.payload.response_deadline,
-        "dispatched_at": event.occurred_at,
-        "time_limit": "general",
-    }
-
-
-def test_view_fields_of_unroutable_are_the_dims_only() -> None:
-    assert view_fields(unroutable()) == {
-        "district": "guanxian",
-        "category": "help",
-        "channel": "phone",
-    }
-
-
-def test_each_kind_of_event_owns_its_fields() -> None:
-    # Apart from the dims they all carry, received and dispatched set disjoint fields,
-    # so applying them in either order gives the same view.
-    own_received = set(view_fields(received())) - DIM_KEYS
-    own_dispatched = set(view_fields(dispatched())) - DIM_KEYS
-    assert own_received and own_dispatched
-    assert not own_received & own_dispatched
-    forward: dict[str, Any] = {**view_fields(received()), **view_fields(dispatched())}
-    backward: dict[str, Any] = {**view_fields(dispatched()), **view_fields(received())}
-    assert forward == backward
-
-
-# --- current status ---------------------------------------------------------------------------
-
-
-def test_current_status_of_no_history() -> None:
-    assert current_status([]) == "unknown"
-
-
-@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
-def test_current_status_is_the_latest_step_whatever_the_order(reverse: bool) -> None:
-    t0 = LATE_EVENING_UTC
-    history = [history_step(received(t0)), history_step(dispatched(t0 + timedelta(seconds=1)))]
-    if reverse:
-        history.reverse()
-    assert current_status(history) == "dispatched"
-
-
-def test_current_status_compares_instants_across_zones() -> None:
-    earlier_utc = history_step(dispatched(datetime(2026, 11, 26, 2, 0, tzinfo=UTC)))
-    # 09:30 in Shanghai is 01:30 UTC: earlier, though its wall-clock reads later.
-    first_local = history_step(received(datetime(2026, 11, 26, 9, 30, tzinfo=SHANGHAI)))
-    assert current_status([earlier_utc, first_local]) == "dispatched"
-
-
-def test_current_status_of_an_unknown_step_is_its_type() -> None:
-    history = [
-        history_step(received()),
-        {"event_type": "accepted", "at": LATE_EVENING_UTC + timedelta(hours=1)},
+        # The return and the dispatch it leads to carry the same instant.
+        (s.returned(d(10, 10)), {"status": "returned", "returned_by": [HOUSING]}),
+        (
+            s.dispatched(d(10, 10), WATER, hours=24),
+            {"status": "dispatched", "deadline": d(11, 10), "department": WATER},
+        ),
+        (s.urged(d(10, 12, 30)), {"status": "dispatched"}),
+        (s.accepted(d(10, 13)), {"status": "accepted", "accepted_at": d(10, 13)}),
+        (s.extension_requested(d(10, 15)), {"status": "extension_requested", "open": 1}),
+        (s.extension_refused(d(10, 16)), {"status": "accepted", "deadline": d(11, 10)}),
+        (s.extension_requested(d(10, 17)), {"status": "extension_requested"}),
+        (s.extended(d(10, 18), d(12, 18)), {"status": "accepted", "deadline": d(12, 18)}),
+        (s.warning(d(12, 9)), {"status": "accepted", "overdue_notified": False}),
+        (s.overdue(), {"status": "accepted", "overdue_notified": True, "open": 1}),
+        (s.supervised(d(13, 9)), {"status": "accepted"}),
+        (
+            s.resolved(d(13, 10), reply="已修复管道"),
+            {"status": "resolved", "open": 0, "resolved_at": d(13, 10), "reply": "已修复管道"},
+        ),
+        (s.feedback(d(13, 12), Rating.UNSATISFIED, solved=False), {"status": "resolved"}),
+        (
+            s.reopened(d(13, 12), hours=24),  # the same instant as the rating
+            {
+                "status": "reopened",
+                "open": 1,
+                "deadline": d(14, 12),
+                "reopen_count": 1,
+                "resolved_at": None,
+                "accepted_at": None,
+                "overdue_notified": False,
+            },
+        ),
+        (s.accepted(d(13, 13)), {"status": "accepted", "accepted_at": d(13, 13)}),
+        (s.explained(d(13, 14), text="管道需整体更换"), {"explanation": "管道需整体更换"}),
+        (s.resolved(d(14, 9)), {"status": "resolved", "open": 0}),
+        (s.feedback(d(14, 10), Rating.BASICALLY_SATISFIED, solved=True), {"status": "resolved"}),
+        (
+            s.closed(d(14, 10), Rating.BASICALLY_SATISFIED, solved=True),
+            {"status": "closed", "open": 0, "rating": "basically_satisfied"},
+        ),
     ]
-    assert current_status(history) == "accepted"
 
 
-def test_every_event_type_has_a_status_or_leaves_it() -> None:
-    # Each event either moves the ticket to a status or is declared neutral.
+LIFE = [event for event, _ in whole_life()]
+IN_ORDER = build_view(TICKET, None, LIFE)
+
+
+def test_the_life_covers_every_status_changing_kind() -> None:
+    kinds = {e.event_type for e in LIFE}
+    assert kinds | {"resolved_on_spot", "unroutable"} == set(EVENT_TYPES)
     assert set(STATUS_AFTER) | NEUTRAL_EVENTS == set(EVENT_TYPES)
-    assert not set(STATUS_AFTER) & NEUTRAL_EVENTS
+
+
+def test_view_after_each_step() -> None:
+    view: Document | None = None
+    for event, expected in whole_life():
+        view = build_view(TICKET, view, [event])
+        got = {key: view.get(key) for key in expected}
+        assert got == expected, event.event_type
+        assert view["open"] == (0 if view["status"] in CLOSED_STATUSES else 1)
+
+
+def test_whole_view() -> None:
+    view = IN_ORDER
+    assert view["_id"] == TICKET
+    assert set(view["steps"]) == {str(e.event_id) for e in LIFE}
+    assert (view["district"], view["category"], view["channel"]) == ("guanxian", "help", "phone")
+    assert view["town"] == "贾镇"
+    assert view["received_at"] == d(10, 9)
+    assert view["dispatched_at"] == d(10, 10)
+    assert view["returned_by"] == [HOUSING]
+    assert view["closed_at"] == d(14, 10)
+    assert view["department"] == WATER
+
+
+def test_history_is_the_life_in_order_causes_first_at_one_instant() -> None:
+    assert [step["event_id"] for step in ordered_steps(IN_ORDER)] == [str(e.event_id) for e in LIFE]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.permutations(LIFE))
+def test_any_arrival_order_gives_the_same_view(events: list[TicketEvent]) -> None:
+    assert build_view(TICKET, None, events) == IN_ORDER
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, len(LIFE)).flatmap(lambda n: st.permutations(LIFE[:n])))
+def test_any_arrival_order_of_a_life_so_far_gives_the_same_view(events: list[TicketEvent]) -> None:
+    in_order = sorted(events, key=LIFE.index)
+    assert build_view(TICKET, None, events) == build_view(TICKET, None, in_order)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.permutations(LIFE), st.lists(st.integers(0, len(LIFE)), max_size=6))
+def test_any_batches_in_any_order_give_the_same_view(
+    events: list[TicketEvent], cuts: list[int]
+) -> None:
+    view: Document | None = None
+    edges = [0, *sorted(cuts), len(events)]
+    for start, end in pairwise(edges):
+        view = build_view(TICKET, view, events[start:end])
+    assert view == IN_ORDER
+
+
+def test_applying_an_event_twice_is_a_no_op() -> None:
+    for event in LIFE:
+        assert build_view(TICKET, IN_ORDER, [event]) == IN_ORDER
+    assert build_view(TICKET, None, LIFE + LIFE[::-1]) == IN_ORDER
+
+
+def test_a_return_and_its_dispatch_at_one_instant_in_either_order() -> None:
+    s = story()
+    received = s.received(d(10, 9))
+    first = s.dispatched(d(10, 9, 5), HOUSING, hours=24)
+    returned = s.returned(d(10, 10))
+    again = s.dispatched(d(10, 10), WATER, hours=24)
+    in_order: list[TicketEvent] = [received, first, returned, again]
+    for events in (in_order, in_order[::-1]):
+        view = build_view(TICKET, None, events)
+        assert (view["status"], view["department"]) == ("dispatched", WATER)
+        kinds = [step["event_type"] for step in ordered_steps(view)]
+        assert kinds == ["received", "dispatched", "returned", "dispatched"]
+
+
+def test_history_is_in_time_order_across_time_zones() -> None:
+    s = story()
+    received = s.received(d(10, 9))
+    # 01:05 UTC is 09:05 in the city: after the receipt, though its hour is smaller.
+    dispatched = s.dispatched(datetime(2025, 3, 10, 1, 5, tzinfo=UTC), WATER, hours=24)
+    view = build_view(TICKET, None, [dispatched, received])
+    assert [step["event_type"] for step in ordered_steps(view)] == ["received", "dispatched"]
+    assert view["status"] == "dispatched"
+
+
+def test_resolved_on_the_spot() -> None:
+    s = story()
+    view = build_view(TICKET, None, [s.resolved_on_spot(d(10, 9), answer="停水通知已发布")])
+    assert (view["status"], view["open"], view["answer"]) == (
+        "resolved_on_spot",
+        0,
+        "停水通知已发布",
+    )
+    assert view["received_at"] == d(10, 9)
+    assert view["text"] == s.text
+
+
+def test_unroutable_waits_without_a_department() -> None:
+    s = story()
+    s.dispatched(d(10, 9, 5), HOUSING, hours=24)
+    view = build_view(TICKET, None, [s.received(d(10, 9)), s.unroutable(d(10, 9, 1))])
+    assert (view["status"], view["open"], view["department"]) == ("unroutable", 1, None)
+
+
+def test_steps_before_the_receipt_leave_the_status_known() -> None:
+    s = story()
+    s.dispatched(d(10, 9, 5), WATER, hours=24)
+    view = build_view(TICKET, None, [s.accepted(d(10, 10))])
+    assert (view["status"], view["open"]) == ("accepted", 1)
+    only_notice = build_view(TICKET, None, [s.warning(d(10, 20))])
+    assert (only_notice["status"], only_notice["open"]) == ("unknown", 1)
+
+
+def test_free_text_that_looks_like_a_time_stays_text() -> None:
+    s = story()
+    s.dispatched(d(10, 9, 5), WATER, hours=24)
+    view = build_view(TICKET, None, [s.resolved(d(10, 12), reply="20250310T1000")])
+    assert view["reply"] == "20250310T1000"
+
+
+def test_step_keeps_actor_and_payload() -> None:
+    s = story()
+    s.dispatched(d(10, 9, 5), WATER, hours=24)
+    event = s.returned(d(10, 10), reason="不属于本单位职责")
+    step = step_of(event)
+    assert step["event_id"] == str(event.event_id)
+    assert step["at"] == d(10, 10)
+    assert step["actor"] == {"kind": "department", "id": WATER}
+    assert step["payload"]["reason"] == "不属于本单位职责"
+    assert step["payload"]["dims"]["district"] == "guanxian"
+
+
+def test_current_status() -> None:
+    assert current_status([]) == "unknown"
+    history = ordered_steps(IN_ORDER)
+    assert current_status(history) == "closed"
+    assert current_status(history[::-1]) == "closed"
+    notices = [s for s in history if s["event_type"] in NEUTRAL_EVENTS]
+    assert current_status(notices) == "unknown"
