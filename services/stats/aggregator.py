@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.stats.measures import FIELDS, Bucket, increments
+from services.stats.measures import Bucket, increments
 from services.stats.projection import build_view
 from services.stats.repository import Counters, Documents, EventArchive, Meta, TicketViews
 from shared.events import EVENT_ADAPTER, TicketEvent
@@ -139,20 +139,23 @@ class Aggregator:
             if not fresh:
                 continue  # this batch reached the counter before a crash
             for counts in fresh:
-                for name, value in counts.items():
-                    doc[name] = doc.get(name, 0) + value
+                _add(doc, counts)
             doc["applied_upto"] = seqs[-1]
             docs.append(doc)
         await _write_all(self.counters, docs, old)
 
 
+def _add(doc: Document, counts: dict[str, float]) -> None:
+    for name, value in counts.items():
+        if value:
+            doc[name] = doc.get(name, 0) + value
+
+
 def _empty(bucket: Bucket) -> Document:
-    return {
-        "_id": bucket.key,
-        **bucket._asdict(),
-        "rollup": bucket.rollup,
-        **dict.fromkeys(FIELDS, 0),
-    }
+    # Only the counters a bucket has are stored (most are zero in most buckets):
+    # readers take a missing counter as zero, and a store that reads every
+    # document of a query (FerretDB) reads a small one faster.
+    return {"_id": bucket.key, **bucket._asdict(), "rollup": bucket.rollup}
 
 
 async def _write_all(repo: Documents, docs: list[Document], old: dict[str, Document]) -> None:
