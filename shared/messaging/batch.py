@@ -54,6 +54,14 @@ class BatchConsumer(Generic[E]):
         self._lock = asyncio.Lock()
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
+        # A stored batch is acked with one multiple-ack (an ack is a socket write
+        # and a drain each) while every delivery on the channel came here: its
+        # tags run 1, 2, 3, ... without a gap, so each delivery up to the batch's
+        # last is in the batch or settled. Not while a rejection is on its way:
+        # the broker must see it before an ack that would cover its tag.
+        self._next_tag = 1
+        self._sole_consumer = True
+        self._rejecting = 0
 
     async def start(self) -> None:
         topology = self._broker.topology
@@ -76,12 +84,17 @@ class BatchConsumer(Generic[E]):
         await self.flush()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._follow(message.delivery_tag)
         try:
             event = self._adapter.validate_json(message.body)
         except ValidationError as exc:
             HANDLER_ERRORS.labels(self._service, self.queue_name, "ValidationError").inc()
             logger.error("dead-lettering unparsable message %s: %s", message.message_id, exc)
-            await message.reject(requeue=False)
+            self._rejecting += 1
+            try:
+                await message.reject(requeue=False)
+            finally:
+                self._rejecting -= 1
             self._count(message, "dead_lettered")
             return
         self._pending.append((message, event))
@@ -121,9 +134,26 @@ class BatchConsumer(Generic[E]):
                 HANDLER_DURATION.labels(self._service, self.queue_name).observe(
                     loop.time() - started
                 )
-            for message, _ in batch:
+            await self._ack([message for message, _ in batch])
+
+    def _follow(self, tag: int | None) -> None:
+        """Tags start at 1 on each (re)opened channel; a gap means another consumer
+        (or a basic.get) takes deliveries on the same channel."""
+        if tag == 1:
+            self._sole_consumer = True
+        elif tag != self._next_tag:
+            self._sole_consumer = False
+        self._next_tag = (tag or 0) + 1
+
+    async def _ack(self, messages: list[AbstractIncomingMessage]) -> None:
+        if self._sole_consumer and not self._rejecting:
+            last = max(messages, key=lambda message: message.delivery_tag or 0)
+            await last.ack(multiple=True)
+        else:
+            for message in messages:
                 await message.ack()
-                self._count(message, "ok")
+        for message in messages:
+            self._count(message, "ok")
 
     async def _one_by_one(
         self, batch: list[tuple[AbstractIncomingMessage, E]], exc: BaseException

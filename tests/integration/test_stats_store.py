@@ -5,11 +5,11 @@ events from the broker with duplicates and poison among them."""
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 import aio_pika
 import pymongo.errors
@@ -18,8 +18,9 @@ import pytest
 from services.stats.handlers import archive_batch, archive_record
 from services.stats.repository import Counters
 from shared.events import EVENT_ADAPTER, TicketEvent
-from shared.messaging.batch import BatchConsumer
+from shared.messaging.batch import BatchConsumer, BatchHandler
 from shared.messaging.broker import Broker
+from shared.messaging.consumer import Consumer, Handler
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
 from shared.mongo import Document
@@ -224,20 +225,31 @@ async def publish_raw(broker: Broker, body: bytes, key: str = "ticket.received")
 
 async def consume(
     settings: CommonSettings,
-    handler: Any,
+    handler: BatchHandler[TicketEvent],
     publish: list[TicketEvent],
     poison: list[bytes],
-    done: Any,
+    done: Callable[[], Awaitable[bool]],
     dead: int,
-) -> tuple[list[bytes], int]:
-    """Run a BatchConsumer on the stats queue, publish (the poison halfway), wait
-    until done() and `dead` dead letters; return them and what is left in the queue."""
+    beside: Handler[TicketEvent] | None = None,
+) -> tuple[list[bytes], dict[str, int]]:
+    """Run a BatchConsumer on the stats queue (and a plain consumer with the
+    handler `beside` on the router queue, on the same channel), publish (the
+    poison halfway), wait until done() and `dead` dead letters. Returns them, and
+    what is left in the stats and router queues once the connection is closed:
+    a message that was not acked is back there."""
     broker = Broker(settings.amqp_url, Topology.from_settings(settings), settings.prefetch)
     await broker.connect()
+    queue = broker.topology.queue_name(broker.topology.spec("stats"))
+    router = broker.topology.queue_name(broker.topology.spec("router"))
     try:
-        queue = broker.topology.queue_name(broker.topology.spec("stats"))
-        consumer = BatchConsumer(broker, "stats", queue, EVENT_ADAPTER, handler, max_wait_s=0.02)
-        await consumer.start()
+        consumers: list[Consumer | BatchConsumer[TicketEvent]] = []
+        if beside is not None:
+            consumers.append(Consumer(broker, "router", router, EVENT_ADAPTER, beside))
+        consumers.append(
+            BatchConsumer(broker, "stats", queue, EVENT_ADAPTER, handler, max_wait_s=0.02)
+        )
+        for consumer in consumers:
+            await consumer.start()
         try:
             publisher = Publisher(broker.exchange, "test")
             for i, event in enumerate(publish):
@@ -248,14 +260,24 @@ async def consume(
 
             async def dead_letters_arrived() -> bool:
                 dlq = broker.topology.dlq_name(queue)
-                return await queue_depth(broker, dlq) == dead and bool(await done())
+                return await queue_depth(broker, dlq) == dead and await done()
 
             await eventually(dead_letters_arrived)
         finally:
-            await consumer.stop()
-        return await dlq_bodies(broker, queue), await queue_depth(broker, queue)
+            for consumer in consumers:
+                await consumer.stop()
+        dead_letters = await dlq_bodies(broker, queue)
     finally:
         await broker.close()
+    after = Broker(settings.amqp_url, Topology.from_settings(settings), settings.prefetch)
+    await after.connect()
+    try:
+        return dead_letters, {
+            "stats": await queue_depth(after, queue),
+            "router": await queue_depth(after, router),
+        }
+    finally:
+        await after.close()
 
 
 def unknown_version(event: TicketEvent) -> bytes:
@@ -274,7 +296,7 @@ async def test_batch_consumer_archives_once_and_dead_letters_poison(
 
     dead, left = await consume(settings, handler, SHUFFLED + duplicates, poison, all_archived, 2)
     assert sorted(dead) == sorted(poison)
-    assert left == 0
+    assert left["stats"] == 0
     assert await stats.archive.count() == len(EVENTS)
     stats.settle()
     await stats.aggregator.catch_up()
@@ -298,7 +320,7 @@ async def test_a_batch_failing_for_one_event_dead_letters_only_that_one(
         return await stats.archive.count() == len(EVENTS) - 1
 
     dead, left = await consume(settings, handler, EVENTS, [], others_archived, 1)
-    assert left == 0
+    assert left["stats"] == 0
     assert [EVENT_ADAPTER.validate_json(body).event_id for body in dead] == [bad.event_id]
     archived = {r["_id"] for r in await stats.archive.for_ticket(bad.ticket_id)}
     assert str(bad.event_id) not in archived
@@ -319,4 +341,28 @@ async def test_store_outage_requeues_the_batch_without_dead_letters(
         return await stats.archive.count() == len(EVENTS)
 
     dead, left = await consume(settings, handler, EVENTS, [], all_archived, 0)
-    assert (dead, left, outages) == ([], 0, [])
+    assert (dead, left["stats"], outages) == ([], 0, [])
+
+
+async def test_a_consumer_sharing_the_channel_keeps_its_messages(
+    settings: CommonSettings, stats: StatsHarness
+) -> None:
+    """Another consumer takes delivery tags on the batch consumer's channel: the
+    batch consumer then acks message by message, and never acks one of the
+    other consumer's on its behalf (a multiple-ack would)."""
+
+    async def router_never_done(event: TicketEvent) -> None:
+        await asyncio.Event().wait()  # still at work when the connection closes
+
+    handler = partial(archive_batch, archive=stats.archive, clock=stats.clock)
+
+    async def all_archived() -> bool:
+        return await stats.archive.count() == len(EVENTS)
+
+    dead, left = await consume(
+        settings, handler, EVENTS, [], all_archived, 0, beside=router_never_done
+    )
+    assert dead == []
+    # Every router-bound event is back in its queue: none was acked for it.
+    routed = sum(e.event_type in ("received", "feedback") for e in EVENTS)
+    assert left == {"stats": 0, "router": routed}
