@@ -34,7 +34,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
 
 from services.notifier.api import build_router
-from services.notifier.channels import DeliveryChannel, load_channels
+from services.notifier.assembly import assemble
+from services.notifier.channels import DeliveryChannel
 from services.notifier.delivery import DeliverySender
 from services.notifier.firing import TimerFirer
 from services.notifier.handlers import Notifier, handle_event
@@ -274,51 +275,21 @@ async def open_replica(
     settings: NotifierSettings, directory: Directory, clock: Callable[[], datetime]
 ) -> AsyncIterator[Replica]:
     calendar = WorkCalendar(settings.timezone)
-    lease = timedelta(seconds=settings.claim_lease_s)
     infra = await connect(settings, SERVICE)
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
     try:
-        deliveries, timers = DeliveryRepository(infra.db), TimerRepository(infra.db)
-        await deliveries.ensure_indexes()
-        await timers.ensure_indexes()
-        channels = load_channels(settings, http)
-        sender = DeliverySender(
-            deliveries,
-            channels,
-            clock,
-            settings.delivery_backoff_base_s,
-            settings.delivery_backoff_cap_s,
-            settings.delivery_max_attempts,
-            lease,
-        )
-        delivery_worker = JobWorker(deliveries, sender.attempt, clock, settings.delivery_poll_s)
-        firer = TimerFirer(
-            timers,
-            deliveries,
-            directory,
-            channels,
-            Publisher(infra.broker.exchange, SERVICE),
-            calendar,
-            clock,
-            lease,
-            settings.hotline_centre,
-            delivery_worker.wake,
-        )
-        timer_worker = JobWorker(timers, firer.fire, clock, settings.timer_poll_s)
-        notifier = Notifier(
-            timers, deliveries, directory, channels, calendar, clock, delivery_worker.wake
-        )
+        parts = await assemble(settings, infra, directory, calendar, clock, http)
         replica = Replica(
             settings,
             infra,
-            deliveries,
-            timers,
-            channels,
-            sender,
-            delivery_worker,
-            firer,
-            timer_worker,
-            notifier,
+            parts.deliveries,
+            parts.timers,
+            parts.channels,
+            parts.sender,
+            parts.delivery_worker,
+            parts.firer,
+            parts.timer_worker,
+            parts.notifier,
         )
         try:
             yield replica
