@@ -260,7 +260,13 @@ async def consume(
 
             async def dead_letters_arrived() -> bool:
                 dlq = broker.topology.dlq_name(queue)
-                return await queue_depth(broker, dlq) == dead and await done()
+                # Also wait until every message has left the queue for the
+                # consumer: done() can be true while duplicates are still waiting.
+                return (
+                    await queue_depth(broker, dlq) == dead
+                    and await queue_depth(broker, queue) == 0
+                    and await done()
+                )
 
             await eventually(dead_letters_arrived)
         finally:
