@@ -9,7 +9,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="${HOTLINE_DATA_DIR:-$ROOT/.data}"
 CACHE="${HOTLINE_CACHE_DIR:-$HOME/.cache/hotline}"
 FERRETDB_VERSION="v1.24.2"
-FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(sha256sum "$ROOT/tools/ferretdb/go.sum" | cut -c1-12)"
+# The binary's name carries a hash of the program's sources: a changed wrapper is rebuilt.
+FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(cat "$ROOT"/tools/ferretdb/go.* "$ROOT"/tools/ferretdb/*.go | sha256sum | cut -c1-12)"
 STORE_ADDR="127.0.0.1:27017"
 
 log() { echo "servers: $*" >&2; }

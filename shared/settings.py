@@ -68,7 +68,10 @@ class NotifierSettings(CommonSettings):
     delivery_backoff_base_s: float = Field(default=2.0, gt=0)
     delivery_backoff_cap_s: float = Field(default=600.0, gt=0)
     delivery_max_attempts: int = Field(default=10, ge=1)
-    delivery_poll_s: float = Field(default=1.0, gt=0)
+    # How often each replica scans the store for deliveries and timers due soon
+    # (created by another replica, or left by one that died); what a replica
+    # creates itself it runs on time without waiting for a scan.
+    delivery_poll_s: float = Field(default=2.0, gt=0)
     claim_lease_s: float = Field(default=60.0, gt=0)
     # Signs every webhook body (HMAC-SHA256); set a real secret in production.
     webhook_secret: str = "dev-only-secret"
@@ -76,8 +79,7 @@ class NotifierSettings(CommonSettings):
     smtp_port: int = 25
     smtp_from: str = "12345@hotline.local"
     sms_gateway_url: str | None = None
-    # How often to look for due timers (warnings, overdue, supervision).
-    timer_poll_s: float = Field(default=0.5, gt=0)
+    timer_poll_s: float = Field(default=2.0, gt=0)
     # The unit supervision escalates to last: the hotline centre.
     hotline_centre: str = "city.platform"
 

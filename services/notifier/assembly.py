@@ -13,9 +13,9 @@ from services.notifier.channels import DeliveryChannel, load_channels
 from services.notifier.delivery import DeliverySender
 from services.notifier.firing import TimerFirer
 from services.notifier.handlers import Notifier
-from services.notifier.jobs import JobWorker
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
+from services.notifier.worker import JobWorker
 from shared.bootstrap import Infra
 from shared.directory import Directory
 from shared.messaging.publisher import Publisher
@@ -58,6 +58,7 @@ async def assemble(
         lease,
     )
     delivery_worker = JobWorker(deliveries, sender.attempt, clock, settings.delivery_poll_s)
+    sender.offer = delivery_worker.offer
     firer = TimerFirer(
         timers,
         deliveries,
@@ -68,11 +69,19 @@ async def assemble(
         clock,
         lease,
         settings.hotline_centre,
-        delivery_worker.wake,
+        delivery_worker.offer,
+        lambda timer: timer_worker.offer(timer),
     )
     timer_worker = JobWorker(timers, firer.fire, clock, settings.timer_poll_s)
     notifier = Notifier(
-        timers, deliveries, directory, channels, calendar, clock, delivery_worker.wake
+        timers,
+        deliveries,
+        directory,
+        channels,
+        calendar,
+        clock,
+        delivery_worker.offer,
+        timer_worker.offer,
     )
     return NotifierParts(
         deliveries, timers, channels, sender, delivery_worker, firer, timer_worker, notifier

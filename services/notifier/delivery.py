@@ -26,6 +26,9 @@ class DeliverySender:
     backoff_cap_s: float
     max_attempts: int
     lease: timedelta
+    # Set once the worker that runs this sender exists: a retry due soon is
+    # handed straight back to it instead of waiting for its next scan.
+    offer: Callable[[Document], None] = lambda _job: None
 
     def backoff(self, attempt_no: int) -> timedelta:
         """Exponential with full jitter, so a recovering endpoint is not hit by
@@ -65,3 +68,4 @@ class DeliverySender:
             retry_at = now + self.backoff(attempt_no)
             await self.repo.record_attempt(delivery["_id"], record, "pending", retry_at)
             DELIVERIES.labels(channel, "failed").inc()
+            self.offer({**delivery, "attempt_no": attempt_no, "next_attempt_at": retry_at})

@@ -54,14 +54,15 @@ class TimerFirer:
     clock: Callable[[], datetime]
     lease: timedelta
     hotline_centre: str
-    wake_deliveries: Callable[[], None]
+    offer_delivery: Callable[[Document], None]
+    offer_timer: Callable[[Document], None]
 
     async def fire(self, timer: Document) -> None:
         if not await self.timers.claim(timer, self.clock(), self.lease):
             return
         now = self.clock()
         recipient = self._recipient(timer)
-        await notify(
+        delivery = await notify(
             self.deliveries,
             self.directory,
             self.channels,
@@ -72,7 +73,8 @@ class TimerFirer:
             fields=self._fields(timer),
             now=now,
         )
-        self.wake_deliveries()
+        if delivery is not None:
+            self.offer_delivery(delivery)
         await self.publisher.publish(self._event(timer, recipient, now))
         escalation = None
         if timer["kind"] in ("overdue", "supervision"):
@@ -114,7 +116,10 @@ class TimerFirer:
         count = int(timer["seq"]) + 1 if timer["kind"] == "supervision" else 1
         planned = supervision(timer["deadline"], count, self.calendar)
         context = {k: timer[k] for k in CONTEXT_FIELDS if k in timer}
-        await self.timers.schedule(timer["ticket_id"], timer["generation"], [planned], context)
+        for doc in await self.timers.schedule(
+            timer["ticket_id"], timer["generation"], [planned], context
+        ):
+            self.offer_timer(doc)
         return timer_id(timer["ticket_id"], timer["generation"], planned)
 
     def _event(self, timer: Document, recipient: str, now: datetime) -> Envelope:

@@ -24,6 +24,7 @@ from shared.events import (
     TicketReopened,
 )
 from shared.locks import KeyedLock
+from shared.mongo import Document
 from shared.workcalendar import WorkCalendar
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ class Notifier:
     channels: dict[str, DeliveryChannel]
     calendar: WorkCalendar
     clock: Callable[[], datetime]
-    wake: Callable[[], None]
+    offer_delivery: Callable[[Document], None]
+    offer_timer: Callable[[Document], None]
     locks: KeyedLock = field(default_factory=KeyedLock)
 
 
@@ -50,7 +52,6 @@ async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
             )
             return
         await _apply(event, notifier)
-    notifier.wake()
 
 
 async def _apply(event: TicketEvent, n: Notifier) -> None:
@@ -92,14 +93,15 @@ async def _schedule(
         "dims": event.dims().model_dump(mode="json"),
         "created_at": n.clock(),
     }
-    await n.timers.schedule(event.ticket_id, str(event.event_id), plan, context)
+    for timer in await n.timers.schedule(event.ticket_id, str(event.event_id), plan, context):
+        n.offer_timer(timer)
 
 
 async def _dispatch_notices(event: TicketDispatched, n: Notifier) -> None:
     p = event.payload
     roles = [(p.department, "lead")] + [(dep, "co") for dep in p.co_departments]
     for department, role in roles:
-        await notify(
+        delivery = await notify(
             n.deliveries,
             n.directory,
             n.channels,
@@ -123,3 +125,5 @@ async def _dispatch_notices(event: TicketDispatched, n: Notifier) -> None:
             },
             now=n.clock(),
         )
+        if delivery is not None:
+            n.offer_delivery(delivery)

@@ -12,6 +12,7 @@ from services.notifier.channels import DeliveryChannel, channel_for
 from services.notifier.repository import DeliveryRepository
 from services.notifier.templates import render
 from shared.directory import Directory
+from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,10 @@ async def notify(
     department_id: str,
     fields: dict[str, Any],
     now: datetime,
-) -> None:
+) -> Document | None:
     """Schedule one notice to one department over its preferred channel. A
-    department no channel can reach gets a dead delivery: recorded, counted."""
+    department no channel can reach gets a dead delivery: recorded, counted.
+    Returns the new delivery, None if it was scheduled before."""
     department = directory.department(department_id)
     channel = channel_for(department, channels) if department else None
     target = channels[channel].target(department) if channel and department else None
@@ -37,7 +39,7 @@ async def notify(
     subject, text = render(kind, {**fields, "ticket_id": ticket_id, "department_name": name})
     if target is None:
         logger.error("no channel reaches %s; %s notice recorded as dead", department_id, kind)
-    await repo.schedule(
+    return await repo.schedule(
         {
             "_id": f"{cause}:{department_id}:{channel or 'none'}",
             "ticket_id": ticket_id,

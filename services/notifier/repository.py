@@ -20,20 +20,24 @@ class DeliveryRepository(JobStore):
     async def ensure_indexes(self) -> None:
         await self.ensure_job_indexes()
 
-    async def schedule(self, doc: Document) -> bool:
-        """Store a new pending delivery; False if it was scheduled before."""
+    async def schedule(self, doc: Document) -> Document | None:
+        """Store a new pending delivery; None if it was scheduled before."""
+        job = {**doc, "status": "pending", "attempt_no": 0, "attempts": []}
         try:
-            await self.jobs.insert_one(
-                {**doc, "status": "pending", "attempt_no": 0, "attempts": []}
-            )
+            await self.jobs.insert_one(job)
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return job
 
     async def record_attempt(
         self, delivery_id: str, attempt: Document, status: str, next_attempt_at: datetime | None
     ) -> None:
-        update: dict[str, Any] = {"$push": {"attempts": attempt}, "$set": {"status": status}}
+        """The attempt's number becomes the delivery's: the next one is claimed
+        under the next number."""
+        update: dict[str, Any] = {
+            "$push": {"attempts": attempt},
+            "$set": {"status": status, "attempt_no": attempt["n"]},
+        }
         if next_attempt_at is not None:
             update["$set"]["next_attempt_at"] = next_attempt_at
         await self.jobs.update_one({"_id": delivery_id}, update)

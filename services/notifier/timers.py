@@ -25,8 +25,10 @@ class TimerRepository(JobStore):
 
     async def schedule(
         self, ticket_id: str, generation: str, planned: list[Planned], context: Document
-    ) -> None:
-        """Insert the timers; those inserted before (a redelivery) stay as they are."""
+    ) -> list[Document]:
+        """Insert the timers and return them; those inserted before (a
+        redelivery) stay as they are and are not returned."""
+        inserted = []
         for timer in planned:
             doc = {
                 "_id": timer_id(ticket_id, generation, timer),
@@ -44,6 +46,8 @@ class TimerRepository(JobStore):
                 await self.jobs.insert_one(doc)
             except DuplicateKeyError:
                 continue
+            inserted.append(doc)
+        return inserted
 
     async def cancel(
         self, ticket_id: str, kinds: tuple[str, ...] | None = None, keep: str | None = None

@@ -26,6 +26,7 @@ from services.router.checks import check_file
 from services.router.engine import RuleEngine
 from services.router.rules import SHIPPED_RULES, RulesError, RuleSet
 from shared.directory import Directory
+from shared.waiting import wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,7 @@ class _Watch:
                     await self.changed()
             except Exception:  # a failed watch must not end reloading for good
                 logger.exception("watching %s failed; again in %g s", folder, RETRY_S)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), RETRY_S)
+                await wait_event(self.stop, RETRY_S)
 
     async def changed(self) -> None:
         current = await asyncio.to_thread(_fingerprint, self.target)

@@ -38,16 +38,10 @@ from typing import Any
 import aio_pika
 import httpx
 
-from services.notifier.channels import load_channels
-from services.notifier.delivery import DeliverySender
-from services.notifier.firing import TimerFirer
-from services.notifier.jobs import JobWorker
-from services.notifier.repository import DeliveryRepository
-from services.notifier.timers import TimerRepository
+from services.notifier.assembly import NotifierParts, assemble
 from shared.bootstrap import Infra, connect
 from shared.clock import Clock
 from shared.directory import Directory, load_directory
-from shared.messaging.publisher import Publisher
 from shared.messaging.topology import QUEUES, Topology
 from shared.mongo import Document, create_client
 from shared.settings import DATA_DIR, NotifierSettings
@@ -130,40 +124,24 @@ def directory_at(port: int, folder: Path) -> Directory:
 
 
 class Bench:
-    def __init__(self, settings: NotifierSettings, infra: Infra, directory: Directory) -> None:
-        self.settings = settings
-        self.infra = infra
-        self.clock = Clock()
-        self.deliveries = DeliveryRepository(infra.db)
-        self.timers = TimerRepository(infra.db)
-        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
-        self.channels = load_channels(settings, self.http)
-        lease = timedelta(seconds=settings.claim_lease_s)
-        sender = DeliverySender(
-            self.deliveries,
-            self.channels,
-            self.clock,
-            settings.delivery_backoff_base_s,
-            settings.delivery_backoff_cap_s,
-            settings.delivery_max_attempts,
-            lease,
-        )
-        self.delivery_worker = JobWorker(
-            self.deliveries, sender.attempt, self.clock, settings.delivery_poll_s
-        )
-        firer = TimerFirer(
-            self.timers,
-            self.deliveries,
-            directory,
-            self.channels,
-            Publisher(infra.broker.exchange, "notifier"),
-            WorkCalendar(settings.timezone),
-            self.clock,
-            lease,
-            settings.hotline_centre,
-            self.delivery_worker.wake,
-        )
-        self.timer_worker = JobWorker(self.timers, firer.fire, self.clock, settings.timer_poll_s)
+    """The notifier's parts, assembled as services/notifier/main.py assembles them."""
+
+    def __init__(self, parts: NotifierParts, clock: Clock, http: httpx.AsyncClient) -> None:
+        self.parts = parts
+        self.clock = clock
+        self.http = http
+        self.deliveries = parts.deliveries
+        self.timers = parts.timers
+        self.delivery_worker = parts.delivery_worker
+        self.timer_worker = parts.timer_worker
+
+    @classmethod
+    async def open(cls, settings: NotifierSettings, infra: Infra, directory: Directory) -> Bench:
+        clock = Clock()
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        calendar = WorkCalendar(settings.timezone)
+        parts = await assemble(settings, infra, directory, calendar, clock, http)
+        return cls(parts, clock, http)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -311,10 +289,8 @@ async def measure(port: int, folder: Path) -> list[str]:
     directory = directory_at(port, folder)
     infra = await connect(settings, "notifier")
     try:
-        bench = Bench(settings, infra, directory)
+        bench = await Bench.open(settings, infra, directory)
         try:
-            await bench.deliveries.ensure_indexes()
-            await bench.timers.ensure_indexes()
             lags = await measure_timer_lag(bench)
             rate = await measure_delivery_rate(bench, port)
         finally:

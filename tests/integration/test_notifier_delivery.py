@@ -39,9 +39,9 @@ from services.notifier.channels import DeliveryChannel
 from services.notifier.delivery import DeliverySender
 from services.notifier.firing import TimerFirer
 from services.notifier.handlers import Notifier, handle_event
-from services.notifier.jobs import JobWorker
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
+from services.notifier.worker import JobWorker
 from shared.bootstrap import Infra, connect
 from shared.clock import Clock
 from shared.directory import Directory, load_directory
@@ -579,11 +579,15 @@ async def test_stale_claim_does_not_block_delivery(notifiers: Notifiers) -> None
     # A replica claimed attempt 0, then died before it sent anything.
     did = delivery_id(event.event_id, "guanxian.water")
     expired = notifiers.clock() - timedelta(minutes=1)
-    await n.infra.db["delivery_claims"].insert_one({"_id": f"{did}:0", "expires_at": expired})
+    await n.infra.db["delivery_claims"].insert_one(
+        {"_id": f"{did}:0:0", "owner": "a-dead-replica", "expires_at": expired}
+    )
     n.start_deliveries()
 
     [doc] = await n.wait_for_status("LC-STALE", "delivered")
-    assert [a["n"] for a in doc["attempts"]] == [2]  # attempt 1 was the dead replica's
+    # The first attempt, taken over from the dead replica.
+    assert [a["n"] for a in doc["attempts"]] == [1]
+    assert await n.infra.db["delivery_claims"].find_one({"_id": f"{did}:0:1"}) is not None
     assert notifiers.receiver.per_delivery() == {did: 1}
 
 
@@ -593,9 +597,12 @@ async def test_live_claim_of_another_replica_is_left_alone(notifiers: Notifiers)
     await n.handle(event)
     did = delivery_id(event.event_id, "guanxian.water")
     [doc] = await n.deliveries.for_ticket("LC-LIVE")
-    other = await n.deliveries.claim(doc, notifiers.clock(), timedelta(seconds=30))
-    assert other  # another replica holds attempt 0 ...
+    other_replica = DeliveryRepository(n.infra.db)
+    assert await other_replica.claim(doc, notifiers.clock(), timedelta(seconds=30))
+    # ... another replica holds attempt 0: this one cannot take it ...
     assert not await n.deliveries.claim(doc, notifiers.clock(), timedelta(seconds=30))
+    # ... while the holder itself can run it again (after a transient error).
+    assert await other_replica.claim(doc, notifiers.clock(), timedelta(seconds=30))
     n.start_deliveries()
     await asyncio.sleep(0.5)  # ... so this one's worker does not touch it
     assert notifiers.receiver.calls == []

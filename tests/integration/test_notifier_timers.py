@@ -307,7 +307,8 @@ async def test_accepted_in_time_is_never_urged(timed: Timed) -> None:
     assert (await timed.timer("LC-ACCEPT", "warning"))["status"] == "fired"
     [urge] = [t for t in await timed.timers("LC-ACCEPT") if t["kind"] == "urge"]
     assert urge["status"] == "cancelled" and "fired_at" not in urge
-    assert [c.kind for c in timed.receiver.calls] == ["dispatch", "warning"]
+    # The dispatch notice may still be on its way when the warning fires.
+    assert sorted(c.kind for c in timed.receiver.calls) == ["dispatch", "warning"]
 
 
 @pytest.mark.parametrize(
@@ -446,7 +447,9 @@ async def test_late_redelivery_of_an_older_event_cancels_nothing(timed: Timed) -
     assert live == {(gen, "urge"), (gen, "warning"), (gen, "overdue")}
     assert len(timers) == 6  # the first round's three, cancelled; nothing recreated
     await timed.wait_calls("dispatch", 2)
-    assert [c.department for c in timed.receiver.of_kind("dispatch")] == [WATER, "guanxian.env"]
+    # Each round's notice once; the two run concurrently, so in either order.
+    departments = sorted(c.department for c in timed.receiver.of_kind("dispatch"))
+    assert departments == sorted([WATER, "guanxian.env"])
 
 
 # --- firing exactly once -----------------------------------------------------------------------
