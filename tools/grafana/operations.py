@@ -108,8 +108,8 @@ def errors() -> Any:
                 w=6,
             ),
             stat(
-                "Dependencies unreachable",
-                "count(hotline_dependency_up == 0) or vector(0)",
+                "Publishes failed, last hour",
+                'sum(increase(hotline_events_published_total{outcome="failed"}[1h])) or vector(0)',
                 w=6,
             ),
             series(
