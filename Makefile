@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install servers run stop test lint unit integration e2e bench clean
+.PHONY: install servers run stop test lint unit integration e2e bench tools dashboards clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,7 @@ servers:
 run: install servers
 	scripts/run.sh start
 	$(BIN)/hotline demo
+	scripts/run.sh endpoints
 
 stop:
 	scripts/run.sh stop
@@ -29,14 +30,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install servers lint
+test: install servers lint tools
 	scripts/browser.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 
-unit: install
+unit: install tools
 	$(BIN)/pytest -q tests/unit
 
-integration: install servers
+integration: install servers tools
 	$(BIN)/pytest -q tests/integration
 
 e2e: install servers
@@ -44,6 +45,12 @@ e2e: install servers
 
 bench: install servers
 	$(BIN)/python -m tests.bench
+
+tools:
+	scripts/tools.sh
+
+dashboards: install
+	$(BIN)/python -m tools.grafana
 
 clean:
 	scripts/run.sh stop || true

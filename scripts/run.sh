@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the four services as background processes (logs in .run/logs) and waits
-# until each answers /readyz. Usage: scripts/run.sh start|stop|status
+# until each answers /readyz. Usage: scripts/run.sh start|stop|status|endpoints
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,6 +34,20 @@ start() {
   done
 }
 
+# The same ports as docker-compose.yml publishes (a test keeps them in step).
+endpoints() {
+  cat <<EOF
+Endpoints (the same in the docker-compose stack):
+  intake    http://127.0.0.1:${PORTS[intake]}/v1/tickets   API docs http://127.0.0.1:${PORTS[intake]}/docs
+  router    http://127.0.0.1:${PORTS[router]}/v1/tickets   API docs http://127.0.0.1:${PORTS[router]}/docs
+  notifier  http://127.0.0.1:${PORTS[notifier]}/v1/deliveries
+  stats     http://127.0.0.1:${PORTS[stats]}/ (dashboard)   http://127.0.0.1:${PORTS[stats]}/v1/stats/summary
+  metrics   /metrics on each service port; health /healthz, readiness /readyz
+Only in the docker-compose stack:
+  Prometheus http://127.0.0.1:9090   Grafana http://127.0.0.1:3000   RabbitMQ management http://127.0.0.1:15672
+EOF
+}
+
 stop() {
   for svc in "${SERVICES[@]}"; do
     if running "$svc"; then kill "$(cat "$RUN/$svc.pid")"; fi
@@ -43,7 +57,8 @@ stop() {
 
 case "${1:-start}" in
   start) start ;;
+  endpoints) endpoints ;;
   stop) stop ;;
   status) for svc in "${SERVICES[@]}"; do running "$svc" && echo "$svc: running" || echo "$svc: stopped"; done ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|endpoints" >&2; exit 2 ;;
 esac

@@ -12,6 +12,7 @@ FERRETDB_VERSION="v1.24.2"
 # The binary's name carries a hash of the program's sources: a changed wrapper is rebuilt.
 FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(cat "$ROOT"/tools/ferretdb/go.* "$ROOT"/tools/ferretdb/*.go | sha256sum | cut -c1-12)"
 STORE_ADDR="127.0.0.1:27017"
+RABBITMQ_METRICS_ADDR="127.0.0.1:15692"
 
 log() { echo "servers: $*" >&2; }
 
@@ -43,6 +44,15 @@ start_rabbitmq() {
   wait_for rabbitmq 90 rabbitmq-diagnostics -q ping
 }
 
+# Metrics of the broker on :15692, as the production image serves them (the
+# monitoring tests check the alert and dashboard queries against them).
+enable_rabbitmq_metrics() {
+  if port_open "$RABBITMQ_METRICS_ADDR"; then return 0; fi
+  log "enabling rabbitmq_prometheus (metrics on $RABBITMQ_METRICS_ADDR)"
+  rabbitmq-plugins enable rabbitmq_prometheus >/dev/null
+  wait_for "rabbitmq metrics" 30 port_open "$RABBITMQ_METRICS_ADDR"
+}
+
 build_store() {
   [ -x "$FERRETDB_BIN" ] && return 0
   command -v go >/dev/null 2>&1 || { log "Go is needed to build the dev store"; return 1; }
@@ -71,7 +81,7 @@ stop_all() {
 }
 
 case "${1:-start}" in
-  start) start_rabbitmq; start_store; log "rabbitmq and the dev store are up" ;;
+  start) start_rabbitmq; enable_rabbitmq_metrics; start_store; log "rabbitmq and the dev store are up" ;;
   stop) stop_all ;;
   status)
     rabbitmq-diagnostics -q ping >/dev/null 2>&1 && echo "rabbitmq: up" || echo "rabbitmq: down"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from functools import partial
 
 import httpx
@@ -11,7 +12,12 @@ import httpx
 from services.notifier.api import build_router
 from services.notifier.assembly import assemble
 from services.notifier.handlers import handle_event
-from services.notifier.metrics import DELIVERIES_BY_STATUS, OVERDUE_TICKETS, TIMERS_PENDING
+from services.notifier.metrics import (
+    DELIVERIES_BY_STATUS,
+    OVERDUE_TICKETS,
+    TIMER_BACKLOG_AGE,
+    TIMERS_PENDING,
+)
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
 from shared.bootstrap import connect
@@ -28,7 +34,9 @@ GAUGE_INTERVAL_S = 10.0
 logger = logging.getLogger(__name__)
 
 
-async def refresh_gauges(deliveries: DeliveryRepository, timers: TimerRepository) -> None:
+async def refresh_gauges(
+    deliveries: DeliveryRepository, timers: TimerRepository, clock: Clock
+) -> None:
     while True:
         try:
             for status, n in (await deliveries.count_by_status()).items():
@@ -38,9 +46,15 @@ async def refresh_gauges(deliveries: DeliveryRepository, timers: TimerRepository
                     await timers.count({"kind": kind, "status": "pending"})
                 )
             OVERDUE_TICKETS.set(await timers.count({"kind": "supervision", "status": "pending"}))
+            TIMER_BACKLOG_AGE.set(await backlog_age_s(timers, clock()))
         except Exception as exc:  # store down: keep the last values
             logger.debug("gauges not refreshed: %r", exc)
         await asyncio.sleep(GAUGE_INTERVAL_S)
+
+
+async def backlog_age_s(timers: TimerRepository, now: datetime) -> float:
+    oldest = await timers.due(now, 1, set())
+    return max(0.0, (now - oldest[0]["due_at"]).total_seconds()) if oldest else 0.0
 
 
 async def main(settings: NotifierSettings) -> None:
@@ -57,7 +71,7 @@ async def main(settings: NotifierSettings) -> None:
     tasks = [
         parts.delivery_worker.run(),
         parts.timer_worker.run(),
-        refresh_gauges(parts.deliveries, parts.timers),
+        refresh_gauges(parts.deliveries, parts.timers, clock),
     ]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[http.aclose])
 

@@ -21,6 +21,11 @@ TIMER_LAG = Histogram(
     "How late a timer fired: fired minus due",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+TIMER_BACKLOG_AGE = Gauge(
+    "hotline_notifier_timer_backlog_age_seconds",
+    "How long the oldest due timer has waited to fire (0 when none is due): a stalled "
+    "timer worker shows here before any lag is observed",
+)
 OVERDUE_TICKETS = Gauge(
     "hotline_notifier_overdue_tickets",
     "Tickets overdue and unresolved (each has a supervision pending)",

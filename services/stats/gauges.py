@@ -1,13 +1,17 @@
-"""Business gauges for Prometheus: open and overdue tickets per department, and
-today's rates. Labels are bounded sets (department ids); never ticket numbers,
-phone numbers or free text."""
+"""Business gauges for Prometheus: open and overdue tickets per department,
+today's counts and rates, and each department's counts today and rates over
+the ranking's 30 days. Labels are bounded sets (department ids, measure and rate
+names); never ticket numbers, phone numbers or free text.
+
+Every stats replica reports the same values (read from the store): dashboards
+and alerts combine replicas with max, not sum."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from prometheus_client import Gauge
 
@@ -16,11 +20,24 @@ from services.stats.rates import measures
 
 logger = logging.getLogger(__name__)
 INTERVAL_S = 15.0
+RATE_WINDOW_DAYS = 30  # as the department ranking
+DEPARTMENT_MEASURES = ("dispatched", "accepted", "resolved", "returned", "reopened", "overdue")
+DEPARTMENT_RATES = ("response", "resolution", "satisfaction", "completion", "on_time")
 
 OPEN = Gauge("hotline_open_tickets", "Open tickets by department", ["department"])
 OVERDUE = Gauge("hotline_overdue_tickets", "Open tickets past their deadline", ["department"])
 TODAY_RATE = Gauge("hotline_today_rate", "Today's rates (0..1), city time", ["rate"])
-TODAY_COUNT = Gauge("hotline_today_count", "Today's counts, city time", ["measure"])
+TODAY_TICKETS = Gauge("hotline_today_tickets", "Today's ticket counts, city time", ["measure"])
+DEPARTMENT_TODAY = Gauge(
+    "hotline_department_today_tickets",
+    "Today's ticket counts per department, city time",
+    ["department", "measure"],
+)
+DEPARTMENT_RATE = Gauge(
+    "hotline_department_rate",
+    f"Rates (0..1) per department over the last {RATE_WINDOW_DAYS} days; absent without data",
+    ["department", "rate"],
+)
 
 
 async def refresh_gauges(api: StatsApi, clock: Callable[[], datetime]) -> None:
@@ -33,6 +50,18 @@ async def refresh_gauges(api: StatsApi, clock: Callable[[], datetime]) -> None:
 
 
 async def _refresh(api: StatsApi, now: datetime) -> None:
+    await _refresh_open(api, now)
+    today = now.astimezone(api.tz).date()
+    totals = await api.totals(today, today, {})
+    m = measures(totals.get("", {}))
+    for name, r in m["rates"].items():
+        TODAY_RATE.labels(name).set(r["value"] if r["value"] is not None else float("nan"))
+    for name, value in m["counts"].items():
+        TODAY_TICKETS.labels(name).set(value)
+    await _refresh_departments(api, today)
+
+
+async def _refresh_open(api: StatsApi, now: datetime) -> None:
     open_rows = await api.views.aggregate(
         [{"$match": {"open": 1}}, {"$group": {"_id": "$department", "n": {"$sum": 1}}}]
     )
@@ -46,10 +75,22 @@ async def _refresh(api: StatsApi, now: datetime) -> None:
         gauge.clear()
         for row in rows:
             gauge.labels(row["_id"] or "unassigned").set(row["n"])
-    today = now.astimezone(api.tz).date()
-    totals = await api.totals(today, today, {})
-    m = measures(totals.get("", {}))
-    for name, r in m["rates"].items():
-        TODAY_RATE.labels(name).set(r["value"] if r["value"] is not None else float("nan"))
-    for name, value in m["counts"].items():
-        TODAY_COUNT.labels(name).set(value)
+
+
+async def _refresh_departments(api: StatsApi, today: date) -> None:
+    start = today - timedelta(days=RATE_WINDOW_DAYS - 1)
+    window = await api.totals(start, today, {}, group_by="department")
+    todays = await api.totals(today, today, {}, group_by="department")
+    for rows in (window, todays):
+        rows.pop("", None)  # receipts and other steps before any department
+    DEPARTMENT_TODAY.clear()
+    for department, row in todays.items():
+        counts = measures(row)["counts"]
+        for name in DEPARTMENT_MEASURES:
+            DEPARTMENT_TODAY.labels(department, name).set(counts[name])
+    DEPARTMENT_RATE.clear()
+    for department, row in window.items():
+        rates = measures(row)["rates"]
+        for name in DEPARTMENT_RATES:
+            if rates[name]["value"] is not None:
+                DEPARTMENT_RATE.labels(department, name).set(rates[name]["value"])

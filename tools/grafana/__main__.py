@@ -1,0 +1,3 @@
+from tools.grafana import main
+
+raise SystemExit(main())
