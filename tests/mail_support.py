@@ -25,7 +25,7 @@ class Mailbox:
 
     def messages(self) -> list[EmailMessage]:
         parser = BytesParser(policy=default_policy)
-        return [parser.parsebytes(e.original_content or b"") for e in self.envelopes]  # type: ignore[misc]
+        return [parser.parsebytes(e.original_content or b"") for e in self.envelopes]
 
 
 @asynccontextmanager

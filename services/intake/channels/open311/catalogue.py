@@ -54,10 +54,13 @@ class Attribute(BaseModel):
                 raise ValueError(f"attribute[{self.code}]: unknown value {unknown[0]!r}")
             return "、".join(names[a] for a in answers)
         value = answers[0].strip()
-        if self.datatype is Datatype.NUMBER:
-            float(value)  # ValueError if not a number
-        elif self.datatype is Datatype.DATETIME:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            if self.datatype is Datatype.NUMBER:
+                float(value)
+            elif self.datatype is Datatype.DATETIME:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"attribute[{self.code}] is not a {self.datatype.value}") from exc
         return value[:500]
 
 
