@@ -23,7 +23,7 @@ from services.intake.protection import Forbidden, RateLimited, Unauthorized, pre
 NOT_FOUND = "no ticket matches this number and phone"
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class StaffOnly:
     ctx: ChannelContext
 
@@ -64,9 +64,13 @@ def build_router(
             return JSONResponse({"detail": NOT_FOUND}, status_code=404)
         return JSONResponse(found.model_dump(mode="json"))
 
-    @router.get("/hotspots", tags=["staff"], responses={401: {}, 403: {}})
+    @router.get(
+        "/hotspots",
+        tags=["staff"],
+        responses={401: {"description": "no staff key"}, 403: {"description": "not staff"}},
+        dependencies=[Depends(StaffOnly(ctx))],
+    )
     async def hotspots(
-        staff: Annotated[str, Depends(StaffOnly(ctx))],
         district: Annotated[str | None, Query(max_length=50)] = None,
     ) -> list[dict[str, Any]]:
         """Problems many callers report at one place (hotline staff only)."""
