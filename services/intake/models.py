@@ -12,7 +12,22 @@ class TicketSubmission(BaseModel):
     """A citizen's request as the web form or app sends it. A line of the
     reference city's sample requests is a valid submission."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "web",
+                    "district": "冠县",
+                    "town": "贾镇",
+                    "category": "help",
+                    "text": "村里安装自来水管道占用了我家的耕地，补偿款至今未付",
+                    "citizen": {"phone": "13800138000"},
+                }
+            ]
+        },
+    )
 
     channel: Channel = Channel.WEB
     district: str = Field(min_length=1, max_length=50, description="district name or id")
@@ -62,7 +77,23 @@ class AgentEntry(BaseModel):
     """A call taken by a call-centre agent (坐席): who took it, who called, and,
     when the agent could answer at once, the answer that closes it (当场办结)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "agent_id": "seat-042",
+                    "caller_number": "13912345678",
+                    "call_id": "call-0001",
+                    "district": "阳谷县",
+                    "category": "consultation",
+                    "text": "咨询社保卡补办需要带什么材料",
+                    "on_spot_answer": "携带身份证到各区政务服务大厅办理。",
+                }
+            ]
+        },
+    )
 
     agent_id: str = Field(min_length=1, max_length=100, pattern=r"^[\w.\-]+$")
     caller_number: str = Field(pattern=r"^\+?[0-9]{5,20}$", description="the calling number")
