@@ -23,10 +23,10 @@ BIN = Path(sys.executable).parent
 MAX_EXAMPLES = 40
 
 
-async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+async def wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(300):
-            assert process.poll() is None, "intake exited before it was ready"
+            assert process.returncode is None, "intake exited before it was ready"
             try:
                 if (await client.get(f"{url}/readyz")).status_code == 200:
                     return
@@ -53,7 +53,9 @@ async def test_no_operation_answers_with_a_server_error(
     }
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "intake.log").open("wb")
-    process = subprocess.Popen([str(BIN / "hotline"), "intake"], env=env, stdout=log, stderr=log)
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "hotline"), "intake", env=env, stdout=log, stderr=log
+    )
     try:
         await wait_ready(url, process)
         run = await asyncio.to_thread(
@@ -74,7 +76,7 @@ async def test_no_operation_answers_with_a_server_error(
         )  # fmt: skip
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        await asyncio.wait_for(process.wait(), timeout=30)
         log.close()
     server_log = (tmp_path / "intake.log").read_text(errors="replace")
     assert run.returncode == 0, f"{run.stdout[-6000:]}\n--- intake log ---\n{server_log[-4000:]}"
