@@ -23,8 +23,9 @@ from fastapi import APIRouter
 from services.intake.intake import Intake
 from services.intake.protection import ChannelGuard
 from services.intake.status import StatusProjection
+from services.intake.textparse import guess_category, guess_place
 from shared.directory import Directory
-from shared.domain import TicketDraft
+from shared.domain import Channel, Citizen, TicketDraft
 from shared.settings import IntakeSettings
 
 logger = logging.getLogger(__name__)
@@ -125,3 +126,25 @@ def discover() -> list[IntakeChannel]:
 
 def channel_names() -> list[str]:
     return [*BUILTIN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))]
+
+
+def free_text_draft(
+    channel: Channel,
+    text: str,
+    ctx: ChannelContext,
+    citizen: Citizen | None,
+    external_id: str | None,
+) -> TicketDraft:
+    """A draft of a request that came as free text (SMS, email): the place and the
+    category are read from the words; no place found sends it to the fallback
+    district, which the rules leave to manual dispatch."""
+    district, town = guess_place(text, ctx.directory)
+    return TicketDraft(
+        channel=channel,
+        district=district or ctx.settings.fallback_district,
+        town=town,
+        category=guess_category(text),
+        text=text,
+        citizen=citizen,
+        external_id=external_id,
+    )

@@ -18,11 +18,10 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import ValidationError
 
-from services.intake.channels import BaseChannel, ChannelContext
+from services.intake.channels import BaseChannel, ChannelContext, free_text_draft
 from services.intake.channels.mail import Letter, read_letter
 from services.intake.intake import Submission, fingerprint
 from services.intake.models import Receipt
-from services.intake.textparse import guess_category, guess_place
 from shared.domain import Actor, ActorKind, Channel, Citizen, TicketDraft
 from shared.errors import is_unavailable
 
@@ -40,16 +39,9 @@ class EmailChannel(BaseChannel):
 
     def to_draft(self, raw: Any, ctx: ChannelContext) -> TicketDraft:
         letter = raw if isinstance(raw, Letter) else read_letter(bytes(raw), None)
-        district, town = guess_place(letter.text, ctx.directory)
-        return TicketDraft(
-            channel=Channel.EMAIL,
-            district=district or ctx.settings.fallback_district,
-            town=town,
-            category=guess_category(letter.text),
-            text=letter.text,
-            citizen=Citizen(name=letter.sender_name[:100]) if letter.sender_name else None,
-            external_id=(letter.message_id or "")[:100] or None,
-        )
+        citizen = Citizen(name=letter.sender_name[:100]) if letter.sender_name else None
+        message_id = (letter.message_id or "")[:100] or None
+        return free_text_draft(Channel.EMAIL, letter.text, ctx, citizen, message_id)
 
     def background(self, ctx: ChannelContext) -> Any:
         if ctx.settings.email_listen_port is None:

@@ -16,12 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.intake.channels import BaseChannel, ChannelContext
+from services.intake.channels import BaseChannel, ChannelContext, free_text_draft
 from services.intake.channels.web import SUBMIT_RESPONSES
 from services.intake.intake import Submission, UnknownTicket, fingerprint
 from services.intake.metrics import REFUSED
 from services.intake.protection import Unauthorized
-from services.intake.textparse import guess_category, guess_place, normalise_phone
+from services.intake.textparse import normalise_phone
 from shared.domain import Actor, ActorKind, Channel, Citizen, TicketDraft
 from shared.events import Rating
 from shared.signing import verify
@@ -63,16 +63,8 @@ class SmsChannel(BaseChannel):
 
     def to_draft(self, raw: Any, ctx: ChannelContext) -> TicketDraft:
         sms = raw if isinstance(raw, SmsInbound) else SmsInbound.model_validate(raw)
-        district, town = guess_place(sms.text, ctx.directory)
-        return TicketDraft(
-            channel=Channel.SMS,
-            district=district or ctx.settings.fallback_district,
-            town=town,
-            category=guess_category(sms.text),
-            text=sms.text,
-            citizen=Citizen(phone=sms.sender),
-            external_id=sms.message_id,
-        )
+        citizen = Citizen(phone=sms.sender)
+        return free_text_draft(Channel.SMS, sms.text, ctx, citizen, sms.message_id)
 
     def routes(self, ctx: ChannelContext) -> APIRouter:
         router = APIRouter(prefix="/v1/channels/sms", tags=["channels"])
