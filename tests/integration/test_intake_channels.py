@@ -306,3 +306,23 @@ async def test_non_utf8_body_is_refused_with_a_clear_error(
 async def test_the_channels_are_listed(harness: IntakeHarness) -> None:
     names = [c["name"] for c in (await harness.client.get("/v1/channels")).json()]
     assert names[:5] == ["web", "agent", "open311", "sms", "email"]
+
+
+# --- `hotline keys` for intake ----------------------------------------------------------
+
+
+async def test_the_keys_cli_issues_channel_keys_into_intake(settings: CommonSettings) -> None:
+    from tests.integration.test_router_keys import hotline
+
+    issued = await hotline(settings, "keys", "issue", "--channel", "open311")
+    assert issued.code == 0, issued.err
+    key = issued.out.split("key:")[1].split()[0]
+    unknown = await hotline(settings, "keys", "issue", "--channel", "pigeon")
+    assert unknown.code == 1 and "no intake channel 'pigeon'" in unknown.err
+    listed = await hotline(settings, "keys", "list", "--service", "intake")
+    assert "channel" in listed.out and "open311" in listed.out
+    router_keys = await hotline(settings, "keys", "list")
+    assert "open311" not in router_keys.out  # the router's keys are another store
+    async with running(intake_settings_of(settings)) as harness:
+        owner = await harness.parts.keys.verify(key)
+    assert owner is not None and (owner.kind, owner.id) == ("channel", "open311")

@@ -58,6 +58,12 @@ class AgentChannel(BaseChannel):
             receipt = await ctx.intake.accept(submission, key)
             return JSONResponse(receipt.model_dump(), status_code=202)
 
+        self._feedback_route(router, ctx)
+        return router
+
+    def _feedback_route(self, router: APIRouter, ctx: ChannelContext) -> None:
+        admit = Depends(ctx.guard.dependency(self.name))
+
         @router.post(
             "/tickets/{ticket_id}/feedback",
             status_code=202,
@@ -84,5 +90,3 @@ class AgentChannel(BaseChannel):
                 ticket_id, feedback.rating, feedback.solved, feedback.comment, actor
             )
             return {"ticket_id": ticket_id, "status": "feedback_received"}
-
-        return router

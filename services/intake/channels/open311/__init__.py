@@ -9,6 +9,7 @@ who made them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -161,16 +162,7 @@ class Open311Channel(BaseChannel):
                 found = [await self._one(i, ctx) for i in sorted(split(service_request_id))]
                 return render(fmt, "service_requests", [v for v in found if v is not None])
             since, until = span(start_date, end_date, ctx.clock())
-            wanted_status, codes = statuses(status), split(service_code)
-            views = []
-            records = await ctx.intake.repo.find_published(self.name, since, until, MAX_RESULTS)
-            for record in records:
-                if codes and record.extra.get("service_code") not in codes:
-                    continue
-                view = await view_of(record, ctx.status, ctx.directory)
-                shown = request_view(record, view, self.catalogue)
-                if not wanted_status or shown["status"] in wanted_status:
-                    views.append(shown)
+            views = await self._list(ctx, since, until, statuses(status), split(service_code))
             return render(fmt, "service_requests", views)
 
         @router.get("/requests/{service_request_id}.{fmt}")
@@ -182,6 +174,25 @@ class Open311Channel(BaseChannel):
             if view is None:
                 raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
             return render(fmt, "service_requests", [view])
+
+    async def _list(
+        self,
+        ctx: ChannelContext,
+        since: datetime,
+        until: datetime,
+        wanted_status: set[str],
+        codes: set[str],
+    ) -> list[dict[str, Any]]:
+        views = []
+        records = await ctx.intake.repo.find_published(self.name, since, until, MAX_RESULTS)
+        for record in records:
+            if codes and record.extra.get("service_code") not in codes:
+                continue
+            view = await view_of(record, ctx.status, ctx.directory)
+            shown = request_view(record, view, self.catalogue)
+            if not wanted_status or shown["status"] in wanted_status:
+                views.append(shown)
+        return views
 
     async def _one(self, ticket_id: str, ctx: ChannelContext) -> dict[str, Any] | None:
         record = await ctx.intake.repo.get(ticket_id)
