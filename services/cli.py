@@ -51,15 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--tickets", default=None, help="JSON-lines tickets (default: the sample requests)"
     )
 
-    keys = sub.add_parser("keys", help="issue, list and revoke router API keys")
+    keys = sub.add_parser("keys", help="issue, list and revoke API keys (router, intake)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     issue = keys_sub.add_parser("issue", help="issue a key (printed once)")
     who = issue.add_mutually_exclusive_group(required=True)
-    who.add_argument("--department", help="a department id of the directory")
+    who.add_argument("--department", help="a department id of the directory (router)")
     who.add_argument("--staff", help="a hotline staff member's name or id")
+    who.add_argument("--channel", help="an intake channel: web, agent, open311, ... (intake)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
     revoke.add_argument("key_id")
-    keys_sub.add_parser("list", help="list keys (ids and owners, never the keys)")
+    listing = keys_sub.add_parser("list", help="list keys (ids and owners, never the keys)")
+    for command in (issue, revoke, listing):
+        command.add_argument(
+            "--service",
+            choices=["router", "intake"],
+            default=None,
+            help="whose keys (default: intake for --channel, else router)",
+        )
 
     demo = sub.add_parser("demo", help="post the reference city's sample requests")
     demo.add_argument("--intake", default="http://127.0.0.1:8001")
@@ -79,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rules":
         return _load(f"services.router.cli:{args.rules_command}")(args.file)
     if args.command == "keys":
-        return _load("services.router.keys_cli:main")(args)
+        return _load("services.keys_cli:main")(args)
     if args.command == "demo":
         return _load("services.demo:run")(args.intake, args.stats, args.timeout)
     return 2  # pragma: no cover - argparse rejects unknown commands first

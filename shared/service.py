@@ -12,6 +12,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from shared.logmask import install_phone_masking
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,6 +22,7 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_phone_masking()
     # aio-pika logs every reconnect attempt at WARNING with a traceback.
     logging.getLogger("aio_pika").setLevel(logging.ERROR)
     logging.getLogger("aiormq").setLevel(logging.ERROR)

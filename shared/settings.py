@@ -46,11 +46,45 @@ class CommonSettings(BaseSettings):
         return value
 
 
-class IntakeSettings(CommonSettings):
+class MailRelaySettings(CommonSettings):
+    """The mail relay a service sends through (notices, replies to citizens)."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "12345@hotline.local"
+
+
+class IntakeSettings(MailRelaySettings):
     http_port: int = 8001
     ticket_prefix: str = Field(default="LC", pattern=r"^[A-Z]{1,6}$")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     publish_timeout_s: float = Field(default=5.0, gt=0)
+    # Off: a request without a key is served (anonymous, rate-limited by address);
+    # a wrong key is refused either way. On in production: every channel endpoint
+    # needs a key issued to that channel (`hotline keys issue --channel web`).
+    require_channel_keys: bool = False
+    # Token bucket per key (or per address without one), per replica.
+    rate_limit_per_minute: float = Field(default=600.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # Failed citizen lookups of one ticket allowed per hour (phone_last4 guessing).
+    lookup_failures_per_hour: int = Field(default=5, ge=1)
+    # Where a request no district can be found for goes: a district id the rules
+    # do not know sends it to the manual dispatch queue.
+    fallback_district: str = "unknown"
+    # Duplicates (并单) and hotspots.
+    duplicate_window_hours: float = Field(default=72.0, gt=0)
+    duplicate_similarity: float = Field(default=90.0, gt=0, le=100)
+    hotspot_similarity: float = Field(default=60.0, gt=0, le=100)
+    hotspot_min_callers: int = Field(default=3, ge=2)
+    hotspot_window_days: float = Field(default=7.0, gt=0)
+    # SMS gateway webhook: HMAC-SHA256 of "<timestamp>.<body>"; stale ones refused.
+    sms_webhook_secret: str = "dev-only-sms-secret"
+    sms_max_skew_s: int = Field(default=300, ge=1)
+    # The SMTP listener for citizens' email; None turns it off, 0 picks a free port.
+    email_listen_host: str = "127.0.0.1"
+    email_listen_port: int | None = 8025
+    # Open311 discovery names this base URL.
+    public_url: str = "http://127.0.0.1:8001"
 
 
 class RouterSettings(CommonSettings):
@@ -60,7 +94,7 @@ class RouterSettings(CommonSettings):
     calendar_overrides_file: Path | None = None
 
 
-class NotifierSettings(CommonSettings):
+class NotifierSettings(MailRelaySettings):
     http_port: int = 8003
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     # Delivery retries: exponential from the base, capped, with jitter; after
@@ -75,9 +109,6 @@ class NotifierSettings(CommonSettings):
     claim_lease_s: float = Field(default=60.0, gt=0)
     # Signs every webhook body (HMAC-SHA256); set a real secret in production.
     webhook_secret: str = "dev-only-secret"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_from: str = "12345@hotline.local"
     sms_gateway_url: str | None = None
     timer_poll_s: float = Field(default=2.0, gt=0)
     # The unit supervision escalates to last: the hotline centre.

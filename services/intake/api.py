@@ -1,75 +1,139 @@
-"""Intake's HTTP API, version 1: the web/app channel."""
+"""Intake's own HTTP routes (lookup, hotspots, channels) and the error answers
+every channel shares. The channels mount their routes themselves."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Scope
 
-from services.intake.intake import IdempotencyConflict, Intake, SubmissionError, UnknownTicket
-from services.intake.models import FeedbackSubmission, Receipt, TicketSubmission
+from services.intake.channels import ChannelContext, IntakeChannel
+from services.intake.channels.open311 import PREFIX as OPEN311
+from services.intake.channels.open311.render import Open311Error, format_of_path, render_error
+from services.intake.intake import IdempotencyConflict, SubmissionError, UnknownTicket
+from services.intake.lookup import LookupResult, Lookups
+from services.intake.protection import Forbidden, RateLimited, Unauthorized, presented_key
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="retrying with the same key returns the same ticket",
-    ),
-]
+NOT_FOUND = "no ticket matches this number and phone"
 
 
-def build_router(intake: Intake) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["tickets"])
+@dataclass(frozen=True, eq=False)
+class StaffOnly:
+    ctx: ChannelContext
 
-    @router.post(
-        "/tickets",
-        status_code=202,
-        response_model=Receipt,
-        responses={
-            413: {"description": "body too large"},
-            422: {"description": "invalid request, with the field errors"},
-            503: {"description": "broker or store unreachable; nothing was accepted"},
-        },
+    async def __call__(self, request: Request) -> str:
+        key = presented_key(request)
+        owner = await self.ctx.guard.keys.verify(key) if key else None
+        if owner is None:
+            raise Unauthorized("a hotline staff key is needed")
+        if owner.kind != "staff":
+            raise Forbidden("only hotline staff may see hotspots")
+        self.ctx.guard.limit(f"key:{owner.key_id}", "staff")
+        return owner.id
+
+
+def build_router(
+    ctx: ChannelContext, lookups: Lookups, channels: Sequence[IntakeChannel]
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    @router.get(
+        "/lookup",
+        tags=["citizens"],
+        response_model=LookupResult,
+        responses={404: {"description": NOT_FOUND}, 429: {"description": "too many tries"}},
     )
-    async def submit_ticket(
-        submission: TicketSubmission, idempotency_key: IdempotencyKey = None
-    ) -> JSONResponse:
-        """Accept a citizen's request. Answers 202 with the ticket number once the
-        event is safely with the broker."""
-        receipt = await intake.submit(submission, idempotency_key)
-        return JSONResponse(receipt.model_dump(), status_code=202)
+    async def lookup(
+        request: Request,
+        ticket: Annotated[str, Query(min_length=1, max_length=64)],
+        phone_last4: Annotated[str, Query(pattern=r"^[0-9]{4}$")],
+    ) -> Response:
+        """A ticket's progress for the citizen who reported it: the ticket number and
+        the last four digits of the reporting phone. Nothing else is shown, and a
+        wrong number and an unknown ticket get the same answer."""
+        address = request.client.host if request.client else "unknown"
+        ctx.guard.limit(f"lookup:{address}", "lookup")
+        found = await lookups.find(ticket, phone_last4)
+        if found is None:
+            return JSONResponse({"detail": NOT_FOUND}, status_code=404)
+        return JSONResponse(found.model_dump(mode="json"))
 
-    @router.post(
-        "/tickets/{ticket_id}/feedback",
-        status_code=202,
-        responses={404: {"description": "no such ticket"}, 503: {"description": "retry"}},
+    @router.get(
+        "/hotspots",
+        tags=["staff"],
+        responses={401: {"description": "no staff key"}, 403: {"description": "not staff"}},
+        dependencies=[Depends(StaffOnly(ctx))],
     )
-    async def submit_feedback(
-        ticket_id: Annotated[str, Path(max_length=64)], feedback: FeedbackSubmission
-    ) -> dict[str, str]:
-        """The citizen's rating after the department replied (回访): satisfied or
-        basically satisfied closes the ticket, unsatisfied reopens it."""
-        await intake.feedback(ticket_id, feedback)
-        return {"ticket_id": ticket_id, "status": "feedback_received"}
+    async def hotspots(
+        district: Annotated[str | None, Query(max_length=50)] = None,
+    ) -> list[dict[str, Any]]:
+        """Problems many callers report at one place (hotline staff only)."""
+        return await ctx.intake.hotspots.list(ctx.clock(), district)
+
+    @router.get("/channels", tags=["operations"])
+    async def list_channels() -> list[dict[str, Any]]:
+        """The channels this intake runs, built in and plugged in."""
+        return [{"name": c.name} for c in channels]
 
     return router
 
 
+def error_response(scope: Scope, status: int, message: str) -> Response:
+    """An error in the form the caller's API speaks: Open311's list, else ours."""
+    path = str(scope.get("path", ""))
+    if path.startswith(OPEN311):
+        return render_error(format_of_path(path), status, message)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(SubmissionError)
-    async def _submission(_: Request, exc: SubmissionError) -> JSONResponse:
-        detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
+    def field_error(loc: list[str], msg: str, kind: str) -> JSONResponse:
+        detail = [{"loc": loc, "msg": msg, "type": kind}]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    @app.exception_handler(SubmissionError)
+    async def _submission(request: Request, exc: SubmissionError) -> Response:
+        if request.url.path.startswith(OPEN311):
+            return error_response(request.scope, 400, str(exc))
+        return field_error(["body", exc.field], str(exc), "value_error")
+
     @app.exception_handler(UnknownTicket)
-    async def _unknown(_: Request, exc: UnknownTicket) -> JSONResponse:
-        return JSONResponse({"detail": f"no ticket {exc}"}, status_code=404)
+    async def _unknown(request: Request, exc: UnknownTicket) -> Response:
+        return error_response(request.scope, 404, f"no ticket {exc}")
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
-        detail = [{"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": "conflict"}]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return field_error(["header", "Idempotency-Key"], str(exc), "conflict")
+
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(request: Request, exc: Unauthorized) -> Response:
+        status = 403 if request.url.path.startswith(OPEN311) else 401
+        return error_response(request.scope, status, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return error_response(request.scope, 403, str(exc))
+
+    @app.exception_handler(RateLimited)
+    async def _limited(request: Request, exc: RateLimited) -> Response:
+        response = error_response(request.scope, 429, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    @app.exception_handler(Open311Error)
+    async def _open311(request: Request, exc: Open311Error) -> Response:
+        return render_error(format_of_path(request.url.path), exc.status, exc.description)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith(OPEN311):
+            return await request_validation_exception_handler(request, exc)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(request.scope, 400, f"{where}: {first.get('msg', 'invalid')}")

@@ -1,4 +1,5 @@
-"""Turning a submission into a ticket: validate, number, store, publish, answer.
+"""Turning a request from any channel into a ticket: validate, link or number,
+store, publish, answer.
 
 The answer (202) is given only after the broker confirmed the event. A failure
 before that leaves an unpublished record that nothing counts; a retry with the
@@ -10,18 +11,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.intake.models import FeedbackSubmission, Receipt, TicketSubmission
-from services.intake.repository import IntakeRecord, IntakeRepository
+from services.intake.duplicates import CallerIndex, Earlier
+from services.intake.hotspots import Hotspots
+from services.intake.metrics import SUBMISSIONS
+from services.intake.models import Receipt, TicketSubmission
+from services.intake.repository import IntakeRecord, IntakeRepository, KeyBinding
+from services.intake.textparse import caller_key
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
     Envelope,
     FeedbackPayload,
+    Rating,
     ReceivedPayload,
     ResolvedOnSpotPayload,
     TicketFeedback,
@@ -50,6 +58,26 @@ class IdempotencyConflict(ValueError):
     """The same Idempotency-Key came with a different request."""
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What every channel hands the core: the common draft and how it came."""
+
+    draft: TicketDraft
+    actor: Actor
+    # Identifies the request for its Idempotency-Key: same key, same fingerprint.
+    fingerprint: str
+    on_spot_answer: str | None = None
+    # Identifies the caller for duplicates when there is no phone number.
+    email: str | None = None
+    # Channel-specific facts kept with the record (e.g. an Open311 service code).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass
 class Intake:
     repo: IntakeRepository
@@ -57,73 +85,134 @@ class Intake:
     directory: Directory
     timezone: ZoneInfo
     clock: Callable[[], datetime]
+    callers: CallerIndex
+    hotspots: Hotspots
     key_locks: KeyedLock = field(default_factory=KeyedLock)
+    caller_locks: KeyedLock = field(default_factory=KeyedLock)
 
     async def submit(self, submission: TicketSubmission, key: str | None) -> Receipt:
+        """The web/app JSON channel's submission."""
+        draft = self.draft_of(submission)
+        on_spot = submission.on_spot_answer is not None
+        kind = ActorKind.AGENT if on_spot else ActorKind.CITIZEN
+        return await self.accept(
+            Submission(
+                draft=draft,
+                actor=Actor(kind=kind, id=f"channel:{draft.channel}"),
+                fingerprint=fingerprint(submission.model_dump(mode="json")),
+                on_spot_answer=submission.on_spot_answer,
+            ),
+            key,
+        )
+
+    async def accept(self, submission: Submission, key: str | None) -> Receipt:
         if key is None:
-            return await self._submit(submission, None)
+            return await self._accept(submission, None)
         # Retries with one key are serialised in this process, so a retry that
         # arrives while the first attempt awaits the broker's confirm waits for it
         # instead of publishing the same event again. Across replicas a race can
         # still publish it twice, with the same event_id, which consumers apply once.
         async with self.key_locks.hold(key):
-            return await self._submit(submission, key)
+            return await self._accept(submission, key)
 
-    async def _submit(self, submission: TicketSubmission, key: str | None) -> Receipt:
-        draft = self._draft(submission)
-        request_hash = _hash(submission)
+    async def _accept(self, submission: Submission, key: str | None) -> Receipt:
         if key is not None:
             bound = await self.repo.find_key(key)
             if bound is not None:
-                return await self._replay(key, request_hash, bound)
+                return await self._replay(key, submission.fingerprint, bound)
+        citizen = submission.draft.citizen
+        caller = caller_key(citizen.phone if citizen else None, submission.email)
+        if caller is None or submission.on_spot_answer is not None:
+            return await self._open(submission, key, caller)
+        # One caller at a time: the check and the remembering of a new ticket must
+        # not interleave, or two quick identical calls would both open tickets.
+        async with self.caller_locks.hold(caller):
+            earlier = await self.callers.find(caller, submission.draft.text, self.clock())
+            if earlier is not None:
+                return await self._link(submission, key, earlier)
+            return await self._open(submission, key, caller)
+
+    async def _open(self, submission: Submission, key: str | None, caller: str | None) -> Receipt:
         now = self.clock()
         record = await self.repo.insert_new(
             now.astimezone(self.timezone).date(),
-            lambda ticket_id: _event(ticket_id, draft, submission, now),
+            lambda ticket_id: _event(ticket_id, submission, now),
             now,
             key,
+            submission.draft.channel.value,
+            dict(submission.extra),
         )
         if key is not None:
-            earlier = await self.repo.claim_key(key, request_hash, record.ticket_id, now)
+            earlier = await self.repo.claim_key(
+                key, KeyBinding(submission.fingerprint, record.ticket_id, False), now
+            )
             if earlier is not None:  # a concurrent retry with the same key won
                 await self.repo.mark_abandoned(record.ticket_id)
-                return await self._replay(key, request_hash, earlier)
+                return await self._replay(key, submission.fingerprint, earlier)
         await self._publish(record)
+        await self._note(record, submission, caller or f"ticket:{record.ticket_id}", now)
         return _receipt(record, replayed=False)
 
-    async def feedback(self, ticket_id: str, submission: FeedbackSubmission) -> None:
+    async def _note(
+        self, record: IntakeRecord, submission: Submission, caller: str, now: datetime
+    ) -> None:
+        """Remember a published ticket for duplicates and hotspots. The ticket is
+        already on its way: a store failure here must not turn its 202 into an error."""
+        if submission.on_spot_answer is not None:
+            return
+        draft = submission.draft
+        try:
+            if not caller.startswith("ticket:"):
+                await self.callers.remember(caller, record.ticket_id, draft.text, now)
+            await self.hotspots.add(draft, record.ticket_id, caller, now)
+        except Exception as exc:
+            logger.warning("ticket %s not indexed for duplicates: %r", record.ticket_id, exc)
+
+    async def _link(self, submission: Submission, key: str | None, earlier: Earlier) -> Receipt:
+        now = self.clock()
+        if key is not None:
+            binding = KeyBinding(submission.fingerprint, earlier.ticket_id, True)
+            bound = await self.repo.claim_key(key, binding, now)
+            if bound is not None:
+                return await self._replay(key, submission.fingerprint, bound)
+        channel = submission.draft.channel.value
+        await self.callers.record_link(uuid.uuid4().hex, earlier.ticket_id, channel, now)
+        SUBMISSIONS.labels(channel, "linked").inc()
+        logger.info("request linked to %s (similarity %.0f)", earlier.ticket_id, earlier.similarity)
+        return Receipt(ticket_id=earlier.ticket_id, status="linked", duplicate_of=earlier.ticket_id)
+
+    async def feedback(
+        self,
+        ticket_id: str,
+        rating: Rating,
+        solved: bool,
+        comment: str | None,
+        actor: Actor,
+    ) -> None:
         """Publish the citizen's rating for the router (close or reopen) and stats."""
         record = await self.repo.get(ticket_id)
         if record is None or not record.published:
             raise UnknownTicket(ticket_id)
         if not isinstance(record.event, TicketReceived):
             raise SubmissionError("ticket", f"{ticket_id} was answered on the spot")
-        actor = (
-            Actor(kind=ActorKind.AGENT, id=submission.agent_id)
-            if submission.agent_id
-            else Actor(kind=ActorKind.CITIZEN, id="feedback")
+        payload = FeedbackPayload(
+            dims=record.event.dims(), rating=rating, solved=solved, comment=comment
         )
         await self.publisher.publish(
             TicketFeedback(
-                ticket_id=ticket_id,
-                occurred_at=self.clock(),
-                actor=actor,
-                payload=FeedbackPayload(
-                    dims=record.event.dims(),
-                    rating=submission.rating,
-                    solved=submission.solved,
-                    comment=submission.comment,
-                ),
+                ticket_id=ticket_id, occurred_at=self.clock(), actor=actor, payload=payload
             )
         )
 
-    async def _replay(self, key: str, request_hash: str, bound: tuple[str, str]) -> Receipt:
-        bound_hash, ticket_id = bound
-        if bound_hash != request_hash:
+    async def _replay(self, key: str, request_hash: str, bound: KeyBinding) -> Receipt:
+        if bound.fingerprint != request_hash:
             raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for another request")
-        record = await self.repo.get(ticket_id)
+        if bound.linked:
+            tid = bound.ticket_id
+            return Receipt(ticket_id=tid, status="linked", duplicate_of=tid, replayed=True)
+        record = await self.repo.get(bound.ticket_id)
         if record is None:
-            raise RuntimeError(f"idempotency key {key!r} points at missing {ticket_id}")
+            raise RuntimeError(f"idempotency key {key!r} points at missing {bound.ticket_id}")
         if not record.published:
             await self._publish(record)
         return _receipt(record, replayed=True)
@@ -131,9 +220,10 @@ class Intake:
     async def _publish(self, record: IntakeRecord) -> None:
         await self.publisher.publish(record.event)
         await self.repo.mark_published(record.ticket_id)
+        SUBMISSIONS.labels(record.channel, record.event.event_type).inc()
         logger.info("ticket %s %s", record.ticket_id, record.event.event_type)
 
-    def _draft(self, submission: TicketSubmission) -> TicketDraft:
+    def draft_of(self, submission: TicketSubmission) -> TicketDraft:
         district = self.directory.district(submission.district)
         if district is None:
             raise SubmissionError("district", f"unknown district {submission.district!r}")
@@ -150,25 +240,21 @@ class Intake:
         )
 
 
-def _event(
-    ticket_id: str, draft: TicketDraft, submission: TicketSubmission, now: datetime
-) -> Envelope:
-    actor = Actor(kind=ActorKind.CITIZEN, id=f"channel:{draft.channel}")
+def _event(ticket_id: str, submission: Submission, now: datetime) -> Envelope:
+    draft = submission.draft
     if submission.on_spot_answer is not None:
         return TicketResolvedOnSpot(
             ticket_id=ticket_id,
             occurred_at=now,
-            actor=Actor(kind=ActorKind.AGENT, id=f"channel:{draft.channel}"),
+            actor=submission.actor,
             payload=ResolvedOnSpotPayload(ticket=draft, answer=submission.on_spot_answer),
         )
     return TicketReceived(
-        ticket_id=ticket_id, occurred_at=now, actor=actor, payload=ReceivedPayload(ticket=draft)
+        ticket_id=ticket_id,
+        occurred_at=now,
+        actor=submission.actor,
+        payload=ReceivedPayload(ticket=draft),
     )
-
-
-def _hash(submission: TicketSubmission) -> str:
-    canonical = json.dumps(submission.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _receipt(record: IntakeRecord, replayed: bool) -> Receipt:

@@ -12,7 +12,22 @@ class TicketSubmission(BaseModel):
     """A citizen's request as the web form or app sends it. A line of the
     reference city's sample requests is a valid submission."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "web",
+                    "district": "冠县",
+                    "town": "贾镇",
+                    "category": "help",
+                    "text": "村里安装自来水管道占用了我家的耕地，补偿款至今未付",
+                    "citizen": {"phone": "13800138000"},
+                }
+            ]
+        },
+    )
 
     channel: Channel = Channel.WEB
     district: str = Field(min_length=1, max_length=50, description="district name or id")
@@ -38,8 +53,13 @@ class TicketSubmission(BaseModel):
 
 class Receipt(BaseModel):
     ticket_id: str
-    status: str = Field(description="received or resolved_on_spot")
+    status: str = Field(description="received, resolved_on_spot, or linked (a duplicate)")
     replayed: bool = Field(default=False, description="true for a retried Idempotency-Key")
+    duplicate_of: str | None = Field(
+        default=None,
+        description="set when the request repeats the caller's earlier ticket (并单): "
+        "it was linked to that ticket and no new one was opened",
+    )
 
 
 class FeedbackSubmission(BaseModel):
@@ -51,3 +71,48 @@ class FeedbackSubmission(BaseModel):
     solved: bool = Field(description="was the problem itself solved")
     comment: str | None = Field(default=None, max_length=2000)
     agent_id: str | None = Field(default=None, max_length=100, description="who called back")
+
+
+class AgentEntry(BaseModel):
+    """A call taken by a call-centre agent (坐席): who took it, who called, and,
+    when the agent could answer at once, the answer that closes it (当场办结)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "agent_id": "seat-042",
+                    "caller_number": "13912345678",
+                    "call_id": "call-0001",
+                    "district": "阳谷县",
+                    "category": "consultation",
+                    "text": "咨询社保卡补办需要带什么材料",
+                    "on_spot_answer": "携带身份证到各区政务服务大厅办理。",
+                }
+            ]
+        },
+    )
+
+    agent_id: str = Field(min_length=1, max_length=100, pattern=r"^[\w.\-]+$")
+    caller_number: str = Field(pattern=r"^\+?[0-9]{5,20}$", description="the calling number")
+    caller_name: str | None = Field(default=None, max_length=100)
+    call_id: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the telephony system's call id; a repeat of it returns the same ticket",
+    )
+    district: str = Field(min_length=1, max_length=50, description="district name or id")
+    town: str | None = Field(default=None, max_length=50)
+    category: Category
+    priority: Priority = Priority.NORMAL
+    text: str = Field(min_length=1, max_length=4000)
+    location: Location | None = None
+    on_spot_answer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="the agent answered at once (当场办结): closed at intake, no dispatch",
+    )

@@ -4,13 +4,21 @@ the idempotency keys that map a retried request to the ticket it already got."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import EVENT_ADAPTER, Envelope, TicketEvent
+from shared.domain import TicketDraft
+from shared.events import (
+    EVENT_ADAPTER,
+    Envelope,
+    TicketEvent,
+    TicketReceived,
+    TicketResolvedOnSpot,
+)
 from shared.mongo import Document
 
 MAX_ALLOCATION_TRIES = 10_000
@@ -21,6 +29,44 @@ class IntakeRecord:
     ticket_id: str
     event: TicketEvent
     published: bool
+    created_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def draft(self) -> TicketDraft | None:
+        event = self.event
+        if isinstance(event, TicketReceived | TicketResolvedOnSpot):
+            return event.payload.ticket
+        return None
+
+    @property
+    def channel(self) -> str:
+        return self.draft.channel.value if self.draft else "unknown"
+
+    @property
+    def phone(self) -> str | None:
+        draft = self.draft
+        return draft.citizen.phone if draft and draft.citizen else None
+
+
+@dataclass(frozen=True)
+class KeyBinding:
+    """What an Idempotency-Key stands for: the request's fingerprint and the
+    ticket it got, or the earlier ticket it was linked to as a duplicate."""
+
+    fingerprint: str
+    ticket_id: str
+    linked: bool
+
+
+def _record(doc: Document) -> IntakeRecord:
+    return IntakeRecord(
+        doc["_id"],
+        EVENT_ADAPTER.validate_python(doc["event"]),
+        bool(doc["published"]),
+        doc.get("created_at"),
+        dict(doc.get("extra") or {}),
+    )
 
 
 class IntakeRepository:
@@ -36,6 +82,7 @@ class IntakeRepository:
 
     async def ensure_indexes(self) -> None:
         await self._records.create_index([("day", 1), ("seq", -1)])
+        await self._records.create_index([("channel", 1), ("created_at", -1)])
 
     def _number(self, day: date, seq: int) -> str:
         return f"{self._prefix}{day:%Y%m%d}{seq:06d}"
@@ -45,7 +92,13 @@ class IntakeRepository:
         return int(last["seq"]) + 1 if last else 1
 
     async def insert_new(
-        self, day: date, build: Callable[[str], Envelope], now: datetime, key: str | None
+        self,
+        day: date,
+        build: Callable[[str], Envelope],
+        now: datetime,
+        key: str | None,
+        channel: str,
+        extra: dict[str, Any] | None = None,
     ) -> IntakeRecord:
         """Allocate the next number of the day and store the record built for it.
 
@@ -61,37 +114,54 @@ class IntakeRepository:
                 "_id": ticket_id,
                 "day": day.isoformat(),
                 "seq": seq,
+                "channel": channel,
                 "event": event.model_dump(mode="json"),
                 "published": False,
                 "idempotency_key": key,
                 "created_at": now,
+                "extra": extra or {},
             }
             try:
                 await self._records.insert_one(doc)
             except DuplicateKeyError:
                 continue  # another replica took this number
-            return IntakeRecord(ticket_id, EVENT_ADAPTER.validate_python(doc["event"]), False)
+            return _record(doc)
         raise RuntimeError(f"no free ticket number for {day}")
 
     async def get(self, ticket_id: str) -> IntakeRecord | None:
         doc = await self._records.find_one({"_id": ticket_id})
-        if doc is None:
-            return None
-        return IntakeRecord(
-            doc["_id"], EVENT_ADAPTER.validate_python(doc["event"]), bool(doc["published"])
-        )
+        return _record(doc) if doc else None
+
+    async def find_published(
+        self,
+        channel: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+    ) -> list[IntakeRecord]:
+        """Published records of one channel in [since, until], newest first."""
+        query: Document = {
+            "channel": channel,
+            "published": True,
+            "created_at": {"$gte": since, "$lte": until},
+        }
+        cursor = self._records.find(query).sort("created_at", -1).limit(limit)
+        return [_record(doc) for doc in await cursor.to_list()]
 
     async def mark_published(self, ticket_id: str) -> None:
         await self._records.update_one({"_id": ticket_id}, {"$set": {"published": True}})
 
-    async def claim_key(
-        self, key: str, request_hash: str, ticket_id: str, now: datetime
-    ) -> tuple[str, str] | None:
-        """Bind the key to the ticket; None if bound now, else (hash, ticket_id) of the
-        earlier binding."""
+    async def claim_key(self, key: str, binding: KeyBinding, now: datetime) -> KeyBinding | None:
+        """Bind the key; None if bound now, else the earlier binding."""
         try:
             await self._keys.insert_one(
-                {"_id": key, "hash": request_hash, "ticket_id": ticket_id, "created_at": now}
+                {
+                    "_id": key,
+                    "hash": binding.fingerprint,
+                    "ticket_id": binding.ticket_id,
+                    "linked": binding.linked,
+                    "created_at": now,
+                }
             )
         except DuplicateKeyError:
             found = await self.find_key(key)
@@ -100,9 +170,11 @@ class IntakeRepository:
             return found
         return None
 
-    async def find_key(self, key: str) -> tuple[str, str] | None:
+    async def find_key(self, key: str) -> KeyBinding | None:
         doc = await self._keys.find_one({"_id": key})
-        return (doc["hash"], doc["ticket_id"]) if doc else None
+        if doc is None:
+            return None
+        return KeyBinding(doc["hash"], doc["ticket_id"], bool(doc.get("linked", False)))
 
     async def mark_abandoned(self, ticket_id: str) -> None:
         await self._records.update_one({"_id": ticket_id}, {"$set": {"abandoned": True}})

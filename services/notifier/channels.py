@@ -7,8 +7,6 @@ factory taking (settings, http_client) and returning a DeliveryChannel.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -23,6 +21,7 @@ import httpx
 from shared.directory import Department
 from shared.mongo import Document
 from shared.settings import NotifierSettings
+from shared.signing import sign
 
 logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "hotline.delivery_channels"
@@ -42,13 +41,6 @@ class DeliveryChannel(Protocol):
         """Where this channel reaches the department, or None if it cannot."""
 
     async def send(self, delivery: Document) -> Outcome: ...
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<body>": the receiver recomputes it with the
-    shared secret and refuses a stale timestamp, which stops replays."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 class WebhookChannel:

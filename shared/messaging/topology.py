@@ -50,6 +50,21 @@ QUEUES: tuple[QueueSpec, ...] = (
         ),
     ),
     QueueSpec("stats", "events", ("ticket.#",)),
+    # What a citizen sees of a ticket's progress (lookup, Open311 GET requests).
+    QueueSpec(
+        "intake",
+        "status",
+        (
+            "ticket.dispatched",
+            "ticket.unroutable",
+            "ticket.accepted",
+            "ticket.returned",
+            "ticket.extended",
+            "ticket.resolved",
+            "ticket.closed",
+            "ticket.reopened",
+        ),
+    ),
 )
 
 

@@ -117,6 +117,8 @@ class Cluster:
             "HOTLINE_DELIVERY_BACKOFF_BASE_S": "0.2",
             "HOTLINE_DELIVERY_BACKOFF_CAP_S": "1.0",
             "HOTLINE_TIMER_POLL_S": "0.2",
+            # Intake's SMTP listener on a free port: clusters run side by side.
+            "HOTLINE_EMAIL_LISTEN_PORT": "0",
             **offset,
         }
 

@@ -11,42 +11,31 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aio_pika
 import httpx
 import pytest
-from aio_pika.abc import AbstractChannel, AbstractConnection
-from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from services.intake.api import build_router, install_error_handlers
-from services.intake.intake import Intake
-from services.intake.repository import IntakeRepository
-from shared.bootstrap import Infra, connect
-from shared.directory import load_directory
-from shared.events import (
-    Envelope,
-    TicketEvent,
-    TicketReceived,
-    TicketResolvedOnSpot,
-    parse_event,
-    utcnow,
-)
-from shared.http import BodyLimitMiddleware, create_app
+from shared.events import Envelope, TicketReceived, TicketResolvedOnSpot, utcnow
 from shared.messaging.broker import Broker
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
 from shared.settings import DATA_DIR, CommonSettings, IntakeSettings
+from tests.intake_support import (
+    SERVICE,
+    IntakeHarness,
+    Probe,
+    intake_settings_of,
+    probing,
+    running,
+)
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
-SERVICE = "intake"
 SAMPLES = DATA_DIR / "sample_requests.jsonl"
 VALID: dict[str, Any] = {
     "channel": "web",
@@ -57,86 +46,9 @@ VALID: dict[str, Any] = {
 }
 
 
-@dataclass
-class IntakeHarness:
-    settings: IntakeSettings
-    infra: Infra
-    intake: Intake
-    app: FastAPI
-    client: httpx.AsyncClient
-
-    async def post(
-        self, body: dict[str, Any], key: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key is not None else {}
-        return await self.client.post("/v1/tickets", json=body, headers=headers, **kwargs)
-
-
-class Probe:
-    """Reads the namespace's queues over a connection of its own."""
-
-    def __init__(self, channel: AbstractChannel, topology: Topology) -> None:
-        self._channel = channel
-        self._topology = topology
-
-    def queue(self, service: str) -> str:
-        return self._topology.queue_name(self._topology.spec(service))
-
-    async def count(self, service: str) -> int:
-        declared = await self._channel.declare_queue(self.queue(service), passive=True)
-        return int(declared.declaration_result.message_count or 0)
-
-    async def drain(self, service: str) -> list[TicketEvent]:
-        queue = await self._channel.get_queue(self.queue(service), ensure=False)
-        events: list[TicketEvent] = []
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            events.append(parse_event(message.body))
-        return events
-
-
-async def build_harness(settings: IntakeSettings, infra: Infra) -> IntakeHarness:
-    """Wired as services/intake/main.py wires it, without the HTTP server."""
-    directory = load_directory(settings.districts_file, settings.directory_file)
-    repo = IntakeRepository(infra.db, settings.ticket_prefix)
-    await repo.ensure_indexes()
-    publisher = Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s)
-    intake = Intake(repo, publisher, directory, ZoneInfo(settings.timezone), utcnow)
-    app = create_app(SERVICE, infra.readiness_checks(), title="Hotline intake")
-    app.include_router(build_router(intake))
-    install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    transport = httpx.ASGITransport(app=app)
-    client = httpx.AsyncClient(transport=transport, base_url="http://t")
-    return IntakeHarness(settings, infra, intake, app, client)
-
-
-@asynccontextmanager
-async def running(settings: IntakeSettings) -> AsyncIterator[IntakeHarness]:
-    infra = await connect(settings, SERVICE)
-    try:
-        built = await build_harness(settings, infra)
-        try:
-            yield built
-        finally:
-            await built.client.aclose()
-    finally:
-        await infra.close()
-
-
-@asynccontextmanager
-async def probing(harness: IntakeHarness) -> AsyncIterator[Probe]:
-    # After the harness: its connect() declared the topology the probe reads.
-    connection: AbstractConnection = await aio_pika.connect(harness.settings.amqp_url)
-    try:
-        channel = await connection.channel()
-        yield Probe(channel, harness.infra.broker.topology)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
 def intake_settings(settings: CommonSettings) -> IntakeSettings:
-    return IntakeSettings(**settings.model_dump())
+    return intake_settings_of(settings)
 
 
 @pytest.fixture

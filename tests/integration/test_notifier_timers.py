@@ -22,16 +22,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Session
-from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from prometheus_client import REGISTRY
 
 from services.notifier.firing import EVENT_IDS
@@ -70,6 +65,7 @@ from tests.integration.test_notifier_delivery import (
     dispatched,
     notifiers_on,
 )
+from tests.mail_support import smtp_server
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -569,32 +565,6 @@ async def test_timer_cancelled_after_it_was_read_does_not_fire(timed: Timed) -> 
 
 
 # --- e-mail through a real SMTP server ----------------------------------------------------------
-
-
-@dataclass
-class Mailbox:
-    """aiosmtpd handler: keeps every message it is given."""
-
-    envelopes: list[SmtpEnvelope] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        parser = BytesParser(policy=default_policy)
-        return [parser.parsebytes(e.original_content or b"") for e in self.envelopes]
-
-
-@asynccontextmanager
-async def smtp_server(port: int) -> AsyncIterator[Mailbox]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    await asyncio.to_thread(controller.start)
-    try:
-        yield mailbox
-    finally:
-        await asyncio.to_thread(controller.stop)
 
 
 MAIL = "water@guanxian.example.gov.cn"

@@ -25,7 +25,6 @@ from services.notifier.channels import (
     Outcome,
     channel_for,
     load_channels,
-    sign,
 )
 from services.notifier.delivery import DeliverySender
 from services.notifier.repository import DeliveryRepository
@@ -40,6 +39,7 @@ from services.notifier.templates import ROLE_NAMES, TEMPLATES, local_time, rende
 from shared.directory import Contact, Department
 from shared.mongo import Document
 from shared.settings import NotifierSettings
+from shared.signing import sign
 from shared.workcalendar import WorkCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

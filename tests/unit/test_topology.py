@@ -61,6 +61,7 @@ def test_queue_names(topology: Topology) -> None:
         "hl.router.events",
         "hl.notifier.events",
         "hl.stats.events",
+        "hl.intake.status",
     ]
 
 
@@ -132,7 +133,7 @@ def test_from_settings_takes_namespace_type_and_delays() -> None:
 
 
 def test_every_service_queue_has_a_binding() -> None:
-    assert {spec.service for spec in QUEUES} == {"router", "notifier", "stats"}
+    assert {spec.service for spec in QUEUES} == {"router", "notifier", "stats", "intake"}
     for spec in QUEUES:
         assert spec.binding_keys, f"{spec.service}.{spec.purpose} would receive nothing"
         for key in spec.binding_keys:

@@ -1,0 +1,101 @@
+"""Intake's parts assembled once: used by main and by the tests' harness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from services.intake.api import build_router, error_response, install_error_handlers
+from services.intake.channels import ChannelContext, IntakeChannel, discover
+from services.intake.duplicates import CallerIndex
+from services.intake.hotspots import HotspotPolicy, Hotspots
+from services.intake.intake import Intake
+from services.intake.lookup import Lookups
+from services.intake.protection import ChannelGuard, TokenBuckets, Utf8Middleware
+from services.intake.repository import IntakeRepository
+from services.intake.status import StatusProjection
+from shared.bootstrap import Infra
+from shared.directory import Directory
+from shared.http import BodyLimitMiddleware, create_app
+from shared.keys import ApiKeyStore
+from shared.messaging.publisher import Publisher
+from shared.settings import IntakeSettings
+
+SERVICE = "intake"
+
+
+@dataclass
+class IntakeParts:
+    ctx: ChannelContext
+    channels: list[IntakeChannel]
+    lookups: Lookups
+    keys: ApiKeyStore
+
+    @property
+    def intake(self) -> Intake:
+        return self.ctx.intake
+
+    def channel(self, name: str) -> IntakeChannel:
+        return next(c for c in self.channels if c.name == name)
+
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        tasks = (c.background(self.ctx) for c in self.channels)
+        return [t for t in tasks if t is not None]
+
+    async def ensure_indexes(self) -> None:
+        await self.intake.repo.ensure_indexes()
+        await self.intake.hotspots.ensure_indexes()
+        await self.keys.ensure_indexes()
+
+
+def build_parts(
+    settings: IntakeSettings,
+    infra: Infra,
+    directory: Directory,
+    clock: Callable[[], datetime],
+) -> IntakeParts:
+    db = infra.db
+    policy = HotspotPolicy(
+        settings.hotspot_similarity,
+        settings.hotspot_min_callers,
+        timedelta(days=settings.hotspot_window_days),
+    )
+    intake = Intake(
+        repo=IntakeRepository(db, settings.ticket_prefix),
+        publisher=Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s),
+        directory=directory,
+        timezone=ZoneInfo(settings.timezone),
+        clock=clock,
+        callers=CallerIndex(
+            db, timedelta(hours=settings.duplicate_window_hours), settings.duplicate_similarity
+        ),
+        hotspots=Hotspots(db, policy),
+    )
+    keys = ApiKeyStore(db)
+    buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    guard = ChannelGuard(keys, buckets, settings.require_channel_keys)
+    status = StatusProjection(db)
+    ctx = ChannelContext(intake, settings, directory, guard, status, clock)
+    per_hour = settings.lookup_failures_per_hour
+    lookups = Lookups(intake.repo, status, directory, TokenBuckets(per_hour / 60.0, per_hour))
+    return IntakeParts(ctx, discover(), lookups, keys)
+
+
+def build_app(parts: IntakeParts, infra: Infra) -> FastAPI:
+    settings = parts.ctx.settings
+    app = create_app(SERVICE, infra.readiness_checks(), title="Hotline intake")
+    for channel in parts.channels:
+        router = channel.routes(parts.ctx)
+        if router is not None:
+            app.include_router(router)
+    app.include_router(build_router(parts.ctx, parts.lookups, parts.channels))
+    install_error_handlers(app)
+    # Added last, so it runs first: an oversized body is refused before anything reads it.
+    app.add_middleware(Utf8Middleware, render=error_response)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,157 @@
+"""What stands between the internet and intake: API keys per channel, a rate
+limit per key, and a refusal of bytes that are not UTF-8.
+
+The rate limit is a token bucket per key (per client address for requests
+without one) held in this process: with N replicas behind a balancer a key gets
+up to N times the rate. That is the documented trade-off for needing no shared
+state on every request.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
+
+from fastapi import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.intake.metrics import REFUSED
+from shared.http import read_body, replay_body
+from shared.keys import ApiKeyStore
+
+MAX_BUCKETS = 100_000
+
+
+class Unauthorized(Exception):
+    """No key where one is needed, or a key nobody issued (401)."""
+
+
+class Forbidden(Exception):
+    """A valid key of another channel (403)."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class TokenBuckets:
+    per_minute: float
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def wait(self, bucket: str) -> float:
+        """Seconds until the bucket has a token (0 if it has one), taking none."""
+        tokens, stamp = self._buckets.get(bucket, (float(self.burst), self.clock()))
+        rate = self.per_minute / 60.0
+        tokens = min(float(self.burst), tokens + (self.clock() - stamp) * rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+
+    def take(self, bucket: str) -> float:
+        """Take one token: 0 if allowed, else the seconds until one is free."""
+        now = self.clock()
+        rate = self.per_minute / 60.0
+        tokens, stamp = self._buckets.get(bucket, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - stamp) * rate)
+        if tokens < 1.0:
+            self._buckets[bucket] = (tokens, now)
+            return (1.0 - tokens) / rate
+        if len(self._buckets) >= MAX_BUCKETS and bucket not in self._buckets:
+            self._buckets.clear()  # a flood of addresses must not grow memory forever
+        self._buckets[bucket] = (tokens - 1.0, now)
+        return 0.0
+
+
+def presented_key(request: Request) -> str | None:
+    """The key of the X-API-Key header or of an Authorization: Bearer header."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+@dataclass
+class ChannelGuard:
+    keys: ApiKeyStore
+    buckets: TokenBuckets
+    require_keys: bool
+
+    async def check(self, request: Request, channel: str, key: str | None) -> str:
+        """Admit a request to the channel; return the bucket it was counted in."""
+        if key is None:
+            if self.require_keys:
+                REFUSED.labels(channel, "no_key").inc()
+                raise Unauthorized(f"the {channel} channel needs an API key")
+            bucket = f"address:{request.client.host if request.client else 'unknown'}"
+        else:
+            owner = await self.keys.verify(key)
+            if owner is None:
+                REFUSED.labels(channel, "bad_key").inc()
+                raise Unauthorized("invalid API key")
+            if owner.kind != "channel" or owner.id != channel:
+                REFUSED.labels(channel, "wrong_key").inc()
+                raise Forbidden(f"this key is not for the {channel} channel")
+            bucket = f"key:{owner.key_id}"
+        self.limit(bucket, channel)
+        return bucket
+
+    def limit(self, bucket: str, channel: str) -> None:
+        wait = self.buckets.take(bucket)
+        if wait > 0:
+            REFUSED.labels(channel, "rate_limited").inc()
+            raise RateLimited(max(1, math.ceil(wait)))
+
+    def dependency(self, channel: str) -> Callable[[Request], Awaitable[str]]:
+        """A FastAPI dependency admitting requests of one channel."""
+
+        async def admit(request: Request) -> str:
+            return await self.check(request, channel, presented_key(request))
+
+        return admit
+
+
+ErrorRenderer = Callable[[Scope, int, str], Response]
+
+
+class Utf8Middleware:
+    """Refuses a body or query string that is not UTF-8 with a clear 400, before
+    any parser guesses at it (form parsing would otherwise read it as Latin-1)."""
+
+    def __init__(self, app: ASGIApp, render: ErrorRenderer) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive)
+        if body is None:
+            return  # the client went away
+        problem = _utf8_problem(scope.get("query_string", b""), body)
+        if problem is not None:
+            REFUSED.labels("http", "not_utf8").inc()
+            await self.render(scope, 400, problem)(scope, receive, send)
+            return
+        await self.app(scope, replay_body(body, receive), send)
+
+
+def _utf8_problem(query: bytes, body: bytes) -> str | None:
+    try:
+        unquote_to_bytes(query).decode("utf-8")
+    except UnicodeDecodeError:
+        return "the query string is not valid UTF-8"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the request body is not valid UTF-8 (byte {exc.start}); send UTF-8"
+    return None

@@ -1,0 +1,118 @@
+"""Intake's own view of each ticket's progress, for citizens (lookup, Open311).
+
+Intake does not own the workflow (the router does); it consumes the events
+that move a ticket and keeps the few fields a citizen may see. Each field
+remembers the time of the event that set it and only a later event replaces
+it, so events may arrive in any order; an event id already applied changes
+nothing, so a redelivery does no harm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.events import (
+    TicketAccepted,
+    TicketClosed,
+    TicketDispatched,
+    TicketEvent,
+    TicketExtended,
+    TicketReopened,
+    TicketResolved,
+    TicketReturned,
+    TicketUnroutable,
+)
+from shared.locks import KeyedLock
+from shared.mongo import Document
+
+MAX_APPLIED = 100
+CAS_TRIES = 5
+
+# Ties of one millisecond are broken by where a step stands in the lifecycle.
+RANK = {"unroutable": 1, "dispatched": 2, "returned": 3, "accepted": 4, "extended": 5}
+RANK |= {"reopened": 6, "resolved": 7, "closed": 8}
+
+
+@dataclass(frozen=True)
+class Progress:
+    ticket_id: str
+    status: str | None
+    department: str | None
+    deadline: datetime | None
+    updated_at: datetime | None
+
+
+def changes(event: TicketEvent) -> dict[str, Any]:
+    """The citizen-visible fields an event sets."""
+    match event:
+        case TicketDispatched():
+            p = event.payload
+            return {"status": "dispatched", "department": p.department, "deadline": p.deadline}
+        case TicketUnroutable():
+            return {"status": "unroutable"}
+        case TicketAccepted() | TicketReturned() | TicketResolved() | TicketClosed():
+            return {"status": event.event_type, "department": event.payload.department}
+        case TicketExtended():
+            return {"deadline": event.payload.deadline}
+        case TicketReopened():
+            p2 = event.payload
+            return {"status": "reopened", "department": p2.department, "deadline": p2.deadline}
+    return {}
+
+
+class StatusProjection:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._status = db["status"]
+        self._locks = KeyedLock()
+
+    async def apply(self, event: TicketEvent) -> None:
+        fields = changes(event)
+        if not fields:
+            return
+        async with self._locks.hold(event.ticket_id):
+            for _ in range(CAS_TRIES):
+                if await self._try_apply(event, fields):
+                    return
+        raise RuntimeError(f"status of {event.ticket_id} kept changing under us")
+
+    async def _try_apply(self, event: TicketEvent, fields: dict[str, Any]) -> bool:
+        doc = await self._status.find_one({"_id": event.ticket_id})
+        event_id = str(event.event_id)
+        if doc is not None and event_id in doc.get("applied", []):
+            return True
+        stamp = [event.occurred_at, RANK.get(event.event_type, 0)]
+        new = dict(doc or {"_id": event.ticket_id, "version": 0})
+        for name, value in fields.items():
+            held = new.get(f"{name}_stamp")
+            if held is None or (held[0], held[1]) < (stamp[0], stamp[1]):
+                new[name], new[f"{name}_stamp"] = value, stamp
+        new["applied"] = [*new.get("applied", []), event_id][-MAX_APPLIED:]
+        new["updated_at"] = max(event.occurred_at, new.get("updated_at") or event.occurred_at)
+        new["version"] = int(new["version"]) + 1
+        if doc is None:
+            try:
+                await self._status.insert_one(new)
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self._status.replace_one(
+            {"_id": event.ticket_id, "version": doc["version"]}, new
+        )
+        return result.matched_count == 1
+
+    async def get(self, ticket_id: str) -> Progress | None:
+        doc = await self._status.find_one({"_id": ticket_id})
+        if doc is None:
+            return None
+        return Progress(
+            ticket_id,
+            doc.get("status"),
+            doc.get("department"),
+            doc.get("deadline"),
+            doc.get("updated_at"),
+        )
