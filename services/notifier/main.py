@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from functools import partial
 
 import httpx
@@ -41,20 +40,15 @@ async def refresh_gauges(
         try:
             for status, n in (await deliveries.count_by_status()).items():
                 DELIVERIES_BY_STATUS.labels(status).set(n)
-            for kind in ("urge", "warning", "overdue", "supervision"):
-                TIMERS_PENDING.labels(kind).set(
-                    await timers.count({"kind": kind, "status": "pending"})
-                )
-            OVERDUE_TICKETS.set(await timers.count({"kind": "supervision", "status": "pending"}))
-            TIMER_BACKLOG_AGE.set(await backlog_age_s(timers, clock()))
+            pending, backlog_age = await timers.pending_summary(clock())
+            for kind, n in pending.items():
+                TIMERS_PENDING.labels(kind).set(n)
+            # Each overdue ticket has exactly one pending supervision.
+            OVERDUE_TICKETS.set(pending["supervision"])
+            TIMER_BACKLOG_AGE.set(backlog_age)
         except Exception as exc:  # store down: keep the last values
             logger.debug("gauges not refreshed: %r", exc)
         await asyncio.sleep(GAUGE_INTERVAL_S)
-
-
-async def backlog_age_s(timers: TimerRepository, now: datetime) -> float:
-    oldest = await timers.due(now, 1, set())
-    return max(0.0, (now - oldest[0]["due_at"]).total_seconds()) if oldest else 0.0
 
 
 async def main(settings: NotifierSettings) -> None:

@@ -13,6 +13,8 @@ from services.notifier.jobs import JobStore
 from services.notifier.schedule import Planned
 from shared.mongo import Document
 
+KINDS = ("urge", "warning", "overdue", "supervision")
+
 
 class TimerRepository(JobStore):
     def __init__(self, db: AsyncDatabase[Document]) -> None:
@@ -80,6 +82,18 @@ class TimerRepository(JobStore):
             {"_id": timer_id}, {"$set": {"status": "fired", "fired_at": fired_at, "lag_s": lag_s}}
         )
         return True
+
+    async def pending_summary(self, now: datetime) -> tuple[dict[str, int], float]:
+        """Pending timers per kind, and how long the oldest due one has waited:
+        one read of the pending timers (the dev store scans for each query)."""
+        counts = dict.fromkeys(KINDS, 0)
+        oldest: datetime | None = None
+        cursor = self.jobs.find({"status": "pending"}, {"kind": 1, "due_at": 1, "_id": 0})
+        async for doc in cursor:
+            counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
+            if doc["due_at"] <= now and (oldest is None or doc["due_at"] < oldest):
+                oldest = doc["due_at"]
+        return counts, (now - oldest).total_seconds() if oldest else 0.0
 
     async def for_ticket(self, ticket_id: str) -> list[Document]:
         cursor = self.jobs.find({"ticket_id": ticket_id}).sort("original_due_at", 1)
