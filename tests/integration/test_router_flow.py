@@ -278,7 +278,8 @@ async def test_redelivered_received_event_dispatches_once(router: RouterHarness)
 
     await router.handled_at_least("received", 2)
     events = await router.probe.take("stats")
-    assert [e.event_type for e in events] == ["received", "received", "dispatched"]
+    # The router may dispatch before the copy reaches the stats queue: any order.
+    assert sorted(e.event_type for e in events) == ["dispatched", "received", "received"]
     assert len(await router.probe.take("notifier")) == 1
     assert await router.tickets_in_store("LC-TWICE") == 1
     assert await router.probe.count_of("router") == 0

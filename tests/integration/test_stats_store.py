@@ -23,6 +23,7 @@ from shared.messaging.broker import Broker
 from shared.messaging.consumer import Consumer, Handler
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
+from shared.metrics import MESSAGES
 from shared.mongo import Document
 from shared.settings import CommonSettings
 from tests.stats_support import D3, StatsHarness, city, stats_harness, three_days
@@ -223,6 +224,18 @@ async def publish_raw(broker: Broker, body: bytes, key: str = "ticket.received")
     await broker.exchange.publish(message, routing_key=key)
 
 
+def settled_by_stats(queue: str) -> float:
+    """Messages of this queue the stats consumer acked or dead-lettered."""
+    return sum(
+        sample.value
+        for metric in MESSAGES.collect()
+        for sample in metric.samples
+        if sample.name == "hotline_messages_total"
+        and sample.labels["queue"] == queue
+        and sample.labels["outcome"] in ("ok", "dead_lettered")
+    )
+
+
 async def consume(
     settings: CommonSettings,
     handler: BatchHandler[TicketEvent],
@@ -260,11 +273,14 @@ async def consume(
 
             async def dead_letters_arrived() -> bool:
                 dlq = broker.topology.dlq_name(queue)
-                # Also wait until every message has left the queue for the
-                # consumer: done() can be true while duplicates are still waiting.
+                # Also wait until the consumer settled every message: done() can
+                # be true while duplicates are still queued or prefetched, and a
+                # prefetched message not yet settled goes back to the queue when
+                # the connection closes.
                 return (
                     await queue_depth(broker, dlq) == dead
                     and await queue_depth(broker, queue) == 0
+                    and settled_by_stats(queue) >= len(publish) + len(poison)
                     and await done()
                 )
 
