@@ -90,6 +90,9 @@ class Cluster:
     # When set, every process reads its clock offset (seconds) from this file
     # (shared.clock): set_clock_offset() moves time for the whole cluster.
     clock_offset_file: Path | None = None
+    # Added to every process's environment: servers of a run's own
+    # (tests.servers), shorter leases, and so on.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -118,6 +121,7 @@ class Cluster:
             "HOTLINE_DELIVERY_BACKOFF_CAP_S": "1.0",
             "HOTLINE_TIMER_POLL_S": "0.2",
             **offset,
+            **self.extra_env,
         }
 
     async def start(self, service: str, name: str | None = None) -> None:
