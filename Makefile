@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install servers run stop test lint unit integration e2e bench clean
+.PHONY: install servers run stop test lint unit integration e2e bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ e2e: install servers
 
 bench: install servers
 	$(BIN)/python -m tests.bench
+
+# A RabbitMQ node and a store of its own, restarted on purpose: never the shared ones.
+chaos: install
+	$(BIN)/python -m tests.chaos
 
 clean:
 	scripts/run.sh stop || true
