@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import UNAVAILABLE_ERRORS
 from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS
+from shared.textguard import TextGuardMiddleware, replay_body
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT_S = 2.0
@@ -41,6 +42,8 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Inside the metrics middleware, so that its refusals are counted too.
+    app.add_middleware(TextGuardMiddleware)
     app.middleware("http")(_metrics_middleware(service))
     _install_unavailable_handler(app)
     return app
@@ -129,23 +132,10 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
             {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
         )
         await response(scope, receive, send)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: wait for the disconnect
-
-    return replay

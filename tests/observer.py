@@ -9,6 +9,7 @@ the bench's lighter auto-delete queue without acks costs less CPU.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Observer:
     first: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     _connection: AbstractRobustConnection | None = None
     _queue_name: str = ""
+    _barriers: dict[str, asyncio.Event] = field(default_factory=dict)
+    _exchange: AbstractExchange | None = None
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self.amqp_url, reconnect_interval=0.5)
@@ -53,8 +56,9 @@ class Observer:
         queue = await channel.declare_queue(
             name, durable=self.durable, auto_delete=not self.durable
         )
-        for key in self.binding_keys:
+        for key in (*self.binding_keys, "probe.#"):
             await queue.bind(exchange, routing_key=key)
+        self._exchange = exchange
         await queue.consume(self._on_message, no_ack=not self.durable)
         self._queue_name = name
 
@@ -65,7 +69,25 @@ class Observer:
                 await channel.queue_delete(self._queue_name)
             await self._connection.close()
 
+    async def barrier(self) -> None:
+        """Returns once everything published to the exchange before the call was
+        seen: a message of our own, on a routing key only this queue binds,
+        arrives after whatever the queue held (a confirmed publish is in the
+        queue before its publisher is told so)."""
+        assert self._exchange is not None, "start() first"
+        marker = uuid.uuid4().hex
+        arrived = self._barriers[marker] = asyncio.Event()
+        await self._exchange.publish(aio_pika.Message(b"", message_id=marker), "probe.barrier")
+        await asyncio.wait_for(arrived.wait(), timeout=30)
+        del self._barriers[marker]
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if message.routing_key == "probe.barrier":
+            if message.message_id in self._barriers:
+                self._barriers[message.message_id].set()
+            if self.durable:
+                await message.ack()
+            return
         try:
             data: dict[str, Any] = json.loads(message.body)
             seen = Seen(
