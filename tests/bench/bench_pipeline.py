@@ -10,7 +10,11 @@ empty, stopped after), with persistent messages and publisher confirms.
 2. Latency: posts at half that rate for LATENCY_S (open loop); each ticket's
    latency runs from its 202 to the arrival of its ticket.dispatched on the
    observer queue. p50 and p99.
-3. The broker alone (tests.bench.broker_echo) on the same node, and the ratio.
+3. The broker alone (tests.bench.broker_echo) on the same node, and the ratio;
+   the store alone (tests.bench.store_echo), for where the time goes.
+
+The services run with their production poll intervals; their logs stay in
+test-output/bench-pipeline/.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +33,11 @@ import httpx
 from tests.bench.bench_notifier import directory_at, receiver
 from tests.bench.broker_echo import echo_rate
 from tests.bench.loadgen import Load, closed_loop, open_loop
+from tests.bench.store_echo import insert_rate
 from tests.e2e.cluster import SERVICES, Cluster
 from tests.observer import Observer
 from tests.servers import OwnServers, own_servers
-from tests.support import unique_namespace
+from tests.support import ROOT, unique_namespace
 
 SATURATION_S = float(os.environ.get("HOTLINE_BENCH_SATURATION_S", "30"))
 LATENCY_S = float(os.environ.get("HOTLINE_BENCH_LATENCY_S", "30"))
@@ -113,9 +118,11 @@ async def measure(pipeline: Pipeline, servers: OwnServers) -> list[str]:
         f"BENCH pipeline.latency_p99 {percentile(latencies, 99):.1f} ms",
     ]
     echo = await echo_rate(servers.broker.url, ECHO_S)
+    inserts = await insert_rate(servers.store.url)
     lines += [
         f"BENCH broker.echo_msgs_per_s {echo:.0f} msgs/s",
         f"BENCH pipeline.e2e_to_echo_ratio {e2e / echo:.3f} ratio",
+        f"BENCH store.inserts_per_s {inserts:.0f} docs/s",
     ]
     return lines
 
@@ -123,7 +130,8 @@ async def measure(pipeline: Pipeline, servers: OwnServers) -> list[str]:
 async def bench(servers: OwnServers, folder: Path, webhook_port: int) -> list[str]:
     directory_at(webhook_port, folder)
     namespace = unique_namespace()
-    cluster = Cluster(namespace, folder / "departments.json", folder, extra_env={**servers.env()})
+    env = {**servers.env(), "HOTLINE_TIMER_POLL_S": "0.5", "HOTLINE_DELIVERY_POLL_S": "1.0"}
+    cluster = Cluster(namespace, folder / "departments.json", folder, extra_env=env)
     observer = Observer(
         servers.broker.url, f"{namespace}.tickets", ("ticket.dispatched", "ticket.unroutable")
     )
@@ -141,9 +149,8 @@ async def bench(servers: OwnServers, folder: Path, webhook_port: int) -> list[st
 
 
 def run() -> list[str]:
-    with (
-        own_servers() as servers,
-        receiver() as webhook_port,
-        tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp,
-    ):
-        return asyncio.run(bench(servers, Path(tmp), webhook_port))
+    folder = ROOT / "test-output" / "bench-pipeline"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with own_servers() as servers, receiver() as webhook_port:
+        return asyncio.run(bench(servers, folder, webhook_port))
