@@ -15,7 +15,7 @@ from tests.support import ROOT
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("aio_pika", "aiormq", "httpx"):  # every reconnect attempt, every request
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     folder = ROOT / "test-output" / "chaos"
     shutil.rmtree(folder, ignore_errors=True)
     outcome = run(FULL, folder)

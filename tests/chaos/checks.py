@@ -129,18 +129,20 @@ class Checker:
         dispatched = self.observer.event_ids("dispatched")
         unroutable = self.observer.event_ids("unroutable")
         notices = self._dispatch_notices()
+        doubled: set[str] = set()
         for t in tickets:
             history = Counter(histories[t] or [])
             if not (dispatched.get(t) or unroutable.get(t)) or history["received"] == 0:
                 report.lost.append(t)
             decisions = len(dispatched.get(t, ())) + len(unroutable.get(t, ()))
             if decisions > 1 or history["received"] > 1 or history["dispatched"] > 1:
-                report.duplicated.append(t)
+                doubled.add(t)
             if t in dispatched and not notices.get(t):
                 report.notices_missing.append(t)
             if any(len(ids) > 1 for ids in notices.get(t, {}).values()):
-                report.duplicated.append(t)
+                doubled.add(t)
             self._timers(t, timers[t], history, report)
+        report.duplicated = sorted(doubled)
         return report
 
     def _dispatch_notices(self) -> dict[str, dict[str, set[str]]]:

@@ -35,7 +35,7 @@ class Size:
 
 
 SMALL = Size(rate=4.0, duration_s=45.0)  # inside make test
-FULL = Size(rate=15.0, duration_s=120.0)  # make chaos
+FULL = Size(rate=6.0, duration_s=120.0, settle_s=600.0)  # make chaos
 
 
 @dataclass
