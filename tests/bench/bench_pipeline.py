@@ -103,6 +103,41 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else 0
 
 
+async def saturation(pipeline: Pipeline, port: int) -> tuple[float, list[str]]:
+    """The end-to-end rate at saturation, and its lines."""
+    counted = await pipeline.stats_received()
+    load = await closed_loop(port, LOAD_CONNECTIONS, SATURATION_S, "sat")
+    done = await pipeline.drained(load, counted)
+    n = len(load.accepted)
+    e2e = n / (done - load.started)
+    # The notifier is not on the path the target names, but a rate it cannot
+    # keep up with is not sustained: its backlog would grow without end. The
+    # next phase starts once it has caught up, so that phases do not overlap.
+    notified = n / (await pipeline.notified(load) - load.started)
+    return e2e, [
+        f"BENCH pipeline.tickets {n} tickets",
+        f"BENCH pipeline.intake_accepted_per_s {n / (load.ended - load.started):.1f} tickets/s",
+        f"BENCH pipeline.e2e_tickets_per_s {e2e:.1f} tickets/s",
+        f"BENCH pipeline.notified_per_s {notified:.1f} tickets/s",
+        f"BENCH pipeline.refused {sum(load.refused.values())} requests",
+        f"BENCH pipeline.connection_errors {load.errors} requests",
+    ]
+
+
+async def latency(pipeline: Pipeline, port: int, rate: float) -> list[str]:
+    """202 → ticket.dispatched at a steady rate, and its lines."""
+    counted = await pipeline.stats_received()
+    load = await open_loop(port, rate, LATENCY_S, "half")
+    await pipeline.drained(load, counted)
+    await pipeline.notified(load)
+    latencies = pipeline.latencies_ms(load)
+    return [
+        f"BENCH pipeline.half_rate {rate:.1f} tickets/s",
+        f"BENCH pipeline.latency_p50 {percentile(latencies, 50):.1f} ms",
+        f"BENCH pipeline.latency_p99 {percentile(latencies, 99):.1f} ms",
+    ]
+
+
 async def measure(pipeline: Pipeline, servers: OwnServers) -> list[str]:
     # The servers alone first, while the services idle on an empty store.
     echo = await echo_rate(servers.broker.url, ECHO_S)
@@ -111,41 +146,14 @@ async def measure(pipeline: Pipeline, servers: OwnServers) -> list[str]:
     warm = await closed_loop(port, 8, 3.0, "warm")
     await pipeline.drained(warm, 0)
     await pipeline.notified(warm)
-    counted = await pipeline.stats_received()
-
-    load = await closed_loop(port, LOAD_CONNECTIONS, SATURATION_S, "sat")
-    done = await pipeline.drained(load, counted)
-    n = len(load.accepted)
-    e2e = n / (done - load.started)
-    intake_rate = n / (load.ended - load.started)
-    # The notifier is not on the path the target names, but a rate it cannot
-    # keep up with is not sustained: its backlog would grow without end. The
-    # next phase starts once it has caught up, so that phases do not overlap.
-    notified = n / (await pipeline.notified(load) - load.started)
-    lines = [
-        f"BENCH pipeline.tickets {n} tickets",
-        f"BENCH pipeline.intake_accepted_per_s {intake_rate:.1f} tickets/s",
-        f"BENCH pipeline.e2e_tickets_per_s {e2e:.1f} tickets/s",
-        f"BENCH pipeline.notified_per_s {notified:.1f} tickets/s",
-        f"BENCH pipeline.refused {sum(load.refused.values())} requests",
-        f"BENCH pipeline.connection_errors {load.errors} requests",
-    ]
-    counted = await pipeline.stats_received()
-    half = await open_loop(port, e2e / 2, LATENCY_S, "half")
-    await pipeline.drained(half, counted)
-    await pipeline.notified(half)
-    latencies = pipeline.latencies_ms(half)
-    lines += [
-        f"BENCH pipeline.half_rate {e2e / 2:.1f} tickets/s",
-        f"BENCH pipeline.latency_p50 {percentile(latencies, 50):.1f} ms",
-        f"BENCH pipeline.latency_p99 {percentile(latencies, 99):.1f} ms",
-    ]
-    lines += [
+    e2e, lines = await saturation(pipeline, port)
+    lines += await latency(pipeline, port, e2e / 2)
+    return [
+        *lines,
         f"BENCH broker.echo_msgs_per_s {echo:.0f} msgs/s",
         f"BENCH pipeline.e2e_to_echo_ratio {e2e / echo:.3f} ratio",
         f"BENCH store.inserts_per_s {inserts:.0f} docs/s",
     ]
-    return lines
 
 
 async def bench(servers: OwnServers, folder: Path) -> list[str]:

@@ -72,20 +72,7 @@ async def chaos(size: Size, servers: OwnServers, folder: Path) -> Outcome:
     topology = Topology.from_settings(settings)
     receiver = Receiver()
     await receiver.start()
-    env = {
-        **servers.env(),
-        "HOTLINE_RETRY_DELAYS": str(RETRY_DELAYS),
-        # A notifier killed mid-firing leaves its claim; it expires after this.
-        "HOTLINE_CLAIM_LEASE_S": "5",
-    }
-    cluster = Cluster(
-        namespace,
-        directory_pointing_at(receiver, folder / "departments.json"),
-        folder,
-        clock_offset_file=folder / "clock-offset",
-        extra_env=env,
-    )
-    cluster.set_clock_offset(0)
+    cluster = _cluster(namespace, servers, receiver, folder)
     observer = Observer(servers.broker.url, topology.exchange, durable=True)
     try:
         for service in SERVICES:
@@ -104,6 +91,24 @@ async def chaos(size: Size, servers: OwnServers, folder: Path) -> Outcome:
             await observer.stop()
         await cluster.stop_all()
         await receiver.stop()
+
+
+def _cluster(namespace: str, servers: OwnServers, receiver: Receiver, folder: Path) -> Cluster:
+    env = {
+        **servers.env(),
+        "HOTLINE_RETRY_DELAYS": str(RETRY_DELAYS),
+        # A notifier killed mid-firing leaves its claim; it expires after this.
+        "HOTLINE_CLAIM_LEASE_S": "5",
+    }
+    cluster = Cluster(
+        namespace,
+        directory_pointing_at(receiver, folder / "departments.json"),
+        folder,
+        clock_offset_file=folder / "clock-offset",
+        extra_env=env,
+    )
+    cluster.set_clock_offset(0)
+    return cluster
 
 
 async def _check(
