@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install servers run stop test lint unit integration e2e bench tools dashboards clean
+.PHONY: install servers run stop test lint unit integration e2e bench chaos tools dashboards clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ tools:
 
 dashboards: install
 	$(BIN)/python -m tools.grafana
+
+# A RabbitMQ node and a store of its own, restarted on purpose: never the shared ones.
+chaos: install
+	$(BIN)/python -m tests.chaos
 
 clean:
 	scripts/run.sh stop || true

@@ -2,15 +2,15 @@
 # Local servers for development and CI: RabbitMQ from Debian's packages and the
 # dev store (FerretDB embedded in tools/ferretdb, SQLite backend).
 # Idempotent: installs what is missing, starts what is not running, waits until
-# both answer. Usage: scripts/servers.sh start|stop|status
+# both answer. Usage: scripts/servers.sh start|stop|status|store-binary
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="${HOTLINE_DATA_DIR:-$ROOT/.data}"
 CACHE="${HOTLINE_CACHE_DIR:-$HOME/.cache/hotline}"
 FERRETDB_VERSION="v1.24.2"
-# The binary's name carries a hash of the program's sources: a changed wrapper is rebuilt.
-FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(cat "$ROOT"/tools/ferretdb/go.* "$ROOT"/tools/ferretdb/*.go | sha256sum | cut -c1-12)"
+# The binary's name carries a hash of what it is built from: a change rebuilds it.
+FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(cat "$ROOT"/tools/ferretdb/go.* "$ROOT"/tools/ferretdb/*.go "$ROOT"/tools/ferretdb/build.sh | sha256sum | cut -c1-12)"
 STORE_ADDR="127.0.0.1:27017"
 RABBITMQ_METRICS_ADDR="127.0.0.1:15692"
 
@@ -58,7 +58,7 @@ build_store() {
   command -v go >/dev/null 2>&1 || { log "Go is needed to build the dev store"; return 1; }
   log "building FerretDB $FERRETDB_VERSION (first time only, about a minute)"
   mkdir -p "$CACHE"
-  (cd "$ROOT/tools/ferretdb" && go build -o "$FERRETDB_BIN.tmp" . && mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN")
+  "$ROOT/tools/ferretdb/build.sh" "$FERRETDB_BIN.tmp" && mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
 }
 
 start_store() {
@@ -83,8 +83,10 @@ stop_all() {
 case "${1:-start}" in
   start) start_rabbitmq; enable_rabbitmq_metrics; start_store; log "rabbitmq and the dev store are up" ;;
   stop) stop_all ;;
+  # For runs that start a store of their own (tests/servers.py): build if needed, print the path.
+  store-binary) build_store >&2; echo "$FERRETDB_BIN" ;;
   status)
     rabbitmq-diagnostics -q ping >/dev/null 2>&1 && echo "rabbitmq: up" || echo "rabbitmq: down"
     port_open "$STORE_ADDR" && echo "store: up" || echo "store: down" ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|store-binary" >&2; exit 2 ;;
 esac

@@ -9,10 +9,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.asgibody import replay_body
 from shared.errors import UNAVAILABLE_ERRORS
 from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS
+from shared.textguard import TextGuardMiddleware
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_TIMEOUT_S = 2.0
@@ -41,6 +43,8 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Inside the metrics middleware, so that its refusals are counted too.
+    app.add_middleware(TextGuardMiddleware)
     app.middleware("http")(_metrics_middleware(service))
     _install_unavailable_handler(app)
     return app
@@ -136,29 +140,3 @@ class BodyLimitMiddleware:
             {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
         )
         await response(scope, receive, send)
-
-
-async def read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None if the client went away first."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def replay_body(body: bytes, receive: Receive) -> Receive:
-    """A receive that hands the app a body already read, then the real stream."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: wait for the disconnect
-
-    return replay

@@ -89,6 +89,7 @@ class IntakeSettings(MailRelaySettings):
 
 class RouterSettings(CommonSettings):
     http_port: int = 8002
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # None means the shipped rules of the reference city.
     rules_file: Path | None = None
     calendar_overrides_file: Path | None = None

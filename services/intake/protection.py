@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.intake.metrics import REFUSED
-from shared.http import read_body, replay_body
+from shared.asgibody import read_body, replay_body
 from shared.keys import ApiKeyStore
 
 MAX_BUCKETS = 100_000

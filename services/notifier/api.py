@@ -8,8 +8,9 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
+from shared.params import TICKET_ID
 
-TicketId = Annotated[str | None, Query(min_length=1, max_length=64)]
+TicketId = Annotated[str | None, Query(pattern=TICKET_ID)]
 
 
 def build_router(deliveries: DeliveryRepository, timers: TimerRepository) -> APIRouter:
@@ -32,7 +33,7 @@ def build_router(deliveries: DeliveryRepository, timers: TimerRepository) -> API
 
     @router.get("/timers", tags=["timers"])
     async def list_timers(
-        ticket_id: Annotated[str, Query(min_length=1, max_length=64)],
+        ticket_id: Annotated[str, Query(pattern=TICKET_ID)],
     ) -> list[dict[str, Any]]:
         """A ticket's timers: urging, warning, overdue and supervision, with their
         due time and whether they fired or were cancelled."""

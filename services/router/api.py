@@ -13,8 +13,9 @@ from services.router.keys import KeyRepository
 from services.router.repository import StaleState, TicketRepository
 from services.router.workflow import department as dep
 from services.router.workflow import hotline
-from services.router.workflow.state import Principal, TicketState, WorkflowError
+from services.router.workflow.state import Principal, Status, TicketState, WorkflowError
 from shared.domain import ActorKind
+from shared.params import Offset, UnitId
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid API key", "model": m.Refusal},
@@ -69,10 +70,10 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
     @router.get("/tickets")
     async def list_tickets(
         who: Who,
-        status: str | None = None,
-        department: str | None = None,
+        status: Status | None = None,
+        department: UnitId = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[m.TicketView]:
         """Staff see every ticket (status=unroutable is the manual dispatch queue);
         a department sees its own."""

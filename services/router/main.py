@@ -19,7 +19,7 @@ from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
 from shared.events import TicketFeedback, TicketReceived
-from shared.http import create_app
+from shared.http import BodyLimitMiddleware, create_app
 from shared.messaging.publisher import Publisher
 from shared.service import configure_logging
 from shared.settings import RouterSettings
@@ -64,6 +64,7 @@ async def main(settings: RouterSettings) -> None:
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
     install(app, commands, repo, keys)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     tasks = [
         relay_forever(commands),
         watch_rules(settings.rules_file, engines, build_engine, directory),

@@ -14,6 +14,8 @@ from services.stats.csvout import csv_response
 from services.stats.projection import ordered_steps
 from services.stats.rates import add_up, measures
 from services.stats.repository import Counters, TicketViews
+from shared.domain import Category, Channel
+from shared.params import Offset, StatusQuery, UnitId
 
 MAX_RANGE_DAYS = 366
 Day = Annotated[date | None, Query()]
@@ -87,14 +89,14 @@ def _ticket_routes(api: StatsApi) -> APIRouter:
 
     @router.get("/tickets", response_model=None)
     async def list_tickets(
-        status: str | None = None,
-        department: str | None = None,
-        district: str | None = None,
+        status: StatusQuery = None,
+        department: UnitId = None,
+        district: UnitId = None,
         overdue: bool | None = None,
         from_: Annotated[date | None, Query(alias="from")] = None,
         to: Day = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
         format: Format = "json",
     ) -> dict[str, Any] | Response:
         """Tickets received in a range (default: all), newest first, with paging.
@@ -129,10 +131,10 @@ def _stats_routes(api: StatsApi) -> APIRouter:
     async def summary(
         from_: Annotated[date | None, Query(alias="from")] = None,
         to: Day = None,
-        department: str | None = None,
-        district: str | None = None,
-        category: str | None = None,
-        channel: str | None = None,
+        department: UnitId = None,
+        district: UnitId = None,
+        category: Category | None = None,
+        channel: Channel | None = None,
         format: Format = "json",
     ) -> dict[str, Any] | Response:
         """Every measure over a range of days (city time, both ends included;

@@ -1,21 +1,32 @@
-"""`make bench`: performance figures as `BENCH <name> <value> <unit>` lines."""
+"""`make bench`: performance figures as `BENCH <name> <value> <unit>` lines.
+
+`python -m tests.bench pipeline` (or rules, notifier, stats) runs only those."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 
-from tests.bench import bench_notifier, bench_rules, bench_stats
+from tests.bench import bench_notifier, bench_pipeline, bench_rules, bench_stats
+
+BENCHES: dict[str, Callable[[], Iterable[str]]] = {
+    "rules": bench_rules.run,
+    "notifier": bench_notifier.run,
+    "stats": bench_stats.run,
+    "pipeline": bench_pipeline.run,
+}
 
 
-def main() -> int:
-    for line in bench_rules.run():
-        print(line, flush=True)
-    for line in bench_notifier.run():
-        print(line, flush=True)
-    for line in bench_stats.run():
-        print(line, flush=True)
+def main(names: list[str]) -> int:
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:
+        print(f"unknown bench {unknown}; choose from {list(BENCHES)}", file=sys.stderr)
+        return 2
+    for name in names or list(BENCHES):
+        for line in BENCHES[name]():
+            print(line, flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

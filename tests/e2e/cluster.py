@@ -90,6 +90,9 @@ class Cluster:
     # When set, every process reads its clock offset (seconds) from this file
     # (shared.clock): set_clock_offset() moves time for the whole cluster.
     clock_offset_file: Path | None = None
+    # Added to every process's environment: servers of a run's own
+    # (tests.servers), shorter leases, and so on.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -120,6 +123,7 @@ class Cluster:
             # Intake's SMTP listener on a free port: clusters run side by side.
             "HOTLINE_EMAIL_LISTEN_PORT": "0",
             **offset,
+            **self.extra_env,
         }
 
     async def start(self, service: str, name: str | None = None) -> None:

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -35,8 +34,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	go newIDIndexKeeper(*dir).run(ctx, 250*time.Millisecond)
 
 	log.Printf("ferretdb listening on %s, data in %s", *listen, *dir)
 	f.Run(ctx)

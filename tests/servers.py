@@ -1,0 +1,216 @@
+"""A RabbitMQ node and a dev store of a run's own, for the chaos run and the
+pipeline bench: they restart and stop their servers, which must never be the
+developer's (or another test's) shared ones.
+
+The RabbitMQ node is a second Erlang node beside the shared one (its own node
+name, AMQP and distribution ports, data, logs and cookie; no plugins), started
+with Debian's rabbitmq-server -detached. The store is the FerretDB binary that
+scripts/servers.sh builds, on a port and a directory of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support import ROOT, ensure_servers
+
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait(what: str, check: object, timeout_s: float) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} did not come up within {timeout_s}s")
+
+
+def ferretdb_binary() -> Path:
+    """The store binary scripts/servers.sh builds (built now if it is missing)."""
+    script = ROOT / "scripts" / "servers.sh"
+    found = subprocess.run([str(script), "store-binary"], capture_output=True, check=True)
+    return Path(found.stdout.decode().strip())
+
+
+def rabbit_tool(name: str) -> str:
+    """Debian's scripts under /usr/lib/rabbitmq/bin run as any user; the wrappers
+    in /usr/sbin would switch to the rabbitmq user and lose our environment."""
+    if (RABBIT_BIN / name).exists():
+        return str(RABBIT_BIN / name)
+    if shutil.which(name) is None:
+        ensure_servers()
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found")
+    return str(Path(found).resolve().parent / name)
+
+
+@dataclass
+class OwnBroker:
+    """A RabbitMQ node of our own."""
+
+    base: Path
+    port: int = field(default_factory=free_port)
+    dist_port: int = field(default_factory=free_port)
+    node: str = field(default_factory=lambda: f"hotline-chaos-{uuid.uuid4().hex[:6]}@localhost")
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _env(self) -> dict[str, str]:
+        home = self.base / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        plugins = self.base / "enabled_plugins"
+        plugins.touch()
+        return {
+            **os.environ,
+            "HOME": str(home),  # the Erlang cookie of this node and its tools
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_PID_FILE": str(self.base / "rabbit.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
+        }
+
+    def _tool(self, name: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [rabbit_tool(name), "-n", self.node, "-q", *args],
+            env=self._env(),
+            cwd=self.base,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start(self) -> None:
+        subprocess.run(
+            [rabbit_tool("rabbitmq-server"), "-detached"],
+            env=self._env(),
+            cwd=self.base,
+            capture_output=True,
+            check=False,
+        )
+        _wait(
+            f"rabbitmq node {self.node}",
+            lambda: (
+                self._tool("rabbitmq-diagnostics", "ping").returncode == 0 and port_open(self.port)
+            ),
+            90,
+        )
+
+    def stop(self) -> None:
+        """Stop the node and wait until it is gone (kill it if it will not go)."""
+        self._tool("rabbitmqctl", "stop")
+        pid_file = self.base / "rabbit.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+            pid_file.unlink(missing_ok=True)
+
+    async def restart(self, down_s: float = 1.0) -> None:
+        await asyncio.to_thread(self.stop)
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start)
+
+
+@dataclass
+class OwnStore:
+    """A FerretDB process of our own."""
+
+    base: Path
+    port: int = field(default_factory=free_port)
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        log = (self.base / "ferretdb.log").open("ab")
+        self._proc = subprocess.Popen(
+            [
+                str(ferretdb_binary()),
+                "-listen",
+                f"127.0.0.1:{self.port}",
+                "-dir",
+                str(self.base / "store"),
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        _wait("the dev store", lambda: port_open(self.port), 30)
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    async def restart(self, down_s: float = 1.0) -> None:
+        await asyncio.to_thread(self.stop)
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start)
+
+
+@dataclass
+class OwnServers:
+    broker: OwnBroker
+    store: OwnStore
+
+    def env(self) -> dict[str, str]:
+        """What points a service process (and our own clients) at these servers."""
+        return {"HOTLINE_AMQP_URL": self.broker.url, "HOTLINE_MONGO_URL": self.store.url}
+
+
+@contextlib.contextmanager
+def own_servers() -> Iterator[OwnServers]:
+    """Start a RabbitMQ node and a store of our own; stop both (always) after."""
+    with tempfile.TemporaryDirectory(prefix="hotline-own-") as tmp:
+        base = Path(tmp)
+        (base / "rabbit").mkdir()
+        (base / "store").mkdir()
+        servers = OwnServers(OwnBroker(base / "rabbit"), OwnStore(base / "store"))
+        try:
+            servers.broker.start()
+            servers.store.start()
+            yield servers
+        finally:
+            servers.store.stop()
+            servers.broker.stop()
