@@ -46,7 +46,9 @@ class Notifier:
 
 async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
     async with notifier.locks.hold(event.ticket_id):
-        if not await notifier.timers.accept_event(event.ticket_id, event.occurred_at):
+        schedules = isinstance(event, (TicketDispatched, TicketExtended, TicketReopened))
+        generation = str(event.event_id) if schedules else None
+        if not await notifier.timers.accept_event(event.ticket_id, event.occurred_at, generation):
             logger.info(
                 "ignoring %s of %s: a newer event applied", event.event_type, event.ticket_id
             )

@@ -54,7 +54,49 @@ class TimerRepository(JobStore):
     async def cancel(
         self, ticket_id: str, kinds: tuple[str, ...] | None = None, keep: str | None = None
     ) -> int:
-        """Cancel pending timers of the ticket (of these kinds; not of generation keep)."""
+        """Cancel pending timers of the ticket (of these kinds; not of generation keep).
+
+        Timer ids follow from the ticket's generations (recorded by accept_event),
+        so each is read and written by _id: on the dev store a query by ticket_id
+        reads every timer (seconds per event at a few thousand timers)."""
+        ticket = await self._tickets.find_one({"_id": ticket_id}, {"generations": 1})
+        if ticket is None or "generations" not in ticket:
+            return await self._cancel_by_query(ticket_id, kinds, keep)
+        cancelled = 0
+        for generation in ticket["generations"]:
+            if generation == keep:
+                continue
+            for candidate in await self._timer_ids(ticket_id, generation, kinds):
+                cancelled += await self._cancel_if_pending(candidate)
+        return cancelled
+
+    async def _timer_ids(
+        self, ticket_id: str, generation: str, kinds: tuple[str, ...] | None
+    ) -> list[str]:
+        wanted = KINDS if kinds is None else kinds
+        ids = [f"{ticket_id}:{generation}:{k}:0" for k in wanted if k != "supervision"]
+        if "supervision" in wanted:
+            # Each supervision is scheduled when the one before fires: they run
+            # 1, 2, 3, ... without a gap.
+            seq = 1
+            while await self.jobs.find_one(
+                {"_id": f"{ticket_id}:{generation}:supervision:{seq}"}, {"_id": 1}
+            ):
+                ids.append(f"{ticket_id}:{generation}:supervision:{seq}")
+                seq += 1
+        return ids
+
+    async def _cancel_if_pending(self, timer_id: str) -> int:
+        doc = await self.jobs.find_one({"_id": timer_id}, {"status": 1})
+        if doc is None or doc["status"] != "pending":
+            return 0
+        await self.jobs.update_one({"_id": timer_id}, {"$set": {"status": "cancelled"}})
+        return 1
+
+    async def _cancel_by_query(
+        self, ticket_id: str, kinds: tuple[str, ...] | None, keep: str | None
+    ) -> int:
+        # Tickets whose timers were set before generations were recorded.
         query: dict[str, Any] = {"ticket_id": ticket_id, "status": "pending"}
         if kinds is not None:
             query["kind"] = {"$in": list(kinds)}
@@ -99,15 +141,22 @@ class TimerRepository(JobStore):
         cursor = self.jobs.find({"ticket_id": ticket_id}).sort("original_due_at", 1)
         return await cursor.to_list()
 
-    async def accept_event(self, ticket_id: str, occurred_at: datetime) -> bool:
+    async def accept_event(
+        self, ticket_id: str, occurred_at: datetime, generation: str | None = None
+    ) -> bool:
         """False for an event older than one already applied to the ticket: a late
-        redelivery must not cancel the timers a newer event set."""
+        redelivery must not cancel the timers a newer event set. An event that
+        sets timers records its generation, which cancel() reads."""
         doc = await self._tickets.find_one({"_id": ticket_id})
         if doc is not None and doc["last_at"] > occurred_at:
             return False
-        await self._tickets.update_one(
-            {"_id": ticket_id}, {"$set": {"last_at": occurred_at}}, upsert=True
-        )
+        update: dict[str, Any] = {"$set": {"last_at": occurred_at}}
+        if doc is None:
+            update["$set"]["generations"] = [generation] if generation else []
+        elif generation is not None and "generations" in doc:
+            update["$addToSet"] = {"generations": generation}
+        # else a ticket from before generations were recorded: cancel() queries.
+        await self._tickets.update_one({"_id": ticket_id}, update, upsert=True)
         return True
 
 

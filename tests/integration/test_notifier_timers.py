@@ -639,3 +639,19 @@ async def test_smtp_down_then_up(by_mail: tuple[Timed, int]) -> None:
         [message] = mailbox.messages()
     assert [a["ok"] for a in doc["attempts"]] == [False, False, True]
     assert_chinese_dispatch_mail(message, "LC-SMTP", doc["text"])
+
+
+async def test_timers_set_before_generations_were_recorded_are_still_cancelled(
+    timed: Timed,
+) -> None:
+    """A ticket whose notifier record predates the generations list: cancel()
+    falls back to finding its timers by ticket."""
+    await timed.n.stop()
+    event = dispatched("LC-OLD", at=START, deadline=DEADLINE, response_deadline=RESPONSE)
+    context = {"department": WATER, "deadline": DEADLINE, "response_deadline": RESPONSE}
+    plan = [Planned("urge", RESPONSE), Planned("warning", DEADLINE - timedelta(days=1))]
+    await timed.n.timers.schedule("LC-OLD", "g-old", plan, context)
+    await timed.n.infra.db["timer_tickets"].insert_one({"_id": "LC-OLD", "last_at": START})
+
+    assert await timed.n.timers.cancel("LC-OLD", keep=str(event.event_id)) == 2
+    assert {t["status"] for t in await timed.timers("LC-OLD")} == {"cancelled"}
