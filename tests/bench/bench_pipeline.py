@@ -94,9 +94,10 @@ class Pipeline:
         times = [self.notices.dispatch_notices[t] for t in load.accepted if t in dispatched]
         return max(times, default=time.monotonic())
 
-    def latencies_ms(self, load: Load) -> list[float]:
+    def latencies_ms(self, load: Load, since: dict[str, float]) -> list[float]:
+        """From a time per ticket (its 202, or its POST leaving) to its dispatch."""
         seen = self.observer.first["dispatched"]
-        return sorted((seen[t] - at) * 1000 for t, at in load.accepted.items() if t in seen)
+        return sorted((seen[t] - at) * 1000 for t, at in since.items() if t in seen)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -130,11 +131,17 @@ async def latency(pipeline: Pipeline, port: int, rate: float) -> list[str]:
     load = await open_loop(port, rate, LATENCY_S, "half")
     await pipeline.drained(load, counted)
     await pipeline.notified(load)
-    latencies = pipeline.latencies_ms(load)
+    latencies = pipeline.latencies_ms(load, load.accepted)
+    # The router can dispatch before the 202 reaches the client (intake answers
+    # after the confirm and one more write): those latencies are negative. From
+    # the POST leaving, the figure is what a citizen's request takes.
+    whole = pipeline.latencies_ms(load, load.posted)
     return [
         f"BENCH pipeline.half_rate {rate:.1f} tickets/s",
         f"BENCH pipeline.latency_p50 {percentile(latencies, 50):.1f} ms",
         f"BENCH pipeline.latency_p99 {percentile(latencies, 99):.1f} ms",
+        f"BENCH pipeline.post_to_dispatched_p50 {percentile(whole, 50):.1f} ms",
+        f"BENCH pipeline.post_to_dispatched_p99 {percentile(whole, 99):.1f} ms",
     ]
 
 
@@ -161,7 +168,13 @@ async def bench(servers: OwnServers, folder: Path) -> list[str]:
     await notices.start()
     directory_at(notices.port, folder)
     namespace = unique_namespace()
-    env = {**servers.env(), "HOTLINE_TIMER_POLL_S": "0.5", "HOTLINE_DELIVERY_POLL_S": "1.0"}
+    # The load generator is one client: intake's per-client rate limit (a
+    # protection against one abusive caller) would refuse nearly all of it.
+    env = {
+        **servers.env(),
+        "HOTLINE_RATE_LIMIT_PER_MINUTE": "100000000",
+        "HOTLINE_RATE_LIMIT_BURST": "1000000",
+    }
     cluster = Cluster(namespace, folder / "departments.json", folder, extra_env=env)
     observer = Observer(
         servers.broker.url, f"{namespace}.tickets", ("ticket.dispatched", "ticket.unroutable")

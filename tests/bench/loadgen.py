@@ -71,26 +71,29 @@ class Load:
     """What a driver saw: when each accepted ticket got its 202, and refusals."""
 
     accepted: dict[str, float] = field(default_factory=dict)  # ticket_id -> monotonic time
+    posted: dict[str, float] = field(default_factory=dict)  # ticket_id -> when its POST left
     refused: dict[int, int] = field(default_factory=dict)  # status -> count
     errors: int = 0
     started: float = 0.0
     ended: float = 0.0
 
-    def record(self, status: int, answer: bytes) -> None:
+    def record(self, status: int, answer: bytes, sent: float) -> None:
         if status == 202:
             ticket: dict[str, Any] = json.loads(answer)
             self.accepted[ticket["ticket_id"]] = time.monotonic()
+            self.posted[ticket["ticket_id"]] = sent
         else:
             self.refused[status] = self.refused.get(status, 0) + 1
 
 
 async def _post_one(conn: Connection, url_path: str, body: bytes, key: str, load: Load) -> None:
+    sent = time.monotonic()
     try:
         status, answer = await conn.post(url_path, body, key)
     except (OSError, asyncio.IncompleteReadError):
         load.errors += 1
         return
-    load.record(status, answer)
+    load.record(status, answer, sent)
 
 
 async def closed_loop(port: int, connections: int, duration_s: float, tag: str) -> Load:

@@ -99,6 +99,9 @@ def _cluster(namespace: str, servers: OwnServers, receiver: Receiver, folder: Pa
         "HOTLINE_RETRY_DELAYS": str(RETRY_DELAYS),
         # A notifier killed mid-firing leaves its claim; it expires after this.
         "HOTLINE_CLAIM_LEASE_S": "5",
+        # The feed is one client: intake's per-client rate limit is not under test.
+        "HOTLINE_RATE_LIMIT_PER_MINUTE": "100000000",
+        "HOTLINE_RATE_LIMIT_BURST": "1000000",
     }
     cluster = Cluster(
         namespace,
