@@ -35,7 +35,7 @@ class Endpoint:
     path: str
     body: dict[str, Any] | None = None
     query: dict[str, str] = field(default_factory=dict)
-    auth: str | None = None  # router: "staff" or "department"
+    auth: str | None = None  # router: "staff" or "department"; intake: "intake-staff"
 
 
 FEEDBACK = {"rating": "satisfied", "solved": True}
@@ -48,9 +48,30 @@ TICKET_BODY = {
     "citizen": {"name": "张三", "phone": "13800000000"},
     "location": {"lat": 36.48, "lon": 115.45, "address": "贾镇"},
 }
+AGENT_BODY = {
+    "agent_id": "seat-042",
+    "caller_number": "13912345678",
+    "call_id": "call-bad-input",
+    "district": "阳谷县",
+    "category": "consultation",
+    "text": "咨询社保卡补办需要带什么材料。",
+}
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("intake", "POST", "/v1/tickets", TICKET_BODY),
     Endpoint("intake", "POST", f"/v1/tickets/{TICKET}/feedback", FEEDBACK),
+    Endpoint("intake", "POST", "/v1/agent/tickets", AGENT_BODY),
+    Endpoint("intake", "GET", "/v1/lookup", query={"ticket": TICKET, "phone_last4": "0000"}),
+    Endpoint("intake", "GET", "/v1/hotspots", query={"district": "guanxian"}, auth="intake-staff"),
+    Endpoint("intake", "GET", "/v1/channels"),
+    Endpoint("intake", "GET", "/open311/v2/services.json"),
+    Endpoint("intake", "GET", "/open311/v2/services/streetlight.json"),
+    Endpoint(
+        "intake",
+        "GET",
+        "/open311/v2/requests.json",
+        query={"status": "open", "start_date": "2026-11-01T00:00:00Z"},
+    ),
+    Endpoint("intake", "GET", f"/open311/v2/requests/{TICKET}.xml"),
     Endpoint("router", "GET", f"/v1/tickets/{TICKET}", auth="staff"),
     Endpoint(
         "router",

@@ -71,7 +71,9 @@ def build_router(
         dependencies=[Depends(StaffOnly(ctx))],
     )
     async def hotspots(
-        district: Annotated[str | None, Query(max_length=50)] = None,
+        district: Annotated[
+            str | None, Query(max_length=50, pattern=r"^[a-z][a-z0-9.\-]*$")
+        ] = None,
     ) -> list[dict[str, Any]]:
         """Problems many callers report at one place (hotline staff only)."""
         return await ctx.intake.hotspots.list(ctx.clock(), district)

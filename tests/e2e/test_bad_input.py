@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from services.router.keys import KeyRepository
 from services.router.workflow.state import Principal
 from shared.domain import ActorKind
 from shared.events import utcnow
+from shared.keys import ApiKeyStore
 from shared.mongo import create_client, service_database
 from shared.settings import CommonSettings
 from tests.badinput import INJECTIONS, TICKET, TICKET_BODY, Bad, all_variants
@@ -53,9 +55,12 @@ async def _issue_keys(settings: CommonSettings) -> dict[str, str]:
         await repo.ensure_indexes()
         staff = Principal(kind=ActorKind.STAFF, id="probe.staff")
         department = Principal(kind=ActorKind.DEPARTMENT, id="guanxian.water")
+        intake_keys = ApiKeyStore(service_database(client, settings, "intake"))
+        await intake_keys.ensure_indexes()
         return {
             "staff": (await repo.issue(staff, utcnow()))[1],
             "department": (await repo.issue(department, utcnow()))[1],
+            "intake-staff": (await intake_keys.issue("staff", "probe.staff", utcnow()))[1],
         }
     finally:
         await client.close()
@@ -104,12 +109,17 @@ async def send(world: World, bad: Bad) -> httpx.Response:
 
 
 def clear_error(response: httpx.Response) -> bool:
-    """A JSON object that names the problem: FastAPI's detail, or the router's
-    code and message."""
+    """An error body that names the problem: FastAPI's detail, the router's code
+    and message, or Open311's list of errors (JSON or XML) with a description."""
+    if response.headers.get("content-type", "").startswith(("text/xml", "application/xml")):
+        root = ElementTree.fromstring(response.content)
+        return root.tag == "errors" and bool(root.findtext("error/description"))
     try:
         body = response.json()
     except ValueError:
         return False
+    if isinstance(body, list):  # Open311
+        return bool(body) and all(isinstance(e, dict) and e.get("description") for e in body)
     return isinstance(body, dict) and bool(body.get("detail") or body.get("message"))
 
 
