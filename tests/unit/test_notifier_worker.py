@@ -4,6 +4,8 @@ claim and the store are the integration tests' business)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +51,16 @@ class Recorder:
                 stored["status"] = "fired"
 
 
+@asynccontextmanager
+async def running(worker: JobWorker) -> AsyncIterator[None]:
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def until(predicate: Any) -> None:
     async def check() -> bool:
         return bool(predicate())
@@ -61,8 +73,7 @@ async def test_jobs_run_when_due_not_before() -> None:
     jobs = Jobs([job("a", T0 + timedelta(seconds=30)), job("b", T0 + timedelta(hours=3))])
     recorder = Recorder(jobs, clock)
     worker = JobWorker(jobs, recorder, clock, refresh_s=0.05)  # type: ignore[arg-type]
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await until(lambda: jobs.scans >= 2)
         assert recorder.runs == [] and worker.held == 1  # "b" is beyond the look-ahead
         clock.advance(timedelta(seconds=31))
@@ -72,9 +83,6 @@ async def test_jobs_run_when_due_not_before() -> None:
         await until(lambda: len(recorder.runs) == 2)
         await asyncio.sleep(0.2)  # rescans return nothing pending
         assert [name for name, _ in recorder.runs] == ["a", "b"]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_offered_job_runs_without_a_scan_and_once() -> None:
@@ -82,8 +90,7 @@ async def test_offered_job_runs_without_a_scan_and_once() -> None:
     jobs = Jobs([])
     recorder = Recorder(jobs, clock)
     worker = JobWorker(jobs, recorder, clock, refresh_s=3600)  # type: ignore[arg-type]
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await until(lambda: jobs.scans == 1)
         doc = job("new", T0)
         jobs.docs.append(doc)
@@ -92,9 +99,6 @@ async def test_offered_job_runs_without_a_scan_and_once() -> None:
         await until(lambda: len(recorder.runs) == 1)
         await asyncio.sleep(0.1)
         assert recorder.runs == [("new", T0)] and jobs.scans == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_later_attempt_replaces_the_held_one() -> None:
@@ -102,8 +106,7 @@ async def test_a_later_attempt_replaces_the_held_one() -> None:
     jobs = Jobs([])
     recorder = Recorder(jobs, clock)
     worker = JobWorker(jobs, recorder, clock, refresh_s=3600)  # type: ignore[arg-type]
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         worker.offer(job("d", T0 + timedelta(seconds=10), attempt=1))
         worker.offer(job("d", T0 + timedelta(seconds=20), attempt=2))  # a retry, moved
         clock.advance(timedelta(seconds=15))
@@ -111,9 +114,6 @@ async def test_a_later_attempt_replaces_the_held_one() -> None:
         assert recorder.runs == []  # the first entry is stale
         clock.advance(timedelta(seconds=10))
         await until(lambda: len(recorder.runs) == 1)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_backlog_larger_than_one_scan_is_fetched_in_turns() -> None:
@@ -121,13 +121,9 @@ async def test_a_backlog_larger_than_one_scan_is_fetched_in_turns() -> None:
     jobs = Jobs([job(f"j{i:03d}", T0 - timedelta(seconds=i)) for i in range(50)])
     recorder = Recorder(jobs, clock)
     worker = JobWorker(jobs, recorder, clock, refresh_s=3600, batch=10)  # type: ignore[arg-type]
-    task = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await until(lambda: len(recorder.runs) == 50)
         assert len({name for name, _ in recorder.runs}) == 50
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_cancelling_a_busy_worker_ends_it() -> None:
