@@ -53,6 +53,7 @@ from shared.messaging.topology import QUEUES, Topology
 from shared.mongo import Document, create_client
 from shared.settings import DATA_DIR, NotifierSettings
 from shared.workcalendar import WorkCalendar
+from tests.bench.notices import answer_ok
 from tests.e2e.cluster import free_port
 from tests.support import ensure_servers, unique_namespace
 
@@ -75,28 +76,9 @@ DIMS = {"district": "guanxian", "category": "help", "channel": "phone", "priorit
 # --- a department endpoint in a process of its own ----------------------------------------
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """HTTP/1.1 with keep-alive: read a request, answer 200, repeat."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
 def _serve(port: int) -> None:
     async def main() -> None:
-        server = await asyncio.start_server(_answer, "127.0.0.1", port)
+        server = await asyncio.start_server(answer_ok, "127.0.0.1", port)
         async with server:
             await server.serve_forever()
 

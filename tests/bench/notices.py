@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 
 from tests.servers import free_port
 
@@ -28,25 +29,7 @@ class NoticeCounter:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """HTTP/1.1 with keep-alive: read a request, note it, answer 200, repeat."""
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length, kind = 0, b""
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                    elif name.lower() == b"x-hotline-event":
-                        kind = value.strip()
-                body = await reader.readexactly(length) if length else b""
-                self._note(kind, body)
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        await answer_ok(reader, writer, self._note)
 
     def _note(self, kind: bytes, body: bytes) -> None:
         if kind != b"dispatch":
@@ -54,3 +37,31 @@ class NoticeCounter:
             return
         ticket = str(json.loads(body).get("ticket_id"))
         self.dispatch_notices.setdefault(ticket, time.monotonic())
+
+
+async def answer_ok(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    note: Callable[[bytes, bytes], None] | None = None,
+) -> None:
+    """HTTP/1.1 with keep-alive: read a request, note its X-Hotline-Event and
+    body, answer 200, repeat."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length, kind = 0, b""
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"x-hotline-event":
+                    kind = value.strip()
+            body = await reader.readexactly(length) if length else b""
+            if note is not None:
+                note(kind, body)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()

@@ -58,12 +58,6 @@ async def harness(intake_settings: IntakeSettings) -> AsyncIterator[IntakeHarnes
 
 
 @pytest.fixture
-async def probe(harness: IntakeHarness) -> AsyncIterator[Probe]:
-    async with probing(harness) as opened:
-        yield opened
-
-
-@pytest.fixture
 async def limited(intake_settings: IntakeSettings) -> AsyncIterator[tuple[IntakeHarness, Probe]]:
     """An intake that accepts bodies of at most 2048 bytes."""
     small = intake_settings.model_copy(update={"max_body_bytes": 2048})

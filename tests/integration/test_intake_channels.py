@@ -45,12 +45,6 @@ async def harness(settings: CommonSettings) -> AsyncIterator[IntakeHarness]:
         yield built
 
 
-@pytest.fixture
-async def probe(harness: IntakeHarness) -> AsyncIterator[Probe]:
-    async with probing(harness) as opened:
-        yield opened
-
-
 # --- call-centre agent ------------------------------------------------------------------
 
 

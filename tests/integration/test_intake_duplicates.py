@@ -20,7 +20,7 @@ from shared.events import (
 )
 from shared.messaging.publisher import Publisher
 from shared.settings import CommonSettings
-from tests.intake_support import IntakeHarness, Probe, intake_settings_of, probing, running
+from tests.intake_support import IntakeHarness, Probe, intake_settings_of, running
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -41,12 +41,6 @@ async def harness(settings: CommonSettings) -> AsyncIterator[IntakeHarness]:
     async with running(intake_settings_of(settings), consume_status=True) as built:
         built.intake.clock = ManualClock(utcnow())
         yield built
-
-
-@pytest.fixture
-async def probe(harness: IntakeHarness) -> AsyncIterator[Probe]:
-    async with probing(harness) as opened:
-        yield opened
 
 
 def clock_of(harness: IntakeHarness) -> ManualClock:

@@ -25,7 +25,7 @@ from shared.events import (
 )
 from shared.messaging.publisher import Publisher
 from shared.settings import CommonSettings
-from tests.intake_support import IntakeHarness, Probe, intake_settings_of, probing, running
+from tests.intake_support import IntakeHarness, Probe, intake_settings_of, running
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -49,12 +49,6 @@ WASTE = {
 async def harness(settings: CommonSettings) -> AsyncIterator[IntakeHarness]:
     async with running(intake_settings_of(settings), consume_status=True) as built:
         yield built
-
-
-@pytest.fixture
-async def probe(harness: IntakeHarness) -> AsyncIterator[Probe]:
-    async with probing(harness) as opened:
-        yield opened
 
 
 @pytest.fixture
