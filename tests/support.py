@@ -39,8 +39,9 @@ def make_settings(namespace: str) -> CommonSettings:
     )
 
 
-async def purge_namespace(settings: CommonSettings) -> None:
-    """Delete the namespace's queues, exchanges and databases."""
+async def purge_namespace(settings: CommonSettings, extra_databases: tuple[str, ...] = ()) -> None:
+    """Delete the namespace's queues, exchanges and databases (the services'
+    and any extra ones a test or bench made, by suffix)."""
     topology = Topology.from_settings(settings)
     connection = await aio_pika.connect(settings.amqp_url)
     async with connection:
@@ -57,8 +58,8 @@ async def purge_namespace(settings: CommonSettings) -> None:
     try:
         # By name, not by listing: listDatabases sizes every database on the
         # server, and one busy database elsewhere would stall every teardown.
-        for service in SERVICES:
-            await client.drop_database(f"{settings.mongo_db_prefix}_{service}")
+        for suffix in (*SERVICES, *extra_databases):
+            await client.drop_database(f"{settings.mongo_db_prefix}_{suffix}")
     finally:
         await client.close()
 

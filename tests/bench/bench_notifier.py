@@ -42,20 +42,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 
 from services.notifier.assembly import NotifierParts, assemble
 from shared.bootstrap import Infra, connect
 from shared.clock import Clock
 from shared.directory import Directory, load_directory
-from shared.messaging.topology import QUEUES, Topology
-from shared.mongo import Document, create_client
+from shared.mongo import Document
 from shared.settings import DATA_DIR, NotifierSettings
 from shared.workcalendar import WorkCalendar
 from tests.bench.notices import answer_ok
 from tests.e2e.cluster import free_port
-from tests.support import ensure_servers, unique_namespace
+from tests.support import ensure_servers, purge_namespace, unique_namespace
 
 TIMERS = 10_000
 WINDOW_S = 60.0
@@ -291,27 +289,6 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
-async def remove(settings: NotifierSettings) -> None:
-    """The bench's queues, exchanges and its one database, by name."""
-    topology = Topology.from_settings(settings)
-    connection = await aio_pika.connect(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for spec in QUEUES:
-            name = topology.queue_name(spec)
-            for queue in [name, topology.dlq_name(name)] + [
-                topology.retry_queue_name(name, d) for d in topology.retry_delays
-            ]:
-                await channel.queue_delete(queue)
-        await channel.exchange_delete(topology.exchange)
-        await channel.exchange_delete(topology.dead_letter_exchange)
-    client = create_client(settings)
-    try:
-        await client.drop_database(f"{settings.mongo_db_prefix}_notifier")
-    finally:
-        await client.close()
-
-
 async def measure(port: int, folder: Path) -> list[str]:
     namespace = unique_namespace()
     settings = NotifierSettings(amqp_namespace=namespace, mongo_db_prefix=namespace)
@@ -327,7 +304,7 @@ async def measure(port: int, folder: Path) -> list[str]:
             await bench.close()
     finally:
         await infra.close()
-        await remove(settings)
+        await purge_namespace(settings)
     lines = [
         f"BENCH notifier.timer_lag_p99_s {p99(lags.values):.3f} s",
         f"BENCH notifier.deliveries_per_s {rate:.1f} 1/s",

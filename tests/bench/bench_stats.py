@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-import aio_pika
 import httpx
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
@@ -47,11 +46,10 @@ from shared.directory import Directory, load_directory
 from shared.domain import Category, Channel
 from shared.events import EVENT_ADAPTER, Rating, TicketEvent
 from shared.messaging.publisher import Publisher
-from shared.messaging.topology import QUEUES, Topology
 from shared.mongo import Document, create_client
 from shared.settings import StatsSettings
 from tests.stats_support import TicketStory
-from tests.support import ensure_servers, unique_namespace
+from tests.support import ensure_servers, purge_namespace, unique_namespace
 
 TICKETS = 6_000
 MONTH_TICKETS = 200_000
@@ -390,28 +388,6 @@ async def measure_summary(settings: StatsSettings, city: City) -> list[str]:
 # --- the whole bench ------------------------------------------------------------------------
 
 
-async def remove(settings: StatsSettings) -> None:
-    """The bench's queues, exchanges and databases, by name."""
-    topology = Topology.from_settings(settings)
-    connection = await aio_pika.connect(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for spec in QUEUES:
-            name = topology.queue_name(spec)
-            for queue in [name, topology.dlq_name(name)] + [
-                topology.retry_queue_name(name, d) for d in topology.retry_delays
-            ]:
-                await channel.queue_delete(queue)
-        await channel.exchange_delete(topology.exchange)
-        await channel.exchange_delete(topology.dead_letter_exchange)
-    client = create_client(settings)
-    try:
-        for suffix in ("stats", "stats_month"):
-            await client.drop_database(f"{settings.mongo_db_prefix}_{suffix}")
-    finally:
-        await client.close()
-
-
 async def measure() -> list[str]:
     namespace = unique_namespace()
     settings = StatsSettings(amqp_namespace=namespace, mongo_db_prefix=namespace)
@@ -419,7 +395,7 @@ async def measure() -> list[str]:
     try:
         return [*await measure_ingestion(settings, city), *await measure_summary(settings, city)]
     finally:
-        await remove(settings)
+        await purge_namespace(settings, ("stats_month",))
 
 
 def run() -> Iterator[str]:

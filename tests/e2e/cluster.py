@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from shared.settings import DATA_DIR
+from tests.support import make_settings, purge_namespace, unique_namespace
 
 SERVICES = ("intake", "router", "notifier", "stats")
 HOTLINE = Path(sys.executable).parent / "hotline"
@@ -167,3 +169,31 @@ class Cluster:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(
+    folder: Path, services: tuple[str, ...] = SERVICES, with_clock: bool = False
+) -> AsyncIterator[tuple[Cluster, Receiver]]:
+    """The services as processes in a namespace of their own, every department's
+    webhook pointing at one Receiver; all stopped and purged after."""
+    settings = make_settings(unique_namespace())
+    receiver = Receiver()
+    await receiver.start()
+    directory_file = directory_pointing_at(receiver, folder / "departments.json")
+    cluster = Cluster(
+        settings.amqp_namespace,
+        directory_file,
+        folder,
+        clock_offset_file=folder / "clock-offset" if with_clock else None,
+    )
+    if with_clock:
+        cluster.set_clock_offset(0)
+    try:
+        for service in services:
+            await cluster.start(service)
+        yield cluster, receiver
+    finally:
+        await cluster.stop_all()
+        await receiver.stop()
+        await purge_namespace(settings)

@@ -29,9 +29,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 from services.demo import sample_requests, submission_of
 from services.stats.dashboard import mount_dashboard
 from services.stats.rates import measures
-from shared.settings import CommonSettings
-from tests.e2e.cluster import SERVICES, Cluster, Receiver, directory_pointing_at, free_port
-from tests.support import ROOT, eventually, make_settings, purge_namespace, unique_namespace
+from tests.e2e.cluster import (
+    Cluster,
+    free_port,
+    running_cluster,
+)
+from tests.support import ROOT, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -68,19 +71,8 @@ class ApiView:
 
 @pytest.fixture
 async def cluster(servers: None, tmp_path: Path) -> AsyncIterator[Cluster]:
-    settings: CommonSettings = make_settings(unique_namespace())
-    receiver = Receiver()
-    await receiver.start()
-    directory_file = directory_pointing_at(receiver, tmp_path / "departments.json")
-    cluster = Cluster(settings.amqp_namespace, directory_file, tmp_path)
-    try:
-        for service in SERVICES:
-            await cluster.start(service)
-        yield cluster
-    finally:
-        await cluster.stop_all()
-        await receiver.stop()
-        await purge_namespace(settings)
+    async with running_cluster(tmp_path) as (value, _receiver):
+        yield value
 
 
 async def get(client: httpx.AsyncClient, url: str) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from shared.events import parse_event
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 from shared.workcalendar import WorkCalendar
-from tests.e2e.cluster import Cluster, Receiver, directory_pointing_at
-from tests.support import eventually, make_settings, purge_namespace, unique_namespace
+from tests.e2e.cluster import Cluster, Receiver, running_cluster
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -38,25 +38,9 @@ CENTRE = "city.platform"
 @pytest.fixture
 async def cluster(servers: None, tmp_path: Path) -> AsyncIterator[tuple[Cluster, Receiver]]:
     """Intake, router and notifier as processes, sharing a clock offset file."""
-    settings: CommonSettings = make_settings(unique_namespace())
-    receiver = Receiver()
-    await receiver.start()
-    directory_file = directory_pointing_at(receiver, tmp_path / "departments.json")
-    cluster = Cluster(
-        settings.amqp_namespace,
-        directory_file,
-        tmp_path,
-        clock_offset_file=tmp_path / "clock-offset",
-    )
-    cluster.set_clock_offset(0)
-    try:
-        for service in ("intake", "router", "notifier"):
-            await cluster.start(service)
-        yield cluster, receiver
-    finally:
-        await cluster.stop_all()
-        await receiver.stop()
-        await purge_namespace(settings)
+    services = ("intake", "router", "notifier")
+    async with running_cluster(tmp_path, services, with_clock=True) as value:
+        yield value
 
 
 async def post(client: httpx.AsyncClient, cluster: Cluster, sample: dict[str, Any]) -> str:

@@ -18,29 +18,18 @@ from services.router.engine import RuleEngine
 from services.router.rules import load_rules
 from shared.directory import Directory, load_directory
 from shared.events import utcnow
-from shared.settings import DATA_DIR, CommonSettings
+from shared.settings import DATA_DIR
 from shared.workcalendar import WorkCalendar
-from tests.e2e.cluster import SERVICES, Cluster, Receiver, directory_pointing_at
-from tests.support import eventually, make_settings, purge_namespace, unique_namespace
+from tests.e2e.cluster import Cluster, Receiver, running_cluster
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def cluster(servers: None, tmp_path: Path) -> AsyncIterator[tuple[Cluster, Receiver]]:
-    settings: CommonSettings = make_settings(unique_namespace())
-    receiver = Receiver()
-    await receiver.start()
-    directory_file = directory_pointing_at(receiver, tmp_path / "departments.json")
-    cluster = Cluster(settings.amqp_namespace, directory_file, tmp_path)
-    try:
-        for service in SERVICES:
-            await cluster.start(service)
-        yield cluster, receiver
-    finally:
-        await cluster.stop_all()
-        await receiver.stop()
-        await purge_namespace(settings)
+    async with running_cluster(tmp_path) as value:
+        yield value
 
 
 def expected_departments(samples: list[dict[str, Any]]) -> dict[str, str | None]:

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -34,14 +34,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
 
 from services.notifier.api import build_router
-from services.notifier.assembly import assemble
-from services.notifier.channels import DeliveryChannel
-from services.notifier.delivery import DeliverySender
-from services.notifier.firing import TimerFirer
-from services.notifier.handlers import Notifier, handle_event
+from services.notifier.assembly import NotifierParts, assemble
+from services.notifier.handlers import handle_event
 from services.notifier.repository import DeliveryRepository
-from services.notifier.timers import TimerRepository
-from services.notifier.worker import JobWorker
 from shared.bootstrap import Infra, connect
 from shared.clock import Clock
 from shared.directory import Directory, load_directory
@@ -216,20 +211,12 @@ def notifier_settings(base: CommonSettings, **overrides: Any) -> NotifierSetting
 
 
 @dataclass
-class Replica:
+class Replica(NotifierParts):
     """One notifier process's worth of objects: its own connections, workers,
-    timer firer and event handler."""
+    timer firer and event handler, assembled as main.py assembles them."""
 
     settings: NotifierSettings
     infra: Infra
-    deliveries: DeliveryRepository
-    timers: TimerRepository
-    channels: dict[str, DeliveryChannel]
-    sender: DeliverySender
-    delivery_worker: JobWorker
-    firer: TimerFirer
-    timer_worker: JobWorker
-    notifier: Notifier
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_deliveries(self) -> None:
@@ -280,16 +267,9 @@ async def open_replica(
     try:
         parts = await assemble(settings, infra, directory, calendar, clock, http)
         replica = Replica(
-            settings,
-            infra,
-            parts.deliveries,
-            parts.timers,
-            parts.channels,
-            parts.sender,
-            parts.delivery_worker,
-            parts.firer,
-            parts.timer_worker,
-            parts.notifier,
+            **{f.name: getattr(parts, f.name) for f in fields(parts)},
+            settings=settings,
+            infra=infra,
         )
         try:
             yield replica
@@ -326,16 +306,6 @@ async def notifiers_on(
 ) -> AsyncIterator[Notifiers]:
     async with AsyncExitStack() as stack:
         yield Notifiers(settings, directory, receiver, clock, stack)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    value = Receiver()
-    await value.start()
-    try:
-        yield value
-    finally:
-        await value.stop()
 
 
 @pytest.fixture

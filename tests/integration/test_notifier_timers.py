@@ -231,16 +231,6 @@ async def open_timed(
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    value = Receiver()
-    await value.start()
-    try:
-        yield value
-    finally:
-        await value.stop()
-
-
-@pytest.fixture
 async def timed(
     settings: CommonSettings, receiver: Receiver, tmp_path: Path
 ) -> AsyncIterator[Timed]:
