@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aio_pika
 
+from shared.messaging.broker import Broker
 from shared.messaging.topology import QUEUES, Topology
 from shared.mongo import create_client
 from shared.settings import CommonSettings
@@ -76,3 +77,12 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s: {check}")
         await asyncio.sleep(interval_s)
+
+
+async def dlq_bodies(broker: Broker, queue: str) -> list[bytes]:
+    """Take every message out of the queue's DLQ (acked: they are consumed)."""
+    dlq = await broker.channel.declare_queue(broker.topology.dlq_name(queue), passive=True)
+    bodies: list[bytes] = []
+    while (message := await dlq.get(no_ack=True, fail=False)) is not None:
+        bodies.append(message.body)
+    return bodies

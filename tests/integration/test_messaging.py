@@ -26,7 +26,7 @@ from shared.messaging.monitor import queue_depths
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
-from tests.support import eventually
+from tests.support import dlq_bodies, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -109,15 +109,6 @@ async def dlq_depth(broker: Broker, queue: str) -> int:
 async def depths(broker: Broker, queue: str) -> tuple[int, int]:
     """(main queue, DLQ) ready messages."""
     return await depth(broker, queue), await dlq_depth(broker, queue)
-
-
-async def dlq_bodies(broker: Broker, queue: str) -> list[bytes]:
-    """Take every message out of the queue's DLQ (acked: they are consumed)."""
-    dlq = await broker.channel.declare_queue(broker.topology.dlq_name(queue), passive=True)
-    bodies: list[bytes] = []
-    while (message := await dlq.get(no_ack=True, fail=False)) is not None:
-        bodies.append(message.body)
-    return bodies
 
 
 async def test_published_event_reaches_consumer_as_typed_model(settings: CommonSettings) -> None:

@@ -27,7 +27,7 @@ from shared.metrics import MESSAGES
 from shared.mongo import Document
 from shared.settings import CommonSettings
 from tests.stats_support import D3, StatsHarness, city, stats_harness, three_days
-from tests.support import eventually
+from tests.support import dlq_bodies, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -204,14 +204,6 @@ async def test_live_aggregation_stands_aside_during_a_rebuild(stats: StatsHarnes
 
 
 # --- from the broker ------------------------------------------------------------------------
-
-
-async def dlq_bodies(broker: Broker, queue: str) -> list[bytes]:
-    dlq = await broker.channel.declare_queue(broker.topology.dlq_name(queue), passive=True)
-    bodies: list[bytes] = []
-    while (message := await dlq.get(no_ack=True, fail=False)) is not None:
-        bodies.append(message.body)
-    return bodies
 
 
 async def queue_depth(broker: Broker, name: str) -> int:

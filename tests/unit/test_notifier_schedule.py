@@ -49,11 +49,6 @@ def sh(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
 
 
-@pytest.fixture
-def cal() -> WorkCalendar:
-    return WorkCalendar("Asia/Shanghai")
-
-
 # --- warning: one working day before the deadline ----------------------------------
 
 

@@ -26,11 +26,6 @@ def sh(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
 
 
-@pytest.fixture
-def cal() -> WorkCalendar:
-    return WorkCalendar("Asia/Shanghai")
-
-
 def write_overrides(tmp_path: Path, content: object) -> Path:
     path = tmp_path / "calendar.json"
     path.write_text(json.dumps(content), encoding="utf-8")
