@@ -3,8 +3,9 @@ pipeline bench: they restart and stop their servers, which must never be the
 developer's (or another test's) shared ones.
 
 The RabbitMQ node is a second Erlang node beside the shared one (its own node
-name, AMQP and distribution ports, data, logs and cookie; no plugins), started
-with Debian's rabbitmq-server -detached. The store is the FerretDB binary that
+name, AMQP and distribution ports, data, logs and cookie), started
+with Debian's rabbitmq-server -detached. Given a metrics port, it also runs the
+Prometheus plugin there, on loopback. The store is the FerretDB binary that
 scripts/servers.sh builds, on a port and a directory of its own.
 """
 
@@ -79,16 +80,33 @@ class OwnBroker:
     port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     node: str = field(default_factory=lambda: f"hotline-chaos-{uuid.uuid4().hex[:6]}@localhost")
+    # The Prometheus plugin's port, or None for no plugin at all.
+    metrics_port: int | None = None
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
+    @property
+    def metrics_url(self) -> str:
+        assert self.metrics_port is not None, "this node runs no metrics plugin"
+        return f"http://127.0.0.1:{self.metrics_port}"
+
     def _env(self) -> dict[str, str]:
         home = self.base / "home"
         home.mkdir(parents=True, exist_ok=True)
         plugins = self.base / "enabled_plugins"
-        plugins.touch()
+        config = self.base / "rabbitmq.conf"
+        if self.metrics_port is None:
+            plugins.write_text("[].\n")
+            config.write_text("")
+        else:
+            # Bound to loopback by address: the plugin's default listener is
+            # dual-stack, which a host without IPv6 may refuse.
+            plugins.write_text("[rabbitmq_prometheus].\n")
+            config.write_text(
+                f"prometheus.tcp.port = {self.metrics_port}\nprometheus.tcp.ip = 127.0.0.1\n"
+            )
         return {
             **os.environ,
             "HOME": str(home),  # the Erlang cookie of this node and its tools
@@ -100,7 +118,7 @@ class OwnBroker:
             "RABBITMQ_LOG_BASE": str(self.base / "log"),
             "RABBITMQ_PID_FILE": str(self.base / "rabbit.pid"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
+            "RABBITMQ_CONFIG_FILE": str(config),
             "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
         }
 
@@ -129,6 +147,17 @@ class OwnBroker:
             ),
             90,
         )
+        if self.metrics_port is not None:
+            port = self.metrics_port
+            try:
+                _wait(f"rabbitmq metrics on :{port}", lambda: port_open(port), 60)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}; the node's log ends:\n{self.log_tail()}") from exc
+
+    def log_tail(self, lines: int = 40) -> str:
+        logs = sorted((self.base / "log").glob("*.log"))
+        text = "\n".join(p.read_text(errors="replace") for p in logs)
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
         """Stop the node and wait until it is gone (kill it if it will not go)."""
@@ -214,3 +243,16 @@ def own_servers() -> Iterator[OwnServers]:
         finally:
             servers.store.stop()
             servers.broker.stop()
+
+
+@contextlib.contextmanager
+def own_broker(*, metrics: bool = False) -> Iterator[OwnBroker]:
+    """Start a RabbitMQ node of our own (with the Prometheus plugin if asked);
+    stop it (always) after."""
+    with tempfile.TemporaryDirectory(prefix="hotline-own-") as tmp:
+        broker = OwnBroker(Path(tmp), metrics_port=free_port() if metrics else None)
+        try:
+            broker.start()
+            yield broker
+        finally:
+            broker.stop()
