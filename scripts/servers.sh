@@ -10,7 +10,7 @@ DATA="${HOTLINE_DATA_DIR:-$ROOT/.data}"
 CACHE="${HOTLINE_CACHE_DIR:-$HOME/.cache/hotline}"
 FERRETDB_VERSION="v1.24.2"
 # The binary's name carries a hash of what it is built from: a change rebuilds it.
-FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(cat "$ROOT"/tools/ferretdb/go.* "$ROOT"/tools/ferretdb/*.go "$ROOT"/tools/ferretdb/build.sh | sha256sum | cut -c1-12)"
+FERRETDB_BIN="$CACHE/ferretdb-$FERRETDB_VERSION-$(cat "$ROOT"/tools/ferretdb/go.* "$ROOT"/tools/ferretdb/*.go "$ROOT"/tools/ferretdb/build.sh "$ROOT"/tools/ferretdb/patches/* | sha256sum | cut -c1-12)"
 STORE_ADDR="127.0.0.1:27017"
 RABBITMQ_ADDR="127.0.0.1:5672"
 RABBITMQ_METRICS_ADDR="127.0.0.1:15692"

@@ -14,7 +14,7 @@ from services.notifier.notices import notify
 from services.notifier.repository import DeliveryRepository
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
 from services.notifier.templates import ROLE_NAMES, local_time
-from services.notifier.timers import TimerRepository
+from services.notifier.timers import TicketTimers, TimerRepository
 from shared.directory import Directory
 from shared.events import (
     TicketAccepted,
@@ -48,36 +48,38 @@ async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
     async with notifier.locks.hold(event.ticket_id):
         schedules = isinstance(event, (TicketDispatched, TicketExtended, TicketReopened))
         generation = str(event.event_id) if schedules else None
-        if not await notifier.timers.accept_event(event.ticket_id, event.occurred_at, generation):
+        known = await notifier.timers.accept_event(event.ticket_id, event.occurred_at, generation)
+        if known is None:
             logger.info(
                 "ignoring %s of %s: a newer event applied", event.event_type, event.ticket_id
             )
             return
-        await _apply(event, notifier)
+        await _apply(event, notifier, known)
 
 
-async def _apply(event: TicketEvent, n: Notifier) -> None:
+async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
     gen = str(event.event_id)
     if isinstance(event, TicketDispatched):
         p = event.payload
-        await n.timers.cancel(event.ticket_id, keep=gen)  # the previous round's clock
+        # The previous round's clock stops.
+        await n.timers.cancel(event.ticket_id, keep=gen, known=known)
         await _dispatch_notices(event, n)
         plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, n.calendar)
         await _schedule(n, event, plan, p.department, p.deadline, p.response_deadline)
     elif isinstance(event, TicketAccepted):
-        await n.timers.cancel(event.ticket_id, kinds=("urge",))
+        await n.timers.cancel(event.ticket_id, kinds=("urge",), known=known)
     elif isinstance(event, TicketExtended):
         p2 = event.payload
-        await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen)
+        await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen, known=known)
         plan = deadline_timers(event.occurred_at, p2.deadline, n.calendar)
         await _schedule(n, event, plan, p2.department, p2.deadline, None)
     elif isinstance(event, TicketReopened):
         p3 = event.payload
-        await n.timers.cancel(event.ticket_id, keep=gen)
+        await n.timers.cancel(event.ticket_id, keep=gen, known=known)
         plan = dispatch_timers(event.occurred_at, p3.deadline, p3.response_deadline, n.calendar)
         await _schedule(n, event, plan, p3.department, p3.deadline, p3.response_deadline)
     else:  # resolved, closed, returned, unroutable: the clock stops
-        await n.timers.cancel(event.ticket_id)
+        await n.timers.cancel(event.ticket_id, known=known)
 
 
 async def _schedule(

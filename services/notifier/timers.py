@@ -3,17 +3,27 @@ supervision due, claimed like any job (services.notifier.jobs)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.notifier.jobs import JobStore
 from services.notifier.schedule import Planned
 from shared.mongo import Document
 
 KINDS = ("urge", "warning", "overdue", "supervision")
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class TicketTimers:
+    """What accept_event read of a ticket: the generations whose timers it may
+    have; None for a ticket recorded before generations were (cancel queries)."""
+
+    generations: list[str] | None
 
 
 class TimerRepository(JobStore):
@@ -30,9 +40,8 @@ class TimerRepository(JobStore):
     ) -> list[Document]:
         """Insert the timers and return them; those inserted before (a
         redelivery) stay as they are and are not returned."""
-        inserted = []
-        for timer in planned:
-            doc = {
+        docs = [
+            {
                 "_id": timer_id(ticket_id, generation, timer),
                 "ticket_id": ticket_id,
                 "generation": generation,
@@ -44,26 +53,42 @@ class TimerRepository(JobStore):
                 "attempt_no": 0,
                 **context,
             }
-            try:
-                await self.jobs.insert_one(doc)
-            except DuplicateKeyError:
-                continue
-            inserted.append(doc)
-        return inserted
+            for timer in planned
+        ]
+        if not docs:
+            return []
+        # One unordered insert: one store write for all, and a redelivery's
+        # duplicates do not stop the others.
+        try:
+            await self.jobs.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            taken = {e["index"] for e in errors}
+            return [doc for i, doc in enumerate(docs) if i not in taken]
+        return docs
 
     async def cancel(
-        self, ticket_id: str, kinds: tuple[str, ...] | None = None, keep: str | None = None
+        self,
+        ticket_id: str,
+        kinds: tuple[str, ...] | None = None,
+        keep: str | None = None,
+        known: TicketTimers | None = None,
     ) -> int:
         """Cancel pending timers of the ticket (of these kinds; not of generation keep).
 
-        Timer ids follow from the ticket's generations (recorded by accept_event),
-        so each is read and written by _id: on the dev store a query by ticket_id
-        reads every timer (seconds per event at a few thousand timers)."""
-        ticket = await self._tickets.find_one({"_id": ticket_id}, {"generations": 1})
-        if ticket is None or "generations" not in ticket:
+        Timer ids follow from the ticket's generations (recorded by accept_event,
+        which hands what it read over as `known`), so each is read and written by
+        _id: on the dev store a query by ticket_id reads every timer (seconds per
+        event at a few thousand timers)."""
+        if known is None:
+            ticket = await self._tickets.find_one({"_id": ticket_id}, {"generations": 1})
+            known = TicketTimers(ticket.get("generations") if ticket else None)
+        if known.generations is None:
             return await self._cancel_by_query(ticket_id, kinds, keep)
         cancelled = 0
-        for generation in ticket["generations"]:
+        for generation in known.generations:
             if generation == keep:
                 continue
             for candidate in await self._timer_ids(ticket_id, generation, kinds):
@@ -143,13 +168,14 @@ class TimerRepository(JobStore):
 
     async def accept_event(
         self, ticket_id: str, occurred_at: datetime, generation: str | None = None
-    ) -> bool:
-        """False for an event older than one already applied to the ticket: a late
+    ) -> TicketTimers | None:
+        """None for an event older than one already applied to the ticket: a late
         redelivery must not cancel the timers a newer event set. An event that
-        sets timers records its generation, which cancel() reads."""
+        sets timers records its generation, which cancel() needs: the
+        generations from before this event are returned for it."""
         doc = await self._tickets.find_one({"_id": ticket_id})
         if doc is not None and doc["last_at"] > occurred_at:
-            return False
+            return None
         update: dict[str, Any] = {"$set": {"last_at": occurred_at}}
         if doc is None:
             update["$set"]["generations"] = [generation] if generation else []
@@ -157,7 +183,9 @@ class TimerRepository(JobStore):
             update["$addToSet"] = {"generations": generation}
         # else a ticket from before generations were recorded: cancel() queries.
         await self._tickets.update_one({"_id": ticket_id}, update, upsert=True)
-        return True
+        if doc is None:
+            return TicketTimers([])
+        return TicketTimers(list(doc["generations"]) if "generations" in doc else None)
 
 
 def timer_id(ticket_id: str, generation: str, timer: Planned) -> str:

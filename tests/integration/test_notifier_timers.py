@@ -645,3 +645,26 @@ async def test_timers_set_before_generations_were_recorded_are_still_cancelled(
 
     assert await timed.n.timers.cancel("LC-OLD", keep=str(event.event_id)) == 2
     assert {t["status"] for t in await timed.timers("LC-OLD")} == {"cancelled"}
+
+
+async def test_scheduling_again_inserts_only_the_timers_not_there(timed: Timed) -> None:
+    """A redelivered event schedules its timers again in one unordered insert:
+    those already stored are left alone and not returned, the rest are added."""
+    await timed.n.stop()
+    context = {"department": WATER, "deadline": DEADLINE, "response_deadline": RESPONSE}
+    first = [Planned("urge", RESPONSE), Planned("warning", DEADLINE - timedelta(days=1))]
+    inserted = await timed.n.timers.schedule("LC-AGAIN", "g1", first, context)
+    assert [t["kind"] for t in inserted] == ["urge", "warning"]
+    await timed.n.timers.cancel_one("LC-AGAIN:g1:urge:0")
+
+    again = [*first, Planned("overdue", DEADLINE)]
+    inserted = await timed.n.timers.schedule("LC-AGAIN", "g1", again, context)
+
+    assert [t["_id"] for t in inserted] == ["LC-AGAIN:g1:overdue:0"]
+    stored = {t["_id"]: t["status"] for t in await timed.timers("LC-AGAIN")}
+    assert stored == {
+        "LC-AGAIN:g1:urge:0": "cancelled",
+        "LC-AGAIN:g1:warning:0": "pending",
+        "LC-AGAIN:g1:overdue:0": "pending",
+    }
+    assert await timed.n.timers.schedule("LC-AGAIN", "g1", again, context) == []

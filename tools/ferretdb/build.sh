@@ -13,6 +13,8 @@
 # Every caller of Collection.Query filters the documents it gets again in Go,
 # with the whole filter; so narrowing the SQL to the _id whenever the filter
 # names a plain _id returns the same documents, from one index lookup.
+# 3. patches/serialize-writes.patch: one write at a time per SQLite file,
+# queued in Go instead of in SQLite's busy handler (see the patch).
 # The module is copied out of the module cache (read-only, and `go build
 # -overlay` may not replace files there), patched, and built with a go.mod
 # that points at the copy.
@@ -38,6 +40,12 @@ COLL="$WORK/ferretdb/internal/backends/sqlite/collection.go"
 [ "$(grep -c 'if params.Filter.Len() == 1 {' "$COLL")" = 2 ] || {
   echo "build.sh: the _id pushdown fix no longer applies to $SRC" >&2; exit 1; }
 sed -i 's|if params.Filter.Len() == 1 {|if params.Filter.Len() >= 1 {|' "$COLL"
+
+for change in "$HERE"/patches/*.patch; do
+  # Outside any repository (mktemp), git apply works as a plain patch tool.
+  (cd "$WORK/ferretdb" && git apply -p1 "$change") || {
+    echo "build.sh: $(basename "$change") no longer applies to $SRC" >&2; exit 1; }
+done
 
 cp go.mod "$WORK/go.mod"
 cp go.sum "$WORK/go.sum"

@@ -24,9 +24,13 @@ func main() {
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Handler:  "sqlite",
+		// synchronous=normal: in WAL mode a commit survives the process being
+		// killed and only the last ones can be lost to a power cut: the durability
+		// of MongoDB's default write concern (journal flushed every 100 ms),
+		// without an fsync per write.
+		SQLiteURL: "file:" + *dir + "/?_pragma=synchronous(normal)",
 	})
 	if err != nil {
 		log.Fatalf("ferretdb: %v", err)
