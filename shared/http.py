@@ -30,17 +30,25 @@ def create_app(
         """The process is alive."""
         return {"status": "ok"}
 
+    async def probe_all() -> dict[str, bool]:
+        outcomes = await asyncio.gather(*(_probe(check) for check in checks.values()))
+        results = dict(zip(checks, outcomes, strict=True))
+        for name, up in results.items():
+            DEPENDENCY_UP.labels(service, name).set(1 if up else 0)
+        return results
+
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
         """Ready when every dependency (broker, store) answers."""
-        results = {name: await _probe(check) for name, check in checks.items()}
-        for name, up in results.items():
-            DEPENDENCY_UP.labels(service, name).set(1 if up else 0)
+        results = await probe_all()
         ready = all(results.values())
         return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
+        # Each scrape probes the dependencies, so hotline_dependency_up is as
+        # fresh as the scrape, whoever (if anyone) polls /readyz.
+        await probe_all()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Inside the metrics middleware, so that its refusals are counted too.

@@ -23,6 +23,8 @@ from services.intake.intake import Intake
 from shared.bootstrap import Infra, connect
 from shared.directory import load_directory
 from shared.events import EVENT_ADAPTER, TicketEvent, parse_event, utcnow
+from shared.messaging.broker import Broker
+from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
 from shared.settings import IntakeSettings
 from tests.support import eventually
@@ -138,3 +140,13 @@ def intake_settings_of(settings: Any, **changes: Any) -> IntakeSettings:
     """The test's namespace, intake's settings; the SMTP listener on a free port."""
     base = IntakeSettings(**settings.model_dump())
     return base.model_copy(update={"email_listen_port": 0, **changes})
+
+
+async def reconnect(harness: IntakeHarness) -> Broker:
+    """A new broker connection for the intake after a test closed its own (the
+    caller closes it)."""
+    settings = harness.settings
+    broker = Broker(settings.amqp_url, Topology.from_settings(settings), settings.prefetch)
+    await broker.connect()
+    harness.intake.publisher = Publisher(broker.exchange, SERVICE, settings.publish_timeout_s)
+    return broker

@@ -173,6 +173,32 @@ class OwnBroker:
         await asyncio.sleep(down_s)
         await asyncio.to_thread(self.start)
 
+    def kill(self) -> None:
+        """SIGKILL the node: no shutdown, no flush, as a power-less crash of
+        the process would leave it."""
+        pid_file = self.base / "rabbit.pid"
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        _wait(f"rabbitmq node {self.node} to die", lambda: not _alive(pid), 30)
+        pid_file.unlink(missing_ok=True)
+
+    async def kill_and_start(self, down_s: float = 1.0) -> None:
+        await asyncio.to_thread(self.kill)
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child of ours stays a zombie until reaped: not alive either.
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return True
+
 
 @dataclass
 class OwnStore:
@@ -214,6 +240,18 @@ class OwnStore:
 
     async def restart(self, down_s: float = 1.0) -> None:
         await asyncio.to_thread(self.stop)
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start)
+
+    def kill(self) -> None:
+        """SIGKILL the store: no shutdown, whatever it had not written is gone."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.kill()
+        self._proc.wait()
+
+    async def kill_and_start(self, down_s: float = 1.0) -> None:
+        await asyncio.to_thread(self.kill)
         await asyncio.sleep(down_s)
         await asyncio.to_thread(self.start)
 

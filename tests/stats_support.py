@@ -37,6 +37,7 @@ from shared.events import (
     ExtensionRefusedPayload,
     ExtensionRequestedPayload,
     FeedbackPayload,
+    LinkedPayload,
     OverduePayload,
     Rating,
     ReceivedPayload,
@@ -54,6 +55,7 @@ from shared.events import (
     TicketExtensionRefused,
     TicketExtensionRequested,
     TicketFeedback,
+    TicketLinked,
     TicketOverdue,
     TicketReceived,
     TicketReopened,
@@ -137,6 +139,19 @@ class TicketStory:
             occurred_at=at,
             actor=Actor(kind=ActorKind.AGENT, id="seat-7"),
             payload=ResolvedOnSpotPayload(ticket=self.draft, answer=answer),
+        )
+
+    def linked(
+        self, at: datetime, channel: Channel = Channel.SMS, similarity: float = 96.0
+    ) -> TicketLinked:
+        """The same problem again, by another channel, merged into this ticket."""
+        return TicketLinked(
+            ticket_id=self.ticket_id,
+            occurred_at=at,
+            actor=Actor(kind=ActorKind.CITIZEN, id=f"channel:{channel.value}"),
+            payload=LinkedPayload(
+                ticket=self.draft.model_copy(update={"channel": channel}), similarity=similarity
+            ),
         )
 
     def dispatched(

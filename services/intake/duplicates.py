@@ -9,13 +9,16 @@ lock Intake holds; two replicas racing on one caller can at worst miss a link.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 from rapidfuzz import fuzz
 
 from services.intake.textparse import fold
+from shared.events import TicketLinked
 from shared.mongo import Document
 
 MAX_RECENT = 50  # per caller: a bound on the document, far above real use
@@ -56,11 +59,33 @@ class CallerIndex:
             {"_id": caller}, {"_id": caller, "recent": recent[-MAX_RECENT:]}, upsert=True
         )
 
-    async def record_link(self, link_id: str, ticket_id: str, channel: str, now: datetime) -> None:
-        """One document per linked request: every step is recorded (一张单子管到底)."""
-        await self._links.insert_one(
-            {"_id": link_id, "ticket_id": ticket_id, "channel": channel, "at": now}
-        )
+    async def record_link(self, link: TicketLinked) -> None:
+        """One document per linked request: every step is recorded (一张单子管到底).
+        Stored unpublished before its event goes out, so a retry with the same
+        Idempotency-Key finds it and publishes the same event."""
+        # A retry of this very request finds it stored: the stored one stands.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._links.insert_one(
+                {
+                    "_id": str(link.event_id),
+                    "ticket_id": link.ticket_id,
+                    "channel": link.payload.ticket.channel.value,
+                    "at": link.occurred_at,
+                    "event": link.model_dump(mode="json"),
+                    "published": False,
+                }
+            )
+
+    async def unpublished_link(self, link_id: str) -> TicketLinked | None:
+        doc = await self._links.find_one({"_id": link_id})
+        if doc is None or doc.get("published", True):
+            return None
+        return TicketLinked.model_validate(doc["event"])
+
+    async def mark_link_published(self, link_id: str) -> None:
+        await self._links.update_one({"_id": link_id}, {"$set": {"published": True}})
 
     async def links_of(self, ticket_id: str) -> int:
-        return await self._links.count_documents({"ticket_id": ticket_id})
+        """Published links only: a link whose event never went out was never answered."""
+        query = {"ticket_id": ticket_id, "published": {"$ne": False}}
+        return await self._links.count_documents(query)

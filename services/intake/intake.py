@@ -29,10 +29,12 @@ from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
     Envelope,
     FeedbackPayload,
+    LinkedPayload,
     Rating,
     ReceivedPayload,
     ResolvedOnSpotPayload,
     TicketFeedback,
+    TicketLinked,
     TicketReceived,
     TicketResolvedOnSpot,
 )
@@ -169,17 +171,27 @@ class Intake:
             logger.warning("ticket %s not indexed for duplicates: %r", record.ticket_id, exc)
 
     async def _link(self, submission: Submission, key: str | None, earlier: Earlier) -> Receipt:
-        now = self.clock()
+        link = TicketLinked(
+            event_id=_link_id(key),
+            ticket_id=earlier.ticket_id,
+            occurred_at=self.clock(),
+            actor=submission.actor,
+            payload=LinkedPayload(ticket=submission.draft, similarity=round(earlier.similarity, 1)),
+        )
+        await self.callers.record_link(link)
         if key is not None:
             binding = KeyBinding(submission.fingerprint, earlier.ticket_id, True)
-            bound = await self.repo.claim_key(key, binding, now)
+            bound = await self.repo.claim_key(key, binding, link.occurred_at)
             if bound is not None:
                 return await self._replay(key, submission.fingerprint, bound)
-        channel = submission.draft.channel.value
-        await self.callers.record_link(uuid.uuid4().hex, earlier.ticket_id, channel, now)
-        SUBMISSIONS.labels(channel, "linked").inc()
+        await self._publish_link(link)
         logger.info("request linked to %s (similarity %.0f)", earlier.ticket_id, earlier.similarity)
         return Receipt(ticket_id=earlier.ticket_id, status="linked", duplicate_of=earlier.ticket_id)
+
+    async def _publish_link(self, link: TicketLinked) -> None:
+        await self.publisher.publish(link)
+        await self.callers.mark_link_published(str(link.event_id))
+        SUBMISSIONS.labels(link.payload.ticket.channel.value, "linked").inc()
 
     async def feedback(
         self,
@@ -208,6 +220,10 @@ class Intake:
         if bound.fingerprint != request_hash:
             raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for another request")
         if bound.linked:
+            # Its event may not have gone out (the broker failed, the process died).
+            link = await self.callers.unpublished_link(str(_link_id(key)))
+            if link is not None:
+                await self._publish_link(link)
             tid = bound.ticket_id
             return Receipt(ticket_id=tid, status="linked", duplicate_of=tid, replayed=True)
         record = await self.repo.get(bound.ticket_id)
@@ -238,6 +254,15 @@ class Intake:
             location=submission.location,
             external_id=submission.id,
         )
+
+
+LINK_IDS = uuid.UUID("5b0f5d3e-8a61-4c1e-9d1a-2f6c0e7b9a44")
+
+
+def _link_id(key: str | None) -> uuid.UUID:
+    """The linked event's id: one per Idempotency-Key, so every retry of a
+    request publishes the same event, which stats counts once."""
+    return uuid.uuid5(LINK_IDS, key) if key is not None else uuid.uuid4()
 
 
 def _event(ticket_id: str, submission: Submission, now: datetime) -> Envelope:

@@ -37,6 +37,8 @@ HIST_FIELDS = tuple(f"handling_h{i}" for i in range(len(HANDLING_EDGES_H) + 1))
 EVENT_COUNTERS = {
     "received": "received",
     "resolved_on_spot": "resolved_on_spot",
+    # Requests merged into an earlier ticket (并单): answered, not tickets of their own.
+    "linked": "linked",
     "dispatched": "dispatched",
     "unroutable": "unroutable",
     "accepted": "accepted",

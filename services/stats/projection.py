@@ -29,7 +29,9 @@ STATUS_AFTER = {
     "reopened": "reopened",
 }
 # Events that record something without moving the ticket to another status.
-NEUTRAL_EVENTS = frozenset({"feedback", "explained", "urged", "warning", "overdue", "supervised"})
+NEUTRAL_EVENTS = frozenset(
+    {"feedback", "explained", "urged", "warning", "overdue", "supervised", "linked"}
+)
 # Lifecycle stage of each kind of event, to order steps recorded at the same time:
 # a cause before its effect (a return before the dispatch or unroutable it leads
 # to, a rating before the closing or reopening). The event_id breaks the
@@ -82,7 +84,8 @@ def _replay(view: Document, step: Document) -> None:
     if kind not in NEUTRAL_EVENTS:
         view["status"] = STATUS_AFTER.get(kind, kind)
         view["status_at"] = at
-    if "dims" in p or "ticket" in p:
+    # A linked request carries its own draft: the ticket keeps its dimensions.
+    if ("dims" in p or "ticket" in p) and kind != "linked":
         _dims(view, p.get("dims") or p["ticket"])
     handler = _REPLAY.get(kind)
     if handler is not None:
@@ -131,6 +134,10 @@ def _returned(view: Document, at: datetime, p: dict[str, Any]) -> None:
     view["returned_by"] = [*view.get("returned_by", []), p["department"]]
 
 
+def _linked(view: Document, at: datetime, p: dict[str, Any]) -> None:
+    view["linked"] = view.get("linked", 0) + 1
+
+
 def _overdue(view: Document, at: datetime, p: dict[str, Any]) -> None:
     view["overdue_notified"] = True
 
@@ -171,6 +178,7 @@ _REPLAY = {
     "closed": _set(closed_at="@at", rating="rating"),
     "reopened": _reopened,
     "overdue": _overdue,
+    "linked": _linked,
     "explained": _set(explanation="text"),
 }
 

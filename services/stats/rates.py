@@ -39,7 +39,10 @@ def measures(totals: dict[str, float]) -> dict[str, Any]:
     resolved = t["resolved"]
     return {
         "counts": {
+            # Every citizen request answered: a ticket of its own, or merged (并单).
+            "requests": int(t["received"] + t["linked"]),
             "received": int(t["received"]),
+            "linked": int(t["linked"]),
             "resolved_on_spot": int(t["resolved_on_spot"]),
             "dispatched": int(t["dispatched"]),
             "redispatched": int(t["redispatched"]),

@@ -21,9 +21,11 @@ from shared.events.envelope import (
 )
 from shared.events.routing import (
     DispatchedPayload,
+    LinkedPayload,
     ReceivedPayload,
     ResolvedOnSpotPayload,
     TicketDispatched,
+    TicketLinked,
     TicketReceived,
     TicketResolvedOnSpot,
     TicketUnroutable,
@@ -65,6 +67,7 @@ from shared.events.workflow import (
 TicketEvent = Annotated[
     TicketReceived
     | TicketResolvedOnSpot
+    | TicketLinked
     | TicketDispatched
     | TicketUnroutable
     | TicketAccepted
@@ -87,6 +90,7 @@ EVENT_ADAPTER: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
 EVENT_TYPES: tuple[str, ...] = (
     "received",
     "resolved_on_spot",
+    "linked",
     "dispatched",
     "unroutable",
     "accepted",
@@ -129,6 +133,7 @@ __all__ = [
     "ExtensionRefusedPayload",
     "ExtensionRequestedPayload",
     "FeedbackPayload",
+    "LinkedPayload",
     "OverduePayload",
     "Rating",
     "ReceivedPayload",
@@ -146,6 +151,7 @@ __all__ = [
     "TicketExtensionRefused",
     "TicketExtensionRequested",
     "TicketFeedback",
+    "TicketLinked",
     "TicketOverdue",
     "TicketReceived",
     "TicketReopened",

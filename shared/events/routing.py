@@ -35,6 +35,24 @@ class TicketResolvedOnSpot(Envelope):
         return TicketDims.of(self.payload.ticket)
 
 
+class LinkedPayload(Frozen):
+    # The new request as it came in (its channel, district and category are
+    # counted); the ticket it joins is the envelope's ticket_id.
+    ticket: TicketDraft
+    similarity: float = Field(ge=0, le=100)
+
+
+class TicketLinked(Envelope):
+    """A request merged into an earlier ticket (并单): answered, never dispatched,
+    counted by stats as a linked request."""
+
+    event_type: Literal["linked"] = "linked"
+    payload: LinkedPayload
+
+    def dims(self) -> TicketDims:
+        return TicketDims.of(self.payload.ticket)
+
+
 class DispatchedPayload(Frozen):
     dims: TicketDims
     # The request itself travels with the dispatch: the department acts on it.

@@ -125,6 +125,8 @@ class Faults:
             ("kill notifier", lambda: self.kill("notifier")),
             ("kill stats", lambda: self.kill("stats")),
             ("restart store", self.servers.store.restart),
+            ("kill -9 rabbitmq", self.servers.broker.kill_and_start),
+            ("kill -9 store", self.servers.store.kill_and_start),
             ("duplicates", self.duplicate),
         ]
 

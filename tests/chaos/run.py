@@ -34,7 +34,7 @@ class Size:
     settle_s: float = 300.0  # at most, for everything to be handled after the load
 
 
-SMALL = Size(rate=4.0, duration_s=45.0)  # inside make test
+SMALL = Size(rate=4.0, duration_s=55.0)  # inside make test
 FULL = Size(rate=6.0, duration_s=120.0, settle_s=600.0)  # make chaos
 
 

@@ -183,6 +183,7 @@ def check_today(driver: WebDriver, summary: dict[str, Any]) -> None:
         ("today-received", "received"),
         ("today-dispatched", "dispatched"),
         ("today-on-spot", "resolved_on_spot"),
+        ("today-linked", "linked"),
         ("today-resolved", "resolved"),
         ("today-overdue", "overdue"),
     ):

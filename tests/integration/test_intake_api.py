@@ -20,9 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shared.events import Envelope, TicketReceived, TicketResolvedOnSpot, utcnow
-from shared.messaging.broker import Broker
 from shared.messaging.publisher import Publisher
-from shared.messaging.topology import Topology
 from shared.settings import DATA_DIR, CommonSettings, IntakeSettings
 from tests.intake_support import (
     SERVICE,
@@ -30,6 +28,7 @@ from tests.intake_support import (
     Probe,
     intake_settings_of,
     probing,
+    reconnect,
     running,
 )
 from tests.support import eventually
@@ -258,14 +257,6 @@ async def test_streamed_body_over_the_limit_is_refused_with_413(
     )
     assert await probe.count("router") == 0  # refused either way; the code is the bug
     assert response.status_code == 413
-
-
-async def reconnect(harness: IntakeHarness) -> Broker:
-    settings = harness.settings
-    broker = Broker(settings.amqp_url, Topology.from_settings(settings), settings.prefetch)
-    await broker.connect()
-    harness.intake.publisher = Publisher(broker.exchange, SERVICE, settings.publish_timeout_s)
-    return broker
 
 
 async def test_broker_gone_answers_503_and_the_retry_publishes_once(

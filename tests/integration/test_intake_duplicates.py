@@ -16,11 +16,13 @@ from shared.events import (
     DispatchedPayload,
     TicketAccepted,
     TicketDispatched,
+    TicketLinked,
+    TicketReceived,
     utcnow,
 )
 from shared.messaging.publisher import Publisher
 from shared.settings import CommonSettings
-from tests.intake_support import IntakeHarness, Probe, intake_settings_of, running
+from tests.intake_support import IntakeHarness, Probe, intake_settings_of, reconnect, running
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -64,7 +66,12 @@ async def test_same_caller_near_identical_text_is_linked_not_opened(
     }
     [event] = await probe.wait_for("router", 1)  # one ticket published, not two
     assert event.ticket_id == first["ticket_id"]
-    assert await probe.count("stats") == 1  # the first ticket's event only
+    # Stats counts both requests: the ticket, and the request merged into it.
+    received, linked = await probe.wait_for("stats", 2)
+    assert isinstance(received, TicketReceived) and isinstance(linked, TicketLinked)
+    assert linked.ticket_id == first["ticket_id"]
+    assert linked.payload.ticket.text == again_text.strip()
+    assert linked.payload.similarity >= 90
     assert await harness.intake.callers.links_of(first["ticket_id"]) == 1
 
 
@@ -93,6 +100,33 @@ async def test_a_linked_request_retried_with_its_key_replays_the_link(
     assert retried.json()["replayed"] is True
     assert await harness.intake.callers.links_of(first) == 1  # the retry is not a new link
     assert len(await probe.wait_for("router", 1)) == 1
+    events = await probe.wait_for("stats", 2)
+    assert [e.event_type for e in events] == ["received", "linked"]  # one link event
+
+
+async def test_a_link_refused_while_the_broker_is_down_is_published_once_by_its_retry(
+    harness: IntakeHarness, probe: Probe
+) -> None:
+    first = (await harness.post(REPORT)).json()["ticket_id"]
+    await probe.wait_for("stats", 1)
+    # The publisher's connection goes down; the harness's consumers keep theirs.
+    await (await reconnect(harness)).close()
+    refused = await harness.post(REPORT, key="dup-down")
+    assert refused.status_code == 503, refused.text
+    assert await harness.intake.callers.links_of(first) == 0  # not answered: not a link
+
+    broker = await reconnect(harness)
+    try:
+        retried = await harness.post(REPORT, key="dup-down")
+        again = await harness.post(REPORT, key="dup-down")
+    finally:
+        await broker.close()
+    assert retried.status_code == again.status_code == 202, retried.text
+    assert retried.json()["duplicate_of"] == again.json()["duplicate_of"] == first
+    [linked] = await probe.wait_for("stats", 1)
+    assert isinstance(linked, TicketLinked) and linked.ticket_id == first
+    assert await harness.intake.callers.links_of(first) == 1
+    assert await probe.count("router") == 1  # the first ticket only
 
 
 async def test_an_answer_on_the_spot_is_never_linked(harness: IntakeHarness) -> None:

@@ -121,7 +121,9 @@ async def test_summary_of_the_three_days(stats: StatsHarness) -> None:
     result = await summary(stats)
     assert (result["from"], result["to"], result["filters"]) == (D1, D3, {})
     assert result["counts"] == {
+        "requests": 10,  # received + linked: no request was merged in these days
         "received": 10,  # every ticket, T5 answered on the spot included
+        "linked": 0,
         "resolved_on_spot": 1,
         "dispatched": 9,  # T1 T2 T3 T4 (twice) T6 T7 T9 T10
         "redispatched": 1,  # T4 after the return

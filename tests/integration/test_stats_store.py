@@ -17,6 +17,7 @@ import pytest
 
 from services.stats.handlers import archive_batch, archive_record
 from services.stats.repository import Counters
+from shared.domain import Category
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.messaging.batch import BatchConsumer, BatchHandler
 from shared.messaging.broker import Broker
@@ -26,7 +27,7 @@ from shared.messaging.topology import Topology
 from shared.metrics import MESSAGES
 from shared.mongo import Document
 from shared.settings import CommonSettings
-from tests.stats_support import D3, StatsHarness, city, stats_harness, three_days
+from tests.stats_support import D3, StatsHarness, TicketStory, city, stats_harness, three_days
 from tests.support import dlq_bodies, eventually
 
 pytestmark = pytest.mark.integration
@@ -97,6 +98,25 @@ async def test_events_still_settling_are_not_aggregated_yet(stats: StatsHarness)
     await stats.aggregator.catch_up()
     assert await total(stats, "received") == 1
     assert (await stats.meta.checkpoint()).startswith(f"{int(NOW.timestamp() * 1000):013d}:")
+
+
+async def test_a_request_merged_into_a_ticket_is_counted_once_and_leaves_the_ticket_as_is(
+    stats: StatsHarness,
+) -> None:
+    story = TicketStory("LC20250312000099", district="guanxian", category=Category.HELP)
+    received, linked = story.received(city(D3, 9)), story.linked(city(D3, 10))
+    await stats.ingest([received, linked, linked])  # the link delivered twice
+    assert await total(stats, "linked") == 1
+    assert await total(stats, "received") == 1
+    summary = await stats.get("/v1/stats/summary", **{"from": D3, "to": D3})
+    assert (summary["counts"]["requests"], summary["counts"]["linked"]) == (2, 1)
+    by_channel = await stats.get("/v1/stats/summary", **{"from": D3, "to": D3, "channel": "sms"})
+    assert by_channel["counts"]["linked"] == 1  # the new request's own channel
+    ticket = await stats.get(f"/v1/tickets/{story.ticket_id}")
+    assert ticket["status"] == "received"
+    assert ticket["channel"] == "phone"  # the ticket's dimensions, not the link's
+    assert ticket["linked"] == 1
+    assert [s["event_type"] for s in ticket["history"]] == ["received", "linked"]
 
 
 # --- exactly once across crashes --------------------------------------------------------------

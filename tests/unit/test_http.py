@@ -95,6 +95,23 @@ def test_readyz_sets_the_dependency_gauge() -> None:
     assert sample("hotline_dependency_up", {"service": service, "dependency": "store"}) == 0
 
 
+def test_each_scrape_refreshes_the_dependency_gauge() -> None:
+    service = unique_service()
+    state = {"up": True}
+
+    async def store() -> bool:
+        return state["up"]
+
+    client = TestClient(make_app({"store": store}, service))
+    labels = {"service": service, "dependency": "store"}
+    client.get("/metrics")
+    assert sample("hotline_dependency_up", labels) == 1
+    state["up"] = False
+    scraped = client.get("/metrics").text
+    assert sample("hotline_dependency_up", labels) == 0
+    assert f'hotline_dependency_up{{dependency="store",service="{service}"}} 0.0' in scraped
+
+
 def test_readiness_follows_the_dependency() -> None:
     state = {"up": False}
 

@@ -64,6 +64,11 @@ CASES: dict[str, tuple[Callable[[TicketStory], TicketEvent], Increments]] = {
         lambda s: s.resolved_on_spot(city(D1, 11)),
         [(on(D1, ""), {"resolved_on_spot": 1, "received": 1})],
     ),
+    # Counted in the new request's own channel (SMS), before any department.
+    "linked": (
+        lambda s: s.linked(city(D1, 11)),
+        [(Bucket(D1, "", "yanggu", "complaint", "sms"), {"linked": 1})],
+    ),
     "dispatched": (
         lambda s: s.dispatched(city(D1, 11), "yanggu.housing", hours=24),
         [(on(D1, "yanggu.housing"), {"dispatched": 1, "redispatched": 1})],

@@ -55,6 +55,9 @@ def whole_life() -> list[tuple[TicketEvent, dict[str, Any]]]:
         ),
         (s.urged(d(10, 12, 30)), {"status": "dispatched"}),
         (s.accepted(d(10, 13)), {"status": "accepted", "accepted_at": d(10, 13)}),
+        # The same problem again by SMS, merged: counted, the ticket's own
+        # dimensions (its channel) unchanged.
+        (s.linked(d(10, 14)), {"status": "accepted", "linked": 1, "channel": s.channel.value}),
         (s.extension_requested(d(10, 15)), {"status": "extension_requested", "open": 1}),
         (s.extension_refused(d(10, 16)), {"status": "accepted", "deadline": d(11, 10)}),
         (s.extension_requested(d(10, 17)), {"status": "extension_requested"}),

@@ -21,6 +21,7 @@ from services.stats.rates import add_up, measures, p90_hours, rate
 # A department's month, as the counters would hold it.
 MONTH: dict[str, float] = {
     "received": 20,  # including the 4 answered on the spot
+    "linked": 3,  # merged into earlier tickets (并单)
     "resolved_on_spot": 4,
     "dispatched": 16,
     "redispatched": 2,
@@ -52,7 +53,9 @@ MONTH: dict[str, float] = {
 def test_counts() -> None:
     counts = measures(MONTH)["counts"]
     assert counts == {
+        "requests": 23,
         "received": 20,
+        "linked": 3,
         "resolved_on_spot": 4,
         "dispatched": 16,
         "redispatched": 2,

@@ -21,6 +21,7 @@ def business() -> Any:
         for title, measure in (
             ("Received today", "received"),
             ("Answered on the spot", "resolved_on_spot"),
+            ("Merged into a ticket (并单)", "linked"),
             ("Dispatched today", "dispatched"),
             ("Resolved today", "resolved"),
             ("Returned today", "returned"),
@@ -53,11 +54,11 @@ def business() -> Any:
                 h=6,
             ),
             series(
-                "Received, answered on the spot and dispatched per hour",
+                "Received, answered on the spot, merged and dispatched per hour",
                 target(
                     "sum by (event_type) (increase(hotline_events_published_total"
                     '{service=~"intake|router", outcome="confirmed", '
-                    'event_type=~"ticket.received|ticket.resolved_on_spot|ticket.dispatched"}[1h]))',
+                    'event_type=~"ticket.received|ticket.resolved_on_spot|ticket.linked|ticket.dispatched"}[1h]))',
                     "{{event_type}}",
                 ),
             ),

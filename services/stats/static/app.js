@@ -21,6 +21,7 @@
     received: "today-received",
     dispatched: "today-dispatched",
     resolved_on_spot: "today-on-spot",
+    linked: "today-linked",
     resolved: "today-resolved",
     overdue: "today-overdue",
   };
