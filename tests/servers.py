@@ -72,8 +72,31 @@ def rabbit_tool(name: str) -> str:
     return str(Path(found).resolve().parent / name)
 
 
+class Server:
+    """A server a run stops, kills and starts again (in a thread: each call blocks)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    async def restart(self, down_s: float = 1.0) -> None:
+        await asyncio.to_thread(self.stop)
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start)
+
+    async def kill_and_start(self, down_s: float = 1.0) -> None:
+        await asyncio.to_thread(self.kill)
+        await asyncio.sleep(down_s)
+        await asyncio.to_thread(self.start)
+
+
 @dataclass
-class OwnBroker:
+class OwnBroker(Server):
     """A RabbitMQ node of our own."""
 
     base: Path
@@ -168,24 +191,14 @@ class OwnBroker:
                 os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
             pid_file.unlink(missing_ok=True)
 
-    async def restart(self, down_s: float = 1.0) -> None:
-        await asyncio.to_thread(self.stop)
-        await asyncio.sleep(down_s)
-        await asyncio.to_thread(self.start)
-
     def kill(self) -> None:
-        """SIGKILL the node: no shutdown, no flush, as a power-less crash of
-        the process would leave it."""
+        """SIGKILL the node: no shutdown and no flush, as a crash of the
+        process would leave it."""
         pid_file = self.base / "rabbit.pid"
         pid = int(pid_file.read_text().strip())
         os.kill(pid, signal.SIGKILL)
         _wait(f"rabbitmq node {self.node} to die", lambda: not _alive(pid), 30)
         pid_file.unlink(missing_ok=True)
-
-    async def kill_and_start(self, down_s: float = 1.0) -> None:
-        await asyncio.to_thread(self.kill)
-        await asyncio.sleep(down_s)
-        await asyncio.to_thread(self.start)
 
 
 def _alive(pid: int) -> bool:
@@ -201,7 +214,7 @@ def _alive(pid: int) -> bool:
 
 
 @dataclass
-class OwnStore:
+class OwnStore(Server):
     """A FerretDB process of our own."""
 
     base: Path
@@ -238,22 +251,12 @@ class OwnStore:
             self._proc.kill()
             self._proc.wait()
 
-    async def restart(self, down_s: float = 1.0) -> None:
-        await asyncio.to_thread(self.stop)
-        await asyncio.sleep(down_s)
-        await asyncio.to_thread(self.start)
-
     def kill(self) -> None:
         """SIGKILL the store: no shutdown, whatever it had not written is gone."""
         if self._proc is None or self._proc.poll() is not None:
             return
         self._proc.kill()
         self._proc.wait()
-
-    async def kill_and_start(self, down_s: float = 1.0) -> None:
-        await asyncio.to_thread(self.kill)
-        await asyncio.sleep(down_s)
-        await asyncio.to_thread(self.start)
 
 
 @dataclass
