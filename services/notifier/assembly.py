@@ -82,6 +82,7 @@ async def assemble(
         clock,
         delivery_worker.offer,
         timer_worker.offer,
+        firer.overdue_missed,
     )
     return NotifierParts(
         deliveries, timers, channels, sender, delivery_worker, firer, timer_worker, notifier

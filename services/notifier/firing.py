@@ -89,6 +89,31 @@ class TimerFirer:
         TIMER_LAG.observe(max(lag, 0.0))
         TIMERS_FIRED.labels(timer["kind"]).inc()
 
+    async def overdue_missed(
+        self, ticket_id: str, generations: list[str], resolved_at: datetime
+    ) -> None:
+        """A ticket resolved after its deadline whose red card never fired (no
+        notifier ran at the deadline, or it lagged): the overdue event goes out
+        now, for stats, under the id firing would have given it, and the timer
+        counts as fired. The completion rate needs it: a late resolution is
+        counted against an overdue notice on the deadline's day. No notice: the
+        department has resolved the ticket."""
+        for generation in generations:
+            timer = await self.timers.get(f"{ticket_id}:{generation}:overdue:0")
+            if timer is None or timer["status"] != "pending" or timer["due_at"] > resolved_at:
+                continue
+            now = self.clock()
+            # Claimed like any firing: a worker firing it this very moment publishes
+            # it instead (the same event id either way).
+            if not await self.timers.claim(timer, now, self.lease):
+                continue
+            await self.publisher.publish(self._event(timer, str(timer["department"]), now))
+            lag = (now - timer["original_due_at"]).total_seconds()
+            if await self.timers.mark_fired(timer["_id"], now, lag):
+                TIMER_LAG.observe(max(lag, 0.0))
+                TIMERS_FIRED.labels("overdue").inc()
+                logger.info("ticket %s resolved late: its missed overdue event sent", ticket_id)
+
     def _recipient(self, timer: Document) -> str:
         """Supervision goes to the unit above the department first, then to the
         hotline centre; every other notice to the department itself."""

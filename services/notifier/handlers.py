@@ -4,7 +4,7 @@ a dispatch sends its notices."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from shared.events import (
     TicketEvent,
     TicketExtended,
     TicketReopened,
+    TicketResolved,
 )
 from shared.locks import KeyedLock
 from shared.mongo import Document
@@ -41,6 +42,9 @@ class Notifier:
     clock: Callable[[], datetime]
     offer_delivery: Callable[[Document], None]
     offer_timer: Callable[[Document], None]
+    # Sends the overdue event a late resolution finds never sent
+    # (TimerFirer.overdue_missed): ticket, its generations, resolved at.
+    overdue_missed: Callable[[str, list[str], datetime], Awaitable[None]]
     locks: KeyedLock = field(default_factory=KeyedLock)
 
 
@@ -79,6 +83,8 @@ async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
         plan = dispatch_timers(event.occurred_at, p3.deadline, p3.response_deadline, n.calendar)
         await _schedule(n, event, plan, p3.department, p3.deadline, p3.response_deadline)
     else:  # resolved, closed, returned, unroutable: the clock stops
+        if isinstance(event, TicketResolved) and not event.payload.on_time and known.generations:
+            await n.overdue_missed(event.ticket_id, known.generations, event.occurred_at)
         await n.timers.cancel(event.ticket_id, known=known)
 
 

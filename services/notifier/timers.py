@@ -130,6 +130,9 @@ class TimerRepository(JobStore):
         result = await self.jobs.update_many(query, {"$set": {"status": "cancelled"}})
         return result.modified_count
 
+    async def get(self, timer_id: str) -> Document | None:
+        return await self.jobs.find_one({"_id": timer_id})
+
     async def cancel_one(self, timer_id: str) -> None:
         await self.jobs.update_one(
             {"_id": timer_id, "status": "pending"}, {"$set": {"status": "cancelled"}}

@@ -192,7 +192,7 @@ def accepted(event: TicketDispatched, at: datetime) -> TicketAccepted:
     )
 
 
-def resolved(event: TicketDispatched, at: datetime) -> TicketResolved:
+def resolved(event: TicketDispatched, at: datetime, on_time: bool = True) -> TicketResolved:
     return TicketResolved(
         ticket_id=event.ticket_id,
         occurred_at=at,
@@ -200,7 +200,7 @@ def resolved(event: TicketDispatched, at: datetime) -> TicketResolved:
         payload=ResolvedPayload(
             **step(event),
             reply="已协调补偿款，于当日支付到位。",
-            on_time=True,
+            on_time=on_time,
             deadline=DEADLINE,
             dispatched_at=START,
         ),
@@ -537,6 +537,42 @@ async def test_resolved_while_overdue_fires_stops_the_supervision(timed: Timed) 
     timers = await timed.timers("LC-RACE")
     assert [t for t in timers if t["status"] == "pending"] == []
     assert [t["seq"] for t in timers if t["kind"] == "supervision"] == [1]
+
+
+async def test_resolved_late_while_no_notifier_fired_sends_the_missed_overdue_event(
+    timed: Timed,
+) -> None:
+    """No notifier fired the red card at the deadline; the late resolution
+    still gets the ticket counted overdue on its deadline's day (one overdue
+    event, the id firing would have given it), and no notice goes out."""
+    await timed.n.stop()
+    event = await timed.dispatch("LC-LATE")
+    overdue = await timed.timer("LC-LATE", "overdue")
+    timed.clock.set(DEADLINE + timedelta(hours=3))
+    late = resolved(event, timed.clock(), on_time=False)
+    await timed.n.handle(late)
+    await timed.n.handle(late)  # redelivered: nothing more
+
+    await timed.published.wait_for("overdue", 1)
+    [sent] = timed.published.of("overdue")
+    assert sent.event_id == event_id_of(overdue)
+    assert isinstance(sent, TicketOverdue) and sent.payload.deadline == DEADLINE
+    timers = {t["kind"]: t["status"] for t in await timed.timers("LC-LATE")}
+    assert timers == {"urge": "cancelled", "warning": "cancelled", "overdue": "fired"}
+    kinds = [d["kind"] for d in await timed.n.deliveries.for_ticket("LC-LATE")]
+    assert kinds == ["dispatch"]
+    await timed.published.drain()
+    assert len(timed.published.of("overdue")) == 1
+
+
+async def test_resolved_late_after_the_red_card_fired_sends_nothing_more(timed: Timed) -> None:
+    event = await timed.dispatch("LC-LATE2")
+    timed.move_to(DEADLINE + timedelta(seconds=1))
+    await timed.published.wait_for("overdue", 1)
+    await timed.wait_timer("LC-LATE2", "overdue", "fired")
+    await timed.n.handle(resolved(event, DEADLINE + timedelta(hours=1), on_time=False))
+    await timed.published.drain()
+    assert len(timed.published.of("overdue", "LC-LATE2")) == 1
 
 
 async def test_timer_cancelled_after_it_was_read_does_not_fire(timed: Timed) -> None:
