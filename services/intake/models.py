@@ -8,13 +8,30 @@ from shared.domain import Category, Channel, Citizen, Location, Priority
 from shared.events import Rating
 
 
-class TicketSubmission(BaseModel):
+class RequestForm(BaseModel):
+    """What every channel's form asks of a request, checked alike everywhere."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    district: str = Field(min_length=1, max_length=50, description="district name or id")
+    town: str | None = Field(default=None, max_length=50)
+    category: Category
+    priority: Priority = Priority.NORMAL
+    text: str = Field(min_length=1, max_length=4000)
+    location: Location | None = None
+    on_spot_answer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="the agent answered at intake (当场办结): the ticket closes without dispatch",
+    )
+
+
+class TicketSubmission(RequestForm):
     """A citizen's request as the web form or app sends it. A line of the
     reference city's sample requests is a valid submission."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -30,24 +47,12 @@ class TicketSubmission(BaseModel):
     )
 
     channel: Channel = Channel.WEB
-    district: str = Field(min_length=1, max_length=50, description="district name or id")
-    town: str | None = Field(default=None, max_length=50)
-    category: Category
-    priority: Priority = Priority.NORMAL
-    text: str = Field(min_length=1, max_length=4000)
     citizen: Citizen | None = None
-    location: Location | None = None
     id: str | None = Field(default=None, max_length=100, description="the sender's own reference")
     expected_department: str | None = Field(
         default=None,
         max_length=100,
         description="a dispatcher's expectation, kept for rule backtests; never used to route",
-    )
-    on_spot_answer: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=4000,
-        description="the agent answered at intake (当场办结): the ticket closes without dispatch",
     )
 
 
@@ -73,13 +78,11 @@ class FeedbackSubmission(BaseModel):
     agent_id: str | None = Field(default=None, max_length=100, description="who called back")
 
 
-class AgentEntry(BaseModel):
+class AgentEntry(RequestForm):
     """A call taken by a call-centre agent (坐席): who took it, who called, and,
     when the agent could answer at once, the answer that closes it (当场办结)."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
             "examples": [
                 {
@@ -103,16 +106,4 @@ class AgentEntry(BaseModel):
         max_length=100,
         pattern=r"^[\x21-\x7e]+$",
         description="the telephony system's call id; a repeat of it returns the same ticket",
-    )
-    district: str = Field(min_length=1, max_length=50, description="district name or id")
-    town: str | None = Field(default=None, max_length=50)
-    category: Category
-    priority: Priority = Priority.NORMAL
-    text: str = Field(min_length=1, max_length=4000)
-    location: Location | None = None
-    on_spot_answer: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=4000,
-        description="the agent answered at once (当场办结): closed at intake, no dispatch",
     )

@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from services.intake.channels import BaseChannel, ChannelContext
 from services.intake.channels.web import SUBMIT_RESPONSES
 from services.intake.intake import Submission, fingerprint
-from services.intake.models import AgentEntry, FeedbackSubmission, Receipt, TicketSubmission
+from services.intake.models import (
+    AgentEntry,
+    FeedbackSubmission,
+    Receipt,
+    RequestForm,
+    TicketSubmission,
+)
 from shared.domain import Actor, ActorKind, Channel, Citizen, TicketDraft
 
 
@@ -22,14 +28,9 @@ class AgentChannel(BaseChannel):
     def to_draft(self, raw: Any, ctx: ChannelContext) -> TicketDraft:
         entry = AgentEntry.model_validate(raw)
         form = TicketSubmission(
+            **{name: getattr(entry, name) for name in RequestForm.model_fields},
             channel=Channel.PHONE,
-            district=entry.district,
-            town=entry.town,
-            category=entry.category,
-            priority=entry.priority,
-            text=entry.text,
             citizen=Citizen(name=entry.caller_name, phone=entry.caller_number),
-            location=entry.location,
             id=entry.call_id,
         )
         return ctx.intake.draft_of(form)
