@@ -17,8 +17,8 @@ from services.intake.progress import view_of
 from services.intake.protection import RateLimited, TokenBuckets
 from services.intake.repository import IntakeRepository
 from services.intake.status import StatusProjection
-from services.intake.textparse import normalise_phone
 from shared.directory import Directory
+from shared.privacy import normalise_phone
 
 
 class LookupResult(BaseModel):
