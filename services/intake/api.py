@@ -60,7 +60,7 @@ def build_router(
         wrong number and an unknown ticket get the same answer."""
         address = request.client.host if request.client else "unknown"
         ctx.guard.limit(f"lookup:{address}", "lookup")
-        found = await lookups.find(ticket, phone_last4)
+        found = await lookups.find(ticket, phone_last4, address)
         if found is None:
             return JSONResponse({"detail": NOT_FOUND}, status_code=404)
         return JSONResponse(found.model_dump(mode="json"))
