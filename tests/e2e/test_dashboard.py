@@ -7,8 +7,8 @@ test-output/."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,10 +19,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -32,6 +29,7 @@ from services.demo import sample_requests, submission_of
 from services.stats.dashboard import mount_dashboard
 from services.stats.rates import measures
 from shared.keys import KeyKind
+from tests.browser import WIDTH, chromium
 from tests.e2e.cluster import (
     Cluster,
     free_port,
@@ -41,24 +39,7 @@ from tests.support import ROOT, eventually, issue_keys, make_settings
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = ROOT / "test-output" / "dashboard.png"
-WIDTH = 1400
-CHROMIUM_ARGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--lang=zh-CN",
-    "--force-device-scale-factor=1",
-    "--hide-scrollbars",
-    f"--window-size={WIDTH},1200",
-)
 RENDER_TIMEOUT_S = 30
 
 
@@ -119,30 +100,6 @@ async def feed_samples(client: httpx.AsyncClient, cluster: Cluster) -> ApiView:
         ranking=await get(client, f"{stats}/v1/stats/ranking"),
         overdue=await get(client, f"{stats}/v1/tickets?overdue=true&limit=50"),
     )
-
-
-@contextmanager
-def chromium(profile: Path, log: Path) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium through Debian's chromedriver; never Selenium Manager,
-    which would try to download a browser. Fails (not skips) when it cannot start."""
-    hint = "run scripts/browser.sh (make test does) to install chromium and chromium-driver"
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not binary.is_file():
-            pytest.fail(f"{binary} is missing: {hint}", pytrace=False)
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(log))
-    try:
-        driver = webdriver.Chrome(service=service, options=options)
-    except WebDriverException as exc:
-        pytest.fail(f"headless Chromium did not start: {exc.msg}\n{hint}; log: {log}")
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def text_of(driver: WebDriver, element_id: str) -> str:
