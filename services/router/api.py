@@ -13,7 +13,7 @@ from services.router.repository import StaleState, TicketRepository
 from services.router.workflow import department as dep
 from services.router.workflow import hotline
 from services.router.workflow.state import Principal, Status, TicketState, WorkflowError
-from shared.access import Access, Caller, forbidden, install_access
+from shared.access import Access, Caller, forbidden, install_access, refusal
 from shared.domain import ActorKind
 from shared.keys import KeyKind
 from shared.params import Offset, UnitId
@@ -183,7 +183,7 @@ def view_for(state: TicketState, who: Principal) -> m.TicketView:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorkflowError)
     async def _refused(_: Request, exc: WorkflowError) -> JSONResponse:
-        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status)
+        return refusal(exc.status, exc.code, exc.message)
 
     @app.exception_handler(StaleState)
     async def _stale(_: Request, exc: StaleState) -> JSONResponse:
