@@ -28,7 +28,17 @@ from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from shared.access import Access, install_access, open_access
 from shared.clock import ManualClock
-from shared.domain import Actor, ActorKind, Category, Channel, Priority, TicketDims, TicketDraft
+from shared.domain import (
+    Actor,
+    ActorKind,
+    Category,
+    Channel,
+    Citizen,
+    Location,
+    Priority,
+    TicketDims,
+    TicketDraft,
+)
 from shared.events import (
     AcceptedPayload,
     ClosedPayload,
@@ -109,6 +119,8 @@ class TicketStory:
     round: int = 0
     reopen_count: int = 0
     returned_by: list[str] = field(default_factory=list)
+    citizen: Citizen | None = None
+    location: Location | None = None
 
     @property
     def draft(self) -> TicketDraft:
@@ -119,6 +131,8 @@ class TicketStory:
             category=self.category,
             priority=self.priority,
             text=self.text,
+            citizen=self.citizen,
+            location=self.location,
         )
 
     @property
