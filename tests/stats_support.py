@@ -28,17 +28,7 @@ from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from shared.access import Access, install_access, open_access
 from shared.clock import ManualClock
-from shared.domain import (
-    Actor,
-    ActorKind,
-    Category,
-    Channel,
-    Citizen,
-    Location,
-    Priority,
-    TicketDims,
-    TicketDraft,
-)
+from shared.domain import Actor, ActorKind, Category, Channel, Priority, TicketDims, TicketDraft
 from shared.events import (
     AcceptedPayload,
     ClosedPayload,
@@ -119,8 +109,8 @@ class TicketStory:
     round: int = 0
     reopen_count: int = 0
     returned_by: list[str] = field(default_factory=list)
-    citizen: Citizen | None = None
-    location: Location | None = None
+    # More fields of the draft: the citizen, the location.
+    draft_fields: dict[str, Any] = field(default_factory=dict)
 
     @property
     def draft(self) -> TicketDraft:
@@ -131,8 +121,7 @@ class TicketStory:
             category=self.category,
             priority=self.priority,
             text=self.text,
-            citizen=self.citizen,
-            location=self.location,
+            **self.draft_fields,
         )
 
     @property

@@ -30,8 +30,10 @@ def story() -> TicketStory:
         TICKET,
         town="贾镇",
         text="请回电 13987654321，村里的自来水管道漏水。",
-        citizen=Citizen(name=FULL["name"], phone=FULL["phone"]),
-        location=Location(lat=36.48, lon=115.45, address=FULL["address"]),
+        draft_fields={
+            "citizen": Citizen(name=FULL["name"], phone=FULL["phone"]),
+            "location": Location(lat=36.48, lon=115.45, address=FULL["address"]),
+        },
     )
 
 
