@@ -60,7 +60,16 @@ class Reader:
         citizen's data masked unless the reader is entitled to it."""
         for field in INTERNAL_FIELDS:
             view.pop(field, None)
-        return view if self.sees_contact(view) else mask_personal(view)
+        if not self.sees_contact(view):
+            return dict(mask_personal(view))
+        if self.department is not None and "history" in view:
+            # The department calls back the citizen who reported it, not the
+            # other callers whose repeats were linked to the ticket (并单).
+            view["history"] = [
+                mask_personal(step) if step["event_type"] == "linked" else step
+                for step in view["history"]
+            ]
+        return view
 
     def measured_department(self, requested: str | None) -> str | None:
         """The department filter of a statistics call: a department's own, always."""

@@ -80,6 +80,31 @@ async def test_contact_for_the_unit_in_charge_masked_for_those_that_had_it(
     status, channel = await read(stats, KeyKind.CHANNEL, "web", path)
     assert status == 403 and channel["code"] == "FORBIDDEN"
 
+
+async def test_the_unit_sees_its_reporter_not_the_linked_callers(stats: StatsHarness) -> None:
+    repeat = story().linked(city("2025-03-10", 11))
+    other = Citizen(name="司马青云", phone="13711112222")
+    ticket = repeat.payload.ticket.model_copy(update={"citizen": other})
+    await stats.ingest(
+        [
+            repeat.model_copy(
+                update={"payload": repeat.payload.model_copy(update={"ticket": ticket})}
+            )
+        ]
+    )
+    path = f"/v1/tickets/{TICKET}"
+    status, unit = await read(stats, KeyKind.DEPARTMENT, UNIT, path)
+    assert status == 200 and unit["contact"] == FULL
+    assert "司马青云" not in str(unit) and "13711112222" not in str(unit)
+    [linked] = [s for s in unit["history"] if s["event_type"] == "linked"]
+    assert linked["payload"]["ticket"]["citizen"] == {"name": "司***", "phone": "137****2222"}
+    status, staff = await read(stats, KeyKind.STAFF, "li.si", path)
+    assert "13711112222" in str(staff)
+
+
+async def test_a_resolved_ticket_is_out_of_the_units_hands(stats: StatsHarness) -> None:
+    path = f"/v1/tickets/{TICKET}"
+
     s = story()
     s.dispatched(city("2025-03-10", 9, 5), CENTRE, 48)  # the story's state, as filed
     s.dispatched(city("2025-03-10", 10), UNIT, 48)
