@@ -13,6 +13,7 @@ from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
 from services.router.keys import KeyRepository
+from services.router.preview import install_preview
 from services.router.reload import install_sighup, load_engine, watch_rules
 from services.router.repository import TicketRepository
 from shared.bootstrap import connect
@@ -64,6 +65,7 @@ async def main(settings: RouterSettings) -> None:
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
     install(app, commands, repo, keys)
+    install_preview(app, engines)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     tasks = [
         relay_forever(commands),
