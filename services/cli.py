@@ -52,23 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--tickets", default=None, help="JSON-lines tickets (default: the sample requests)"
     )
 
-    keys = sub.add_parser("keys", help="issue, list and revoke API keys (router, intake)")
+    keys = sub.add_parser("keys", help="issue, list and revoke API keys (every service)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     issue = keys_sub.add_parser("issue", help="issue a key (printed once)")
     who = issue.add_mutually_exclusive_group(required=True)
-    who.add_argument("--department", help="a department id of the directory (router)")
-    who.add_argument("--staff", help="a hotline staff member's name or id")
-    who.add_argument("--channel", help="an intake channel: web, agent, open311, ... (intake)")
+    who.add_argument("--staff", help="a hotline staff member's id: reads and acts on everything")
+    who.add_argument("--department", help="a unit id of the directory: its own tickets")
+    who.add_argument("--agent", help="a call-centre seat: takes calls, reads its callers' tickets")
+    who.add_argument("--channel", help="an intake channel (web, sms, open311, ...): submits only")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
     revoke.add_argument("key_id")
-    listing = keys_sub.add_parser("list", help="list keys (ids and owners, never the keys)")
-    for command in (issue, revoke, listing):
-        command.add_argument(
-            "--service",
-            choices=["router", "intake"],
-            default=None,
-            help="whose keys (default: intake for --channel, else router)",
-        )
+    keys_sub.add_parser("list", help="list keys (ids and owners, never the keys)")
 
     demo = sub.add_parser("demo", help="post the reference city's sample requests")
     demo.add_argument("--intake", default="http://127.0.0.1:8001")

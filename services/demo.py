@@ -3,6 +3,7 @@ show where each ticket went and what stats counted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -11,10 +12,14 @@ from typing import Any
 import httpx
 
 from services.demo_inbox import Inbox
-from shared.settings import DATA_DIR
+from shared.events import utcnow
+from shared.keys import KeyKind, KeyStore, keys_database
+from shared.mongo import create_client
+from shared.settings import DATA_DIR, CommonSettings
 
 DASHBOARD = "http://127.0.0.1:8004/"
 ON_SPOT_ANSWER = "已当场答复：12345热线7×24小时有人接听，夜间也可以拨打。"
+DEMO_STAFF = "demo.staff"
 FINAL = {"dispatched", "resolved_on_spot", "unroutable"}
 
 
@@ -32,20 +37,40 @@ def submission_of(sample: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def issue_demo_key(kind: KeyKind, owner: str) -> str:
+    """A key of the local key store for the demo (as `hotline keys issue` makes one)."""
+
+    async def issue() -> str:
+        settings = CommonSettings()
+        client = create_client(settings)
+        try:
+            store = KeyStore(keys_database(client, settings))
+            await store.ensure_indexes()
+            return (await store.issue(kind, owner, utcnow()))[1]
+        finally:
+            await client.close()
+
+    return asyncio.run(issue())
+
+
 def run(intake_url: str, stats_url: str, timeout_s: float) -> int:
+    staff_key = issue_demo_key(KeyKind.STAFF, DEMO_STAFF)
+    print(f"a hotline staff key for the demo ({DEMO_STAFF}; dashboard and APIs):\n  {staff_key}\n")
     try:
         inbox = Inbox()
     except OSError as exc:  # port taken: the demo works without showing notices
         print(f"(no department inbox on 127.0.0.1:9900: {exc})")
-        return _run(intake_url, stats_url, timeout_s, None)
+        return _run(intake_url, stats_url, timeout_s, None, staff_key)
     with inbox:
-        return _run(intake_url, stats_url, timeout_s, inbox)
+        return _run(intake_url, stats_url, timeout_s, inbox, staff_key)
 
 
-def _run(intake_url: str, stats_url: str, timeout_s: float, inbox: Inbox | None) -> int:
+def _run(
+    intake_url: str, stats_url: str, timeout_s: float, inbox: Inbox | None, staff_key: str
+) -> int:
     samples = sample_requests()
     run_id = uuid.uuid4().hex[:8]  # each demo run files new tickets
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=10.0, headers={"X-API-Key": staff_key}) as client:
         received_before = _counts(client, stats_url)["received"]
         posted: list[tuple[dict[str, Any], str]] = []
         for sample in samples:

@@ -1,5 +1,5 @@
-"""`hotline keys issue|revoke|list`: API keys of departments and staff (router) and
-of intake channels and staff (intake). Each service keeps its keys in its own database."""
+"""`hotline keys issue|revoke|list`: the API keys of every service, in the one key
+store (shared.keys). This command is its only writer."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 from shared.directory import load_directory
 from shared.events import utcnow
-from shared.keys import ApiKeyStore
-from shared.mongo import create_client, service_database
+from shared.keys import KeyKind, KeyStore, keys_database
+from shared.mongo import create_client
 from shared.settings import CommonSettings
 
 
@@ -18,17 +18,11 @@ def main(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args))
 
 
-def _service(args: argparse.Namespace) -> str:
-    if getattr(args, "channel", None):
-        return "intake"
-    return str(args.service or "router")
-
-
 async def _main(args: argparse.Namespace) -> int:
     settings = CommonSettings()
     client = create_client(settings)
     try:
-        keys = ApiKeyStore(service_database(client, settings, _service(args)))
+        keys = KeyStore(keys_database(client, settings))
         await keys.ensure_indexes()
         if args.keys_command == "issue":
             return await _issue(keys, settings, args)
@@ -46,23 +40,26 @@ async def _main(args: argparse.Namespace) -> int:
         await client.close()
 
 
-def _owner(settings: CommonSettings, args: argparse.Namespace) -> tuple[str, str] | str:
+def _owner(settings: CommonSettings, args: argparse.Namespace) -> tuple[KeyKind, str] | str:
     """(kind, id) of the new key's owner, or an error message."""
     if args.department:
         directory = load_directory(settings.districts_file, settings.directory_file)
         if directory.department(args.department) is None:
-            return f"no department {args.department!r}"
-        return ("department", args.department)
+            return f"no department {args.department!r} in the directory"
+        return (KeyKind.DEPARTMENT, args.department)
     if args.channel:
         from services.intake.channels import channel_names
 
         if args.channel not in channel_names():
             return f"no intake channel {args.channel!r} (known: {', '.join(channel_names())})"
-        return ("channel", args.channel)
-    return ("staff", args.staff)
+        return (KeyKind.CHANNEL, args.channel)
+    kind, owner = (KeyKind.AGENT, args.agent) if args.agent else (KeyKind.STAFF, args.staff)
+    if not str(owner).strip() or len(owner) > 100:
+        return f"give a {kind.value} id of 1 to 100 characters"
+    return (kind, owner.strip())
 
 
-async def _issue(keys: ApiKeyStore, settings: CommonSettings, args: argparse.Namespace) -> int:
+async def _issue(keys: KeyStore, settings: CommonSettings, args: argparse.Namespace) -> int:
     owner = _owner(settings, args)
     if isinstance(owner, str):
         print(f"error: {owner}", file=sys.stderr)

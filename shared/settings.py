@@ -33,10 +33,22 @@ class CommonSettings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     directory_file: Path = DATA_DIR / "departments.json"
     districts_file: Path = DATA_DIR / "districts.json"
-    http_host: str = "0.0.0.0"
+    # Loopback by default: a service is reachable from other machines only when
+    # the operator says so (compose sets 0.0.0.0 inside its containers).
+    http_host: str = "127.0.0.1"
     log_level: str = "INFO"
+    # The one key store every service verifies API keys against; empty means
+    # "<mongo_db_prefix>_keys" (hotline_keys).
+    keys_db: str = Field(default="", pattern=r"^[A-Za-z0-9_\-]{0,60}$")
+    # How long a verified key is trusted without asking the store again: a revoked
+    # key stops working at most this many seconds later.
+    key_cache_s: float = Field(default=2.0, ge=0, le=10)
     # Tests only: a file holding seconds to add to the clock (shared.clock).
     clock_offset_file: Path | None = None
+
+    @property
+    def keys_database(self) -> str:
+        return self.keys_db or f"{self.mongo_db_prefix}_keys"
 
     @field_validator("queue_type")
     @classmethod

@@ -23,6 +23,7 @@ from services.intake.intake import Intake
 from shared.bootstrap import Infra, connect
 from shared.directory import load_directory
 from shared.events import EVENT_ADAPTER, TicketEvent, parse_event, utcnow
+from shared.keys import KeyKind
 from shared.messaging.broker import Broker
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import Topology
@@ -53,8 +54,8 @@ class IntakeHarness:
         return await self.client.post("/v1/tickets", json=body, headers=headers, **kwargs)
 
     async def issue(self, kind: str, owner: str) -> str:
-        """A real key from intake's key store."""
-        return (await self.parts.keys.issue(kind, owner, utcnow()))[1]
+        """A real key from the shared key store."""
+        return (await self.parts.access.store.issue(KeyKind(kind), owner, utcnow()))[1]
 
 
 class Probe:

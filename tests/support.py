@@ -14,6 +14,8 @@ from pathlib import Path
 
 import aio_pika
 
+from shared.events import utcnow
+from shared.keys import KeyKind, KeyStore, keys_database
 from shared.messaging.broker import Broker
 from shared.messaging.topology import QUEUES, Topology
 from shared.mongo import create_client
@@ -37,6 +39,8 @@ def make_settings(namespace: str) -> CommonSettings:
         amqp_namespace=namespace,
         mongo_db_prefix=namespace,
         retry_delays=[0.2, 0.4],
+        # Keys are read afresh on every request, so a revocation shows at once.
+        key_cache_s=0,
     )
 
 
@@ -59,8 +63,21 @@ async def purge_namespace(settings: CommonSettings, extra_databases: tuple[str, 
     try:
         # By name, not by listing: listDatabases sizes every database on the
         # server, and one busy database elsewhere would stall every teardown.
-        for suffix in (*SERVICES, *extra_databases):
+        for suffix in (*SERVICES, "keys", *extra_databases):
             await client.drop_database(f"{settings.mongo_db_prefix}_{suffix}")
+    finally:
+        await client.close()
+
+
+async def issue_keys(
+    settings: CommonSettings, owners: dict[str, tuple[KeyKind, str]]
+) -> dict[str, str]:
+    """Keys of the namespace's key store, by the caller's names for their owners."""
+    client = create_client(settings)
+    try:
+        store = KeyStore(keys_database(client, settings))
+        await store.ensure_indexes()
+        return {name: (await store.issue(*who, utcnow()))[1] for name, who in owners.items()}
     finally:
         await client.close()
 

@@ -18,7 +18,8 @@ from services.intake.channels.open311 import PREFIX as OPEN311
 from services.intake.channels.open311.render import Open311Error, format_of_path, render_error
 from services.intake.intake import IdempotencyConflict, SubmissionError, UnknownTicket
 from services.intake.lookup import LookupResult, Lookups
-from services.intake.protection import Forbidden, RateLimited, Unauthorized, presented_key
+from services.intake.protection import Forbidden, RateLimited, Unauthorized
+from shared.access import presented_key
 
 NOT_FOUND = "no ticket matches this number and phone"
 
@@ -29,7 +30,7 @@ class StaffOnly:
 
     async def __call__(self, request: Request) -> str:
         key = presented_key(request)
-        owner = await self.ctx.guard.keys.verify(key) if key else None
+        owner = await self.ctx.guard.access.verify(key) if key else None
         if owner is None:
             raise Unauthorized("a hotline staff key is needed")
         if owner.kind != "staff":

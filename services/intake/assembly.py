@@ -19,10 +19,10 @@ from services.intake.lookup import Lookups
 from services.intake.protection import ChannelGuard, TokenBuckets, Utf8Middleware
 from services.intake.repository import IntakeRepository
 from services.intake.status import StatusProjection
+from shared.access import Access, install_access, open_access
 from shared.bootstrap import Infra
 from shared.directory import Directory
 from shared.http import BodyLimitMiddleware, create_app
-from shared.keys import ApiKeyStore
 from shared.messaging.publisher import Publisher
 from shared.settings import IntakeSettings
 
@@ -34,7 +34,7 @@ class IntakeParts:
     ctx: ChannelContext
     channels: list[IntakeChannel]
     lookups: Lookups
-    keys: ApiKeyStore
+    access: Access
 
     @property
     def intake(self) -> Intake:
@@ -50,7 +50,6 @@ class IntakeParts:
     async def ensure_indexes(self) -> None:
         await self.intake.repo.ensure_indexes()
         await self.intake.hotspots.ensure_indexes()
-        await self.keys.ensure_indexes()
 
 
 def build_parts(
@@ -76,14 +75,14 @@ def build_parts(
         ),
         hotspots=Hotspots(db, policy),
     )
-    keys = ApiKeyStore(db)
+    access = open_access(infra.mongo, settings, directory)
     buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    guard = ChannelGuard(keys, buckets, settings.require_channel_keys)
+    guard = ChannelGuard(access, buckets, settings.require_channel_keys)
     status = StatusProjection(db)
     ctx = ChannelContext(intake, settings, directory, guard, status, clock)
     per_hour = settings.lookup_failures_per_hour
     lookups = Lookups(intake.repo, status, directory, TokenBuckets(per_hour / 60.0, per_hour))
-    return IntakeParts(ctx, discover(), lookups, keys)
+    return IntakeParts(ctx, discover(), lookups, access)
 
 
 def build_app(parts: IntakeParts, infra: Infra) -> FastAPI:
@@ -95,6 +94,7 @@ def build_app(parts: IntakeParts, infra: Infra) -> FastAPI:
             app.include_router(router)
     app.include_router(build_router(parts.ctx, parts.lookups, parts.channels))
     install_error_handlers(app)
+    install_access(app, parts.access)
     # Added last, so it runs first: an oversized body is refused before anything reads it.
     app.add_middleware(Utf8Middleware, render=error_response)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -20,10 +20,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.intake.metrics import REFUSED
+from shared.access import Access, presented_key
 from shared.asgibody import read_body, replay_body
-from shared.keys import ApiKeyStore
+from shared.keys import KeyKind, KeyOwner
 
 MAX_BUCKETS = 100_000
+# The intake channels a call-centre seat submits on.
+AGENT_CHANNELS = frozenset({"agent", "phone"})
 
 
 class Unauthorized(Exception):
@@ -69,19 +72,9 @@ class TokenBuckets:
         return 0.0
 
 
-def presented_key(request: Request) -> str | None:
-    """The key of the X-API-Key header or of an Authorization: Bearer header."""
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
 @dataclass
 class ChannelGuard:
-    keys: ApiKeyStore
+    access: Access
     buckets: TokenBuckets
     require_keys: bool
 
@@ -93,11 +86,11 @@ class ChannelGuard:
                 raise Unauthorized(f"the {channel} channel needs an API key")
             bucket = f"address:{request.client.host if request.client else 'unknown'}"
         else:
-            owner = await self.keys.verify(key)
+            owner = await self.access.verify(key)
             if owner is None:
                 REFUSED.labels(channel, "bad_key").inc()
                 raise Unauthorized("invalid API key")
-            if owner.kind != "channel" or owner.id != channel:
+            if not may_submit(owner, channel):
                 REFUSED.labels(channel, "wrong_key").inc()
                 raise Forbidden(f"this key is not for the {channel} channel")
             bucket = f"key:{owner.key_id}"
@@ -117,6 +110,15 @@ class ChannelGuard:
             return await self.check(request, channel, presented_key(request))
 
         return admit
+
+
+def may_submit(owner: KeyOwner, channel: str) -> bool:
+    """Staff on every channel, an agent on the call centre's, a channel key on its own."""
+    if owner.kind == KeyKind.STAFF:
+        return True
+    if owner.kind == KeyKind.AGENT:
+        return channel in AGENT_CHANNELS
+    return owner.kind == KeyKind.CHANNEL and owner.id == channel
 
 
 ErrorRenderer = Callable[[Scope, int, str], Response]

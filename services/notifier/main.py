@@ -19,6 +19,7 @@ from services.notifier.metrics import (
 )
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
+from shared.access import install_access, open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
@@ -62,6 +63,7 @@ async def main(settings: NotifierSettings) -> None:
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline notifier")
     app.include_router(build_router(parts.deliveries, parts.timers))
+    install_access(app, open_access(infra.mongo, settings, directory))
     tasks = [
         parts.delivery_worker.run(),
         parts.timer_worker.run(),

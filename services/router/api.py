@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.router import api_models as m
 from services.router.commands import Action, CommandService, PublishPending
-from services.router.keys import KeyRepository
 from services.router.repository import StaleState, TicketRepository
 from services.router.workflow import department as dep
 from services.router.workflow import hotline
 from services.router.workflow.state import Principal, Status, TicketState, WorkflowError
+from shared.access import Access, Caller, forbidden, install_access
 from shared.domain import ActorKind
+from shared.keys import KeyKind
 from shared.params import Offset, UnitId
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -26,29 +27,27 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def authenticate(
-    request: Request,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
-) -> Principal:
-    """The department or staff member behind the API key (X-API-Key or Bearer)."""
-    key = x_api_key
-    if key is None and authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    keys: KeyRepository = request.app.state.keys
-    principal = await keys.verify(key) if key else None
-    if principal is None:
-        raise WorkflowError("UNAUTHENTICATED", "a valid API key is required", 401)
-    return principal
+ACTORS = {
+    KeyKind.STAFF: ActorKind.STAFF,
+    KeyKind.DEPARTMENT: ActorKind.DEPARTMENT,
+    KeyKind.AGENT: ActorKind.AGENT,
+}
+
+
+async def authenticate(owner: Caller) -> Principal:
+    """The staff member, department or agent behind the API key (X-API-Key or
+    Bearer); channel keys only submit at intake."""
+    kind = ACTORS.get(owner.kind)
+    if kind is None:
+        raise forbidden(f"a {owner.kind.value} key has nothing to read or do at the router")
+    return Principal(kind=kind, id=owner.id)
 
 
 Who = Annotated[Principal, Depends(authenticate)]
 
 
-def install(
-    app: FastAPI, commands: CommandService, repo: TicketRepository, keys: KeyRepository
-) -> None:
-    app.state.keys = keys
+def install(app: FastAPI, commands: CommandService, repo: TicketRepository, access: Access) -> None:
+    install_access(app, access)
     app.include_router(build_router(commands, repo))
     install_error_handlers(app)
 

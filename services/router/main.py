@@ -12,10 +12,10 @@ from services.router.api import install
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
-from services.router.keys import KeyRepository
 from services.router.preview import install_preview
 from services.router.reload import install_sighup, load_engine, watch_rules
 from services.router.repository import TicketRepository
+from shared.access import open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
@@ -53,9 +53,8 @@ async def main(settings: RouterSettings) -> None:
     )
 
     infra = await connect(settings, SERVICE)
-    repo, keys = TicketRepository(infra.db), KeyRepository(infra.db)
+    repo = TicketRepository(infra.db)
     await repo.ensure_indexes()
-    await keys.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE)
     clock = Clock(settings.clock_offset_file)
     commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected)
@@ -64,7 +63,7 @@ async def main(settings: RouterSettings) -> None:
     )
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
-    install(app, commands, repo, keys)
+    install(app, commands, repo, open_access(infra.mongo, settings, directory))
     install_preview(app, engines)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     tasks = [

@@ -13,8 +13,10 @@ from services.stats.dashboard import mount_dashboard
 from services.stats.gauges import refresh_gauges
 from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
+from shared.access import install_access, open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
+from shared.directory import load_directory
 from shared.events import EVENT_ADAPTER
 from shared.http import create_app
 from shared.service import configure_logging
@@ -37,6 +39,8 @@ async def main(settings: StatsSettings) -> None:
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
     api = StatsApi(views, counters, tz, clock)
     app.include_router(build_router(api))
+    directory = load_directory(settings.districts_file, settings.directory_file)
+    install_access(app, open_access(infra.mongo, settings, directory))
     mount_dashboard(app)
     tasks = [aggregator.run(), refresh_gauges(api, clock)]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])

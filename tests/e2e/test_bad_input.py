@@ -18,12 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from services.router.keys import KeyRepository
-from services.router.workflow.state import Principal
-from shared.domain import ActorKind
-from shared.events import utcnow
-from shared.keys import ApiKeyStore
-from shared.mongo import create_client, service_database
+from shared.keys import KeyKind
 from shared.settings import CommonSettings
 from tests.badinput import INJECTIONS, TICKET, TICKET_BODY, Bad, all_variants
 from tests.e2e.cluster import SERVICES, Cluster, Receiver, directory_pointing_at
@@ -31,6 +26,7 @@ from tests.observer import Observer
 from tests.support import (
     ensure_servers,
     eventually,
+    issue_keys,
     make_settings,
     purge_namespace,
     unique_namespace,
@@ -49,21 +45,14 @@ class World:
 
 
 async def _issue_keys(settings: CommonSettings) -> dict[str, str]:
-    client = create_client(settings)
-    try:
-        repo = KeyRepository(service_database(client, settings, "router"))
-        await repo.ensure_indexes()
-        staff = Principal(kind=ActorKind.STAFF, id="probe.staff")
-        department = Principal(kind=ActorKind.DEPARTMENT, id="guanxian.water")
-        intake_keys = ApiKeyStore(service_database(client, settings, "intake"))
-        await intake_keys.ensure_indexes()
-        return {
-            "staff": (await repo.issue(staff, utcnow()))[1],
-            "department": (await repo.issue(department, utcnow()))[1],
-            "intake-staff": (await intake_keys.issue("staff", "probe.staff", utcnow()))[1],
-        }
-    finally:
-        await client.close()
+    return await issue_keys(
+        settings,
+        {
+            "staff": (KeyKind.STAFF, "probe.staff"),
+            "department": (KeyKind.DEPARTMENT, "guanxian.water"),
+            "intake-staff": (KeyKind.STAFF, "probe.staff"),
+        },
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -254,6 +254,20 @@ async def test_keys_are_per_channel_when_required(settings: CommonSettings) -> N
     assert right.status_code == 202, right.text
 
 
+async def test_a_seat_submits_calls_and_nothing_else(settings: CommonSettings) -> None:
+    async with running(intake_settings_of(settings, require_channel_keys=True)) as harness:
+        seat = {"X-API-Key": await harness.issue("agent", "seat-017")}
+        department = {"X-API-Key": await harness.issue("department", "guanxian.water")}
+        call = await harness.client.post("/v1/agent/tickets", json=CALL, headers=seat)
+        web = await harness.post({**CALL, "channel": "web"}, headers=seat)
+        by_department = await harness.client.post(
+            "/v1/agent/tickets", json={**CALL, "call_id": "c2"}, headers=department
+        )
+    assert call.status_code == 202, call.text
+    assert (web.status_code, by_department.status_code) == (403, 403)
+    assert "not for the web channel" in web.json()["detail"]
+
+
 async def test_a_key_nobody_issued_is_refused_even_when_keys_are_optional(
     harness: IntakeHarness, probe: Probe
 ) -> None:
@@ -300,23 +314,3 @@ async def test_non_utf8_body_is_refused_with_a_clear_error(
 async def test_the_channels_are_listed(harness: IntakeHarness) -> None:
     names = [c["name"] for c in (await harness.client.get("/v1/channels")).json()]
     assert names[:5] == ["web", "agent", "open311", "sms", "email"]
-
-
-# --- `hotline keys` for intake ----------------------------------------------------------
-
-
-async def test_the_keys_cli_issues_channel_keys_into_intake(settings: CommonSettings) -> None:
-    from tests.integration.test_router_keys import hotline
-
-    issued = await hotline(settings, "keys", "issue", "--channel", "open311")
-    assert issued.code == 0, issued.err
-    key = issued.out.split("key:")[1].split()[0]
-    unknown = await hotline(settings, "keys", "issue", "--channel", "pigeon")
-    assert unknown.code == 1 and "no intake channel 'pigeon'" in unknown.err
-    listed = await hotline(settings, "keys", "list", "--service", "intake")
-    assert "channel" in listed.out and "open311" in listed.out
-    router_keys = await hotline(settings, "keys", "list")
-    assert "open311" not in router_keys.out  # the router's keys are another store
-    async with running(intake_settings_of(settings)) as harness:
-        owner = await harness.parts.keys.verify(key)
-    assert owner is not None and (owner.kind, owner.id) == ("channel", "open311")

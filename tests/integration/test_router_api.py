@@ -27,10 +27,9 @@ from services.router.api import install
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
-from services.router.keys import KeyRepository
 from services.router.repository import TicketRepository
 from services.router.rules import load_rules
-from services.router.workflow.state import Principal
+from shared.access import open_access
 from shared.bootstrap import Infra, connect
 from shared.directory import Directory, load_directory
 from shared.domain import Actor, ActorKind, TicketDims, TicketDraft
@@ -44,6 +43,7 @@ from shared.events import (
     utcnow,
 )
 from shared.http import create_app
+from shared.keys import KeyKind, KeyStore
 from shared.messaging.publisher import Publisher
 from shared.settings import DATA_DIR, CommonSettings
 from shared.workcalendar import WorkCalendar
@@ -70,13 +70,13 @@ class Api:
     infra: Infra
     directory: Directory
     repo: TicketRepository
-    keys: KeyRepository
+    keys: KeyStore
     commands: CommandService
     client: httpx.AsyncClient
     stats: AbstractChannel
 
     async def key(self, who: str, kind: ActorKind = ActorKind.DEPARTMENT) -> str:
-        _, key = await self.keys.issue(Principal(kind=kind, id=who), utcnow())
+        _, key = await self.keys.issue(KeyKind(kind.value), who, utcnow())
         return key
 
     async def create(self, sample_id: str = "S001", ticket_id: str = TICKET) -> None:
@@ -145,7 +145,8 @@ async def api(settings: CommonSettings) -> AsyncIterator[Api]:
     connection = None
     client = None
     try:
-        repo, keys = TicketRepository(infra.db), KeyRepository(infra.db)
+        repo, access = TicketRepository(infra.db), open_access(infra.mongo, settings, directory)
+        keys = access.store
         await repo.ensure_indexes()
         await keys.ensure_indexes()
         publisher = Publisher(infra.broker.exchange, SERVICE)
@@ -154,7 +155,7 @@ async def api(settings: CommonSettings) -> AsyncIterator[Api]:
             TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
         )
         app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
-        install(app, commands, repo, keys)
+        install(app, commands, repo, access)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r")
         connection = await aio_pika.connect(settings.amqp_url)
         yield Api(infra, directory, repo, keys, commands, client, await connection.channel())
@@ -227,9 +228,7 @@ async def test_without_a_valid_key_nothing_happens(
     api: Api, staff: str, dispatched: dict[str, Any], headers: dict[str, str] | str
 ) -> None:
     if headers == "revoked":
-        key_id, key = await api.keys.issue(
-            Principal(kind=ActorKind.DEPARTMENT, id="guanxian.water"), utcnow()
-        )
+        key_id, key = await api.keys.issue(KeyKind.DEPARTMENT, "guanxian.water", utcnow())
         assert (await api.get(key)).status_code == 200
         assert await api.keys.revoke(key_id, utcnow())
         headers = {"X-API-Key": key}

@@ -1,4 +1,4 @@
-"""API keys of departments and hotline staff (services/router/keys.py and
+"""The one key store of every service (shared/keys.py, shared/access.py and
 `hotline keys ...`) against the real store.
 
 A key is shown once and stored only as its SHA-256; the tests read the
@@ -19,24 +19,27 @@ from dataclasses import dataclass
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.router.keys import KeyRepository
-from services.router.workflow.state import Principal
-from shared.domain import ActorKind
+from shared.access import Access
 from shared.events import utcnow
-from shared.mongo import Document, create_client, service_database
+from shared.keys import KeyKind, KeyOwner, KeyStore, keys_database
+from shared.mongo import Document, create_client
 from shared.settings import CommonSettings
 from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 
-WATER = Principal(kind=ActorKind.DEPARTMENT, id="guanxian.water")
-STAFF = Principal(kind=ActorKind.STAFF, id="zhang.san")
+WATER = (KeyKind.DEPARTMENT, "guanxian.water")
+STAFF = (KeyKind.STAFF, "zhang.san")
+
+
+def owner(key_id: str, kind: KeyKind, who: str) -> KeyOwner:
+    return KeyOwner(kind=kind, id=who, key_id=key_id)
 
 
 @dataclass
 class Store:
     db: AsyncDatabase[Document]
-    keys: KeyRepository
+    keys: KeyStore
 
     async def raw_documents(self) -> list[Document]:
         return await self.db["api_keys"].find({}).to_list()
@@ -46,8 +49,9 @@ class Store:
 async def store(settings: CommonSettings) -> AsyncIterator[Store]:
     client = create_client(settings)
     try:
-        db = service_database(client, settings, "router")
-        keys = KeyRepository(db)
+        db = keys_database(client, settings)
+        assert db.name == f"{settings.mongo_db_prefix}_keys"
+        keys = KeyStore(db)
         await keys.ensure_indexes()
         yield Store(db, keys)
     finally:
@@ -98,7 +102,7 @@ def contains(document: object, text: str) -> bool:
 
 
 async def test_a_key_is_shown_once_and_stored_only_as_its_hash(store: Store) -> None:
-    key_id, key = await store.keys.issue(WATER, utcnow())
+    key_id, key = await store.keys.issue(*WATER, utcnow())
     assert key.startswith("hk_")
     assert len(key) > 40
     digest = hashlib.sha256(key.encode()).hexdigest()
@@ -113,31 +117,31 @@ async def test_a_key_is_shown_once_and_stored_only_as_its_hash(store: Store) -> 
     assert not contains(doc, key)
     assert not contains(doc, key.removeprefix("hk_"))
     # Two keys for one principal are two different keys.
-    other_id, other = await store.keys.issue(WATER, utcnow())
+    other_id, other = await store.keys.issue(*WATER, utcnow())
     assert (other_id, other) != (key_id, key)
 
 
 async def test_verify_knows_the_right_key_only(store: Store) -> None:
-    _, water = await store.keys.issue(WATER, utcnow())
-    _, staff = await store.keys.issue(STAFF, utcnow())
-    assert await store.keys.verify(water) == WATER
-    assert await store.keys.verify(staff) == STAFF
+    water_id, water = await store.keys.issue(*WATER, utcnow())
+    staff_id, staff = await store.keys.issue(*STAFF, utcnow())
+    assert await store.keys.verify(water) == owner(water_id, *WATER)
+    assert await store.keys.verify(staff) == owner(staff_id, *STAFF)
     for wrong in (water[:-1], water + "x", water.upper(), "hk_", "", "x" * 300, "hk_" + "a" * 300):
         assert await store.keys.verify(wrong) is None
 
 
 async def test_a_revoked_key_is_refused(store: Store) -> None:
-    key_id, key = await store.keys.issue(WATER, utcnow())
-    _, kept = await store.keys.issue(WATER, utcnow())
+    key_id, key = await store.keys.issue(*WATER, utcnow())
+    kept_id, kept = await store.keys.issue(*WATER, utcnow())
     assert await store.keys.revoke(key_id, utcnow())
     assert await store.keys.verify(key) is None
-    assert await store.keys.verify(kept) == WATER  # only that key
+    assert await store.keys.verify(kept) == owner(kept_id, *WATER)  # only that key
     assert not await store.keys.revoke(key_id, utcnow())  # once
     assert not await store.keys.revoke("no-such-key", utcnow())
 
 
 async def test_the_list_shows_owners_never_key_material(store: Store) -> None:
-    issued = [await store.keys.issue(p, utcnow()) for p in (WATER, STAFF)]
+    issued = [await store.keys.issue(*p, utcnow()) for p in (WATER, STAFF)]
     await store.keys.revoke(issued[1][0], utcnow())
     listed = await store.keys.list()
     assert [(d["key_id"], d["kind"], d["principal"]) for d in listed] == [
@@ -160,7 +164,7 @@ async def test_the_keys_cli_issues_lists_and_revokes(
     key_id = re.search(r"key id: (\S+)", issued.out)
     key = re.search(r"key:\s+(hk_\S+)", issued.out)
     assert key_id is not None and key is not None, issued.out
-    assert await store.keys.verify(key[1]) == WATER
+    assert await store.keys.verify(key[1]) == owner(key_id[1], *WATER)
     staff = await hotline(settings, "keys", "issue", "--staff", "zhang.san")
     assert staff.code == 0, staff.err
 
@@ -191,3 +195,57 @@ async def test_the_keys_cli_refuses_an_unknown_department(
     assert "guanxian.nowhere" in ran.err
     assert "hk_" not in ran.out
     assert await store.raw_documents() == []
+
+
+async def test_the_keys_cli_issues_every_kind_into_the_one_store(
+    settings: CommonSettings, store: Store
+) -> None:
+    for flag, who, kind in (
+        ("--agent", "seat-017", KeyKind.AGENT),
+        ("--channel", "open311", KeyKind.CHANNEL),
+        ("--staff", "li.si", KeyKind.STAFF),
+    ):
+        issued = await hotline(settings, "keys", "issue", flag, who)
+        assert issued.code == 0, issued.err
+        key = re.search(r"key:\s+(hk_\S+)", issued.out)
+        assert key is not None, issued.out
+        verified = await store.keys.verify(key[1])
+        assert verified is not None and (verified.kind, verified.id) == (kind, who)
+    for flag, bad, message in (
+        ("--channel", "pigeon", "no intake channel 'pigeon'"),
+        ("--agent", " ", "give a agent id"),
+    ):
+        refused = await hotline(settings, "keys", "issue", flag, bad)
+        assert refused.code == 1 and message in refused.err, refused.err
+    assert len(await store.raw_documents()) == 3
+
+
+class Ticking:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_revoked_key_stops_working_within_the_cache_time(store: Store) -> None:
+    clock = Ticking()
+    access = Access(store.keys, None, cache_s=2.0, clock=clock)
+    key_id, key = await store.keys.issue(*WATER, utcnow())
+    assert await access.verify(key) == owner(key_id, *WATER)
+    assert await store.keys.revoke(key_id, utcnow())
+    clock.now += 1.9
+    assert await access.verify(key) is not None  # still trusted from the cache
+    clock.now += 0.2
+    assert await access.verify(key) is None  # 2 s after it was verified: gone
+    clock.now += 10
+    assert await access.verify(key) is None
+
+
+async def test_a_failed_key_is_not_cached(store: Store) -> None:
+    access = Access(store.keys, None, cache_s=2.0, clock=Ticking())
+    assert await access.verify("hk_" + "b" * 43) is None
+    key_id, key = await store.keys.issue(*STAFF, utcnow())
+    assert await access.verify(key) == owner(key_id, *STAFF)
