@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from pymongo import AsyncMongoClient
 
 from services.intake.protection import TokenBuckets
 from services.workbench import pages_agent, pages_auth, pages_citizen, pages_staff, pages_tickets
@@ -19,7 +21,7 @@ from services.workbench.web import Workbench, install_pages_support, make_templa
 from shared.clock import Clock
 from shared.directory import load_directory
 from shared.http import BodyLimitMiddleware, ReadinessCheck, create_app
-from shared.mongo import create_client, ping, service_database
+from shared.mongo import Document, create_client, ping, service_database
 from shared.service import configure_logging, serve
 from shared.settings import WorkbenchSettings
 from shared.workcalendar import WorkCalendar, load_overrides
@@ -28,6 +30,7 @@ SERVICE = "workbench"
 STATIC = Path(__file__).parent / "static"
 CALLED = ("intake", "router", "stats")
 PURGE_EVERY_S = 600.0
+CITIZEN_BURST = 10
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +55,7 @@ def _answers(services: Services, name: str) -> ReadinessCheck:
     return check
 
 
-async def purge_forever(sessions: SessionStore, clock: Clock) -> None:
+async def purge_forever(sessions: SessionStore, clock: Callable[[], datetime]) -> None:
     while True:
         await asyncio.sleep(PURGE_EVERY_S)
         try:
@@ -61,39 +64,43 @@ async def purge_forever(sessions: SessionStore, clock: Clock) -> None:
             logger.warning("session purge failed: %r", exc)
 
 
-async def main(settings: WorkbenchSettings) -> None:
-    client = create_client(settings)
-    sessions = SessionStore(
-        service_database(client, settings, SERVICE), timedelta(seconds=settings.session_idle_s)
-    )
-    clock = Clock(settings.clock_offset_file)
-    http = httpx.AsyncClient(timeout=settings.call_timeout_s)
+def make_workbench(
+    settings: WorkbenchSettings, client: AsyncMongoClient[Document], http: httpx.AsyncClient
+) -> Workbench:
     urls = {
         "intake": settings.intake_url,
         "router": settings.router_url,
         "notifier": settings.notifier_url,
         "stats": settings.stats_url,
     }
-    bench = Workbench(
+    return Workbench(
         settings=settings,
         services=Services(http, urls),
-        sessions=sessions,
+        sessions=SessionStore(
+            service_database(client, settings, SERVICE),
+            timedelta(seconds=settings.session_idle_s),
+        ),
         directory=load_directory(settings.districts_file, settings.directory_file),
         calendar=WorkCalendar(settings.timezone, load_overrides(settings.calendar_overrides_file)),
         templates=make_templates(settings.timezone),
-        buckets=TokenBuckets(settings.citizen_rate_per_minute, 10),
-        clock=clock,
+        buckets=TokenBuckets(settings.citizen_rate_per_minute, CITIZEN_BURST),
+        clock=Clock(settings.clock_offset_file),
     )
+
+
+async def main(settings: WorkbenchSettings) -> None:
+    client = create_client(settings)
+    http = httpx.AsyncClient(timeout=settings.call_timeout_s)
+    bench = make_workbench(settings, client, http)
 
     async def store_up() -> bool:
         return await ping(client)
 
-    app = build_app(bench, store_up)
     await serve(
-        app,
+        build_app(bench, store_up),
         settings.http_host,
         settings.http_port,
-        tasks=[purge_forever(sessions, clock)],
+        tasks=[purge_forever(bench.sessions, bench.clock)],
         on_close=[http.aclose, client.close],
     )
 

@@ -98,9 +98,12 @@ async def signed_in(request: Request, *kinds: str) -> Session:
     session = await session_of(request)
     if session is None:
         raise NotSignedIn()
+    request.state.session = session
+    # Every page asks whether the key still holds, so a revoked key signs the
+    # user out at the next click, even on a page that calls nothing else.
+    await wb(request).services.get("router", "/v1/whoami", session.key)
     if kinds and session.kind not in kinds:
         raise WrongRole()
-    request.state.session = session
     return session
 
 
