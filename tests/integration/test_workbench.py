@@ -185,7 +185,7 @@ async def test_a_revoked_key_signs_the_user_out_with_a_message(bench: Bench) -> 
 
         async def signed_out() -> bool:
             page = await client.get("/agent")
-            return page.headers.get("location") == "/signin?notice=revoked"
+            return str(page.headers.get("location")) == "/signin?notice=revoked"
 
         await eventually(signed_out, timeout_s=10)
         notice = await client.get("/signin?notice=revoked")
