@@ -14,6 +14,8 @@ from services.workbench.clients import Refused, ServiceDown
 from services.workbench.sessions import Session
 from services.workbench.web import error_page, posted_form, render, signed_in, wb
 
+# After these the ticket is no longer the department's to see.
+LEAVES = frozenset({"return", "sub-dispatch"})
 TicketId = Path(max_length=64, pattern=r"^[A-Za-z0-9\-]+$")
 
 
@@ -21,7 +23,7 @@ def build_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/dept")
-    async def worklist(request: Request, tab: str = "pending") -> Response:
+    async def worklist(request: Request, tab: str = "pending", done: str = "") -> Response:
         session = await signed_in(request, "department")
         bench = wb(request)
         tab = tab if tab in dict(vl.TABS) else "pending"
@@ -30,7 +32,16 @@ def build_router() -> APIRouter:
         shown, counts = vl.worklist(tickets, tab, now, bench.calendar)
         for ticket in shown:
             ticket["remaining"] = vl.remaining(ticket.get("deadline"), now, bench.calendar)
-        return render(request, "worklist.html", tabs=vl.TABS, tab=tab, tickets=shown, counts=counts)
+        notice = ACTIONS[done].done if done in ACTIONS else ""
+        return render(
+            request,
+            "worklist.html",
+            tabs=vl.TABS,
+            tab=tab,
+            tickets=shown,
+            counts=counts,
+            notice=notice,
+        )
 
     @router.get("/tickets/{ticket_id}")
     async def ticket_page(request: Request, ticket_id: str = TicketId, done: str = "") -> Response:
@@ -55,11 +66,20 @@ def build_router() -> APIRouter:
         except Refused as exc:
             error = {action: vl.refusal_text(exc.code, exc.message)}
             return await show_ticket(request, session, ticket_id, error, fields, exc.status)
-        back = fields.get("back", "")
-        target = back if back.startswith("/staff/") else f"/tickets/{ticket_id}?done={action}"
-        return RedirectResponse(target, status_code=303)
+        return RedirectResponse(_after(action, ticket_id, fields), status_code=303)
 
     return router
+
+
+def _after(action: str, ticket_id: str, fields: dict[str, str]) -> str:
+    """Where the browser goes after an action: back to a staff list it came
+    from; to the worklist when the ticket left the department's hands."""
+    back = fields.get("back", "")
+    if back.startswith("/staff/"):
+        return back
+    if action in LEAVES:
+        return f"/dept?done={action}"
+    return f"/tickets/{ticket_id}?done={action}"
 
 
 async def show_ticket(
