@@ -146,8 +146,9 @@ class WorkbenchSettings(CommonSettings):
     # The workbench's own web channel key (`hotline keys issue --channel web`),
     # used only for the citizen pages; empty submits without a key.
     web_channel_key: str = ""
-    # Signs the citizen pages' CSRF tokens; set one secret for every replica.
-    secret: str = "dev-only-workbench-secret"
+    # Signs the CSRF tokens of pages without a session (sign-in, citizen pages);
+    # one secret for every replica.
+    workbench_secret: str = "dev-only-workbench-secret"
     session_idle_s: int = Field(default=8 * 3600, ge=60)
     # Send the cookie only over HTTPS (behind the centre's TLS proxy in production).
     cookie_secure: bool = False

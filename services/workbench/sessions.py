@@ -1,15 +1,21 @@
 """Server-side sessions, kept in the workbench's own database so that any
 replica serves any user. The browser holds only a random session id (in an
-HttpOnly, SameSite=Strict cookie); the store holds its SHA-256, never the id."""
+HttpOnly, SameSite=Strict cookie); the store holds its SHA-256, never the id.
+
+The user's API key is stored encrypted (AES-GCM) under a key derived from the
+session id, so a copy of the database alone opens no service to anyone."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import Document
@@ -39,6 +45,22 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def _cipher(session_id: str) -> AESGCM:
+    return AESGCM(hashlib.sha256(b"workbench-key:" + session_id.encode()).digest())
+
+
+def seal(session_id: str, key: str) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + _cipher(session_id).encrypt(nonce, key.encode(), None)
+
+
+def unseal(session_id: str, sealed: bytes) -> str | None:
+    try:
+        return _cipher(session_id).decrypt(sealed[:12], sealed[12:], None).decode()
+    except (InvalidTag, ValueError):
+        return None
+
+
 class SessionStore:
     def __init__(self, db: AsyncDatabase[Document], idle: timedelta) -> None:
         self._sessions = db["sessions"]
@@ -54,7 +76,7 @@ class SessionStore:
                 "id": str(who["id"]),
                 "name": str(who.get("name") or who["id"]),
                 "key_id": str(who.get("key_id", "")),
-                "key": key,
+                "key": seal(session_id, key),
                 "csrf": secrets.token_urlsafe(32),
                 "seen_at": now,
             }
@@ -68,7 +90,8 @@ class SessionStore:
         if doc is None:
             return None
         seen: datetime = doc["seen_at"]
-        if now - seen > self._idle:
+        key = unseal(session_id, bytes(doc["key"]))
+        if now - seen > self._idle or key is None:
             await self.delete(session_id)
             return None
         if now - seen > TOUCH_EVERY:
@@ -78,7 +101,7 @@ class SessionStore:
             id=doc["id"],
             name=doc["name"],
             key_id=doc["key_id"],
-            key=doc["key"],
+            key=key,
             csrf=doc["csrf"],
         )
 

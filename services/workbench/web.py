@@ -114,7 +114,7 @@ def anon_token(request: Request, response_cookies: dict[str, str]) -> str:
     if len(nonce) < 20 or len(nonce) > 100:
         nonce = secrets.token_urlsafe(24)
         response_cookies[ANON_COOKIE] = nonce
-    return _sign(wb(request).settings.secret, nonce)
+    return _sign(wb(request).settings.workbench_secret, nonce)
 
 
 def _sign(secret: str, nonce: str) -> str:
@@ -130,7 +130,7 @@ async def posted_form(request: Request, session: Session | None) -> dict[str, st
         expected = session.csrf
     else:
         nonce = request.cookies.get(ANON_COOKIE, "")
-        expected = _sign(wb(request).settings.secret, nonce) if nonce else ""
+        expected = _sign(wb(request).settings.workbench_secret, nonce) if nonce else ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRejected()
     return fields

@@ -14,6 +14,7 @@ from services.workbench.actions import ACTIONS, BadField, dispatch_choices, offe
 from services.workbench.clients import message_of
 from services.workbench.pages_agent import entry_of
 from services.workbench.pages_citizen import submission_of
+from services.workbench.sessions import seal, unseal
 from shared.directory import Directory, load_directory
 from shared.settings import DATA_DIR
 from shared.workcalendar import WorkCalendar
@@ -184,3 +185,11 @@ def test_agent_entry_and_citizen_submission() -> None:
     body = submission_of({"district": "guanxian", "category": "help", "text": "x", "phone": "1391"})
     assert body["channel"] == "web" and body["citizen"] == {"phone": "1391"}
     assert "citizen" not in submission_of({"district": "d", "category": "help", "text": "x"})
+
+
+def test_a_sealed_key_opens_only_with_its_session_id() -> None:
+    sealed = seal("session-a", "hk_secret")
+    assert b"hk_secret" not in sealed
+    assert unseal("session-a", sealed) == "hk_secret"
+    assert unseal("session-b", sealed) is None
+    assert unseal("session-a", sealed[:-1] + bytes([sealed[-1] ^ 1])) is None
