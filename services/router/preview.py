@@ -67,13 +67,5 @@ def install_preview(app: FastAPI, engines: EngineHolder) -> None:
 
 
 def _explanation(decision: Decision, candidates: list[str]) -> Explanation:
-    return Explanation(
-        department=decision.department,
-        co_departments=list(decision.co_departments),
-        rule=decision.rule,
-        time_limit=decision.time_limit,
-        priority=decision.priority,
-        deadline=decision.deadline,
-        response_deadline=decision.response_deadline,
-        candidates=candidates,
-    )
+    shared = {name: getattr(decision, name) for name in Explanation.model_fields}
+    return Explanation(**(shared | {"candidates": candidates}))
