@@ -14,12 +14,13 @@ ago works at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 
@@ -104,7 +105,17 @@ class Access:
         return owner.id
 
 
-async def caller(request: Request) -> KeyOwner:
+# Declared so that the OpenAPI documents name the two ways to present a key and
+# /docs offers to send one; the key itself is read by presented_key().
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
+BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer")
+
+
+async def caller(
+    request: Request,
+    _header: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> KeyOwner:
     """FastAPI dependency: the owner of the request's key (401 without one)."""
     access: Access = request.app.state.access
     return await access.owner(request)
@@ -113,12 +124,11 @@ async def caller(request: Request) -> KeyOwner:
 Caller = Annotated[KeyOwner, Depends(caller)]
 
 
-def allow(*kinds: KeyKind) -> Callable[[Request], Any]:
+def allow(*kinds: KeyKind) -> Callable[[KeyOwner], Awaitable[KeyOwner]]:
     """FastAPI dependency: a key of one of these kinds (401 without, 403 other)."""
     allowed = frozenset(kinds)
 
-    async def check(request: Request) -> KeyOwner:
-        owner = await caller(request)
+    async def check(owner: Caller) -> KeyOwner:
         if owner.kind not in allowed:
             names = ", ".join(sorted(k.value for k in allowed))
             raise forbidden(f"a {owner.kind.value} key may not read this (needs: {names})")

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,7 +24,9 @@ READINESS_TIMEOUT_S = 2.0
 def create_app(
     service: str, checks: Mapping[str, ReadinessCheck], *, title: str, description: str = ""
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1")
+    # /docs and /redoc load Swagger UI and ReDoc from this service itself
+    # (/static-offline-docs), never from a CDN: a centre's intranet sees them.
+    app = FastAPIOffline(title=title, description=description, version="1")
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

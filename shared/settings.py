@@ -78,8 +78,10 @@ class IntakeSettings(MailRelaySettings):
     # Token bucket per key (or per address without one), per replica.
     rate_limit_per_minute: float = Field(default=600.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
-    # Failed citizen lookups of one ticket allowed per hour (phone_last4 guessing).
+    # Citizen lookups (phone_last4 guessing), per client and ticket: misses allowed
+    # per hour, then a wait doubling from lookup_backoff_s with each further miss.
     lookup_failures_per_hour: int = Field(default=5, ge=1)
+    lookup_backoff_s: float = Field(default=60.0, gt=0, le=3600)
     # Where a request no district can be found for goes: a district id the rules
     # do not know sends it to the manual dispatch queue.
     fallback_district: str = "unknown"

@@ -26,6 +26,7 @@ from services.stats.aggregator import SETTLE, Aggregator
 from services.stats.api import StatsApi, build_router
 from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
+from shared.access import Access, install_access, open_access
 from shared.clock import ManualClock
 from shared.domain import Actor, ActorKind, Category, Channel, Priority, TicketDims, TicketDraft
 from shared.events import (
@@ -69,7 +70,9 @@ from shared.events import (
     UnroutablePayload,
     UrgedPayload,
     WarningPayload,
+    utcnow,
 )
+from shared.keys import KeyKind
 from shared.mongo import Document, create_client, service_database
 from shared.settings import CommonSettings
 
@@ -372,7 +375,13 @@ class StatsHarness:
     counters: Counters
     meta: Meta
     aggregator: Aggregator
+    # Carries a hotline staff key; other keys come from issue().
     http: httpx.AsyncClient
+    access: Access
+
+    async def issue(self, kind: KeyKind, owner: str) -> dict[str, str]:
+        """Headers with a new key of the owner."""
+        return {"X-API-Key": (await self.access.store.issue(kind, owner, utcnow()))[1]}
 
     def aggregator_as(self, holder: str, batch: int = 2000) -> Aggregator:
         """Another aggregator on the same collections (another replica, or the CLI)."""
@@ -416,9 +425,14 @@ async def stats_harness(
         aggregator = Aggregator(archive, views, counters, meta, CITY, clock, "live", batch)
         app = FastAPI()
         app.include_router(build_router(StatsApi(views, counters, CITY, clock)))
+        access = open_access(client, settings, None)
+        install_access(app, access)
+        staff = (await access.store.issue(KeyKind.STAFF, "stats.tester", utcnow()))[1]
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://stats") as http:
-            yield StatsHarness(db, clock, archive, views, counters, meta, aggregator, http)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://stats", headers={"X-API-Key": staff}
+        ) as http:
+            yield StatsHarness(db, clock, archive, views, counters, meta, aggregator, http, access)
     finally:
         await client.close()
 

@@ -19,7 +19,7 @@ from services.intake.channels.open311.render import Open311Error, format_of_path
 from services.intake.intake import IdempotencyConflict, SubmissionError, UnknownTicket
 from services.intake.lookup import LookupResult, Lookups
 from services.intake.protection import Forbidden, RateLimited, Unauthorized
-from shared.access import presented_key
+from shared.access import Caller, forbidden, refusal, refusal_responses
 
 NOT_FOUND = "no ticket matches this number and phone"
 
@@ -28,13 +28,9 @@ NOT_FOUND = "no ticket matches this number and phone"
 class StaffOnly:
     ctx: ChannelContext
 
-    async def __call__(self, request: Request) -> str:
-        key = presented_key(request)
-        owner = await self.ctx.guard.access.verify(key) if key else None
-        if owner is None:
-            raise Unauthorized("a hotline staff key is needed")
-        if owner.kind != "staff":
-            raise Forbidden("only hotline staff may see hotspots")
+    async def __call__(self, owner: Caller) -> str:
+        if not owner.is_staff:
+            raise forbidden("only hotline staff may see hotspots")
         self.ctx.guard.limit(f"key:{owner.key_id}", "staff")
         return owner.id
 
@@ -60,7 +56,7 @@ def build_router(
         wrong number and an unknown ticket get the same answer."""
         address = request.client.host if request.client else "unknown"
         ctx.guard.limit(f"lookup:{address}", "lookup")
-        found = await lookups.find(ticket, phone_last4)
+        found = await lookups.find(ticket, phone_last4, address)
         if found is None:
             return JSONResponse({"detail": NOT_FOUND}, status_code=404)
         return JSONResponse(found.model_dump(mode="json"))
@@ -68,7 +64,7 @@ def build_router(
     @router.get(
         "/hotspots",
         tags=["staff"],
-        responses={401: {"description": "no staff key"}, 403: {"description": "not staff"}},
+        responses=refusal_responses(),
         dependencies=[Depends(StaffOnly(ctx))],
     )
     async def hotspots(
@@ -116,12 +112,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(request: Request, exc: Unauthorized) -> Response:
-        status = 403 if request.url.path.startswith(OPEN311) else 401
-        return error_response(request.scope, status, str(exc))
+        if request.url.path.startswith(OPEN311):
+            return error_response(request.scope, 403, str(exc))
+        return refusal(401, "UNAUTHENTICATED", str(exc))
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
-        return error_response(request.scope, 403, str(exc))
+        if request.url.path.startswith(OPEN311):
+            return error_response(request.scope, 403, str(exc))
+        return refusal(403, "FORBIDDEN", str(exc))
 
     @app.exception_handler(RateLimited)
     async def _limited(request: Request, exc: RateLimited) -> Response:

@@ -15,7 +15,7 @@ from services.intake.channels import ChannelContext, IntakeChannel, discover
 from services.intake.duplicates import CallerIndex
 from services.intake.hotspots import HotspotPolicy, Hotspots
 from services.intake.intake import Intake
-from services.intake.lookup import Lookups
+from services.intake.lookup import FailureBackoff, Lookups
 from services.intake.protection import ChannelGuard, TokenBuckets, Utf8Middleware
 from services.intake.repository import IntakeRepository
 from services.intake.status import StatusProjection
@@ -80,8 +80,8 @@ def build_parts(
     guard = ChannelGuard(access, buckets, settings.require_channel_keys)
     status = StatusProjection(db)
     ctx = ChannelContext(intake, settings, directory, guard, status, clock)
-    per_hour = settings.lookup_failures_per_hour
-    lookups = Lookups(intake.repo, status, directory, TokenBuckets(per_hour / 60.0, per_hour))
+    misses = FailureBackoff(settings.lookup_failures_per_hour, settings.lookup_backoff_s)
+    lookups = Lookups(intake.repo, status, directory, misses)
     return IntakeParts(ctx, discover(), lookups, access)
 
 

@@ -50,13 +50,6 @@ class TokenBuckets:
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def wait(self, bucket: str) -> float:
-        """Seconds until the bucket has a token (0 if it has one), taking none."""
-        tokens, stamp = self._buckets.get(bucket, (float(self.burst), self.clock()))
-        rate = self.per_minute / 60.0
-        tokens = min(float(self.burst), tokens + (self.clock() - stamp) * rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
-
     def take(self, bucket: str) -> float:
         """Take one token: 0 if allowed, else the seconds until one is free."""
         now = self.clock()

@@ -9,6 +9,7 @@ import unicodedata
 
 from shared.directory import Directory
 from shared.domain import Category
+from shared.privacy import normalise_phone
 
 # The first of these words found decides; a request with none is a plea for help.
 CATEGORY_WORDS: tuple[tuple[Category, tuple[str, ...]], ...] = (
@@ -39,16 +40,6 @@ def guess_place(text: str, directory: Directory) -> tuple[str | None, str | None
         if district.name in text or (len(short) >= 2 and short in text):
             return district.id, None
     return None, None
-
-
-def normalise_phone(raw: str | None) -> str | None:
-    """Digits only, without the country code: one caller, one form."""
-    if not raw:
-        return None
-    digits = re.sub(r"\D", "", raw)
-    if digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    return digits or None
 
 
 def caller_key(phone: str | None, email: str | None) -> str | None:

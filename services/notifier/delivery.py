@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from services.notifier.channels import DeliveryChannel, Outcome
 from services.notifier.metrics import DELIVERIES
+from services.notifier.notices import minimised
 from services.notifier.repository import DeliveryRepository
 from shared.mongo import Document
 
@@ -58,10 +59,14 @@ class DeliverySender:
         }
         channel = str(delivery["channel"])
         if outcome.ok:
-            await self.repo.record_attempt(delivery["_id"], record, "delivered", None)
+            await self.repo.record_attempt(
+                delivery["_id"], record, "delivered", None, minimised(delivery)
+            )
             DELIVERIES.labels(channel, "delivered").inc()
         elif attempt_no >= self.max_attempts or not reachable or not delivery.get("target"):
-            await self.repo.record_attempt(delivery["_id"], record, "dead", None)
+            await self.repo.record_attempt(
+                delivery["_id"], record, "dead", None, minimised(delivery)
+            )
             DELIVERIES.labels(channel, "dead").inc()
             logger.error("delivery %s dead after %d attempts", delivery["_id"], attempt_no)
         else:

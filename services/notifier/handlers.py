@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from services.notifier.channels import DeliveryChannel
-from services.notifier.notices import notify
+from services.notifier.notices import contact_line, notify
 from services.notifier.repository import DeliveryRepository
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
 from services.notifier.templates import ROLE_NAMES, local_time
@@ -26,6 +26,7 @@ from shared.events import (
 )
 from shared.locks import KeyedLock
 from shared.mongo import Document
+from shared.privacy import contact_of
 from shared.workcalendar import WorkCalendar
 
 logger = logging.getLogger(__name__)
@@ -119,21 +120,36 @@ async def _dispatch_notices(event: TicketDispatched, n: Notifier) -> None:
             kind="dispatch",
             ticket_id=event.ticket_id,
             department_id=department,
-            fields={
-                "role": role,
-                "role_name": ROLE_NAMES[role],
-                "lead_department": p.department,
-                "co_departments": list(p.co_departments),
-                "time_limit": p.time_limit,
-                "deadline": p.deadline.isoformat(),
-                "deadline_local": local_time(p.deadline, n.calendar),
-                "response_deadline": p.response_deadline.isoformat(),
-                "response_deadline_local": local_time(p.response_deadline, n.calendar),
-                "text": p.ticket.text,
-                "ticket": p.ticket.model_dump(mode="json", exclude={"citizen"}),
-                "dispatched_at": event.occurred_at.isoformat(),
-            },
+            fields=_dispatch_fields(event, role, n.calendar),
             now=n.clock(),
         )
         if delivery is not None:
             n.offer_delivery(delivery)
+
+
+def _dispatch_fields(event: TicketDispatched, role: str, calendar: WorkCalendar) -> Document:
+    p = event.payload
+    fields: Document = {
+        "role": role,
+        "role_name": ROLE_NAMES[role],
+        "lead_department": p.department,
+        "co_departments": list(p.co_departments),
+        "time_limit": p.time_limit,
+        "deadline": p.deadline.isoformat(),
+        "deadline_local": local_time(p.deadline, calendar),
+        "response_deadline": p.response_deadline.isoformat(),
+        "response_deadline_local": local_time(p.response_deadline, calendar),
+        "text": p.ticket.text,
+        "dispatched_at": event.occurred_at.isoformat(),
+    }
+    # The lead department calls the citizen back: its notice carries the contact
+    # (name, phone, town, address). Co-handlers get the request without it.
+    if role == "lead":
+        contact = contact_of(p.ticket.model_dump(mode="json"))
+        fields["ticket"] = p.ticket.model_dump(mode="json", exclude={"citizen"})
+        fields.update(contact=contact.model_dump(), contact_line=contact_line(contact))
+    else:
+        fields["ticket"] = p.ticket.model_dump(
+            mode="json", exclude={"citizen": True, "location": {"address"}}
+        )
+    return fields

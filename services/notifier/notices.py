@@ -13,8 +13,34 @@ from services.notifier.repository import DeliveryRepository
 from services.notifier.templates import render
 from shared.directory import Directory
 from shared.mongo import Document
+from shared.privacy import Contact, redact_known
 
 logger = logging.getLogger(__name__)
+
+
+def contact_line(contact: Contact) -> str:
+    """The contact as the dispatch notice's text gives it to the lead department."""
+    parts = [
+        f"{label}{value}"
+        for label, value in (
+            ("联系人", contact.name),
+            ("电话", contact.phone),
+            ("镇街", contact.town),
+            ("地址", contact.address),
+        )
+        if value
+    ]
+    return "。" + "，".join(parts) if parts else ""
+
+
+def minimised(delivery: Document) -> Document:
+    """What a delivery keeps once it is finished (delivered or dead): its text and
+    body with the citizen's contact masked; the department has it from the notice."""
+    contact = (delivery.get("body") or {}).get("contact")
+    if not contact:
+        return {}
+    fields = {k: delivery[k] for k in ("subject", "text", "body") if k in delivery}
+    return dict(redact_known(fields, Contact.model_validate(contact)))
 
 
 async def notify(

@@ -30,26 +30,39 @@ class DeliveryRepository(JobStore):
         return job
 
     async def record_attempt(
-        self, delivery_id: str, attempt: Document, status: str, next_attempt_at: datetime | None
+        self,
+        delivery_id: str,
+        attempt: Document,
+        status: str,
+        next_attempt_at: datetime | None,
+        replace: Document | None = None,
     ) -> None:
         """The attempt's number becomes the delivery's: the next one is claimed
-        under the next number."""
+        under the next number. `replace`: fields rewritten with it (a finished
+        delivery keeps the citizen's contact masked only)."""
         update: dict[str, Any] = {
             "$push": {"attempts": attempt},
-            "$set": {"status": status, "attempt_no": attempt["n"]},
+            "$set": {"status": status, "attempt_no": attempt["n"], **(replace or {})},
         }
         if next_attempt_at is not None:
             update["$set"]["next_attempt_at"] = next_attempt_at
         await self.jobs.update_one({"_id": delivery_id}, update)
 
     async def find(
-        self, ticket_id: str | None, status: str | None, limit: int = 200
+        self,
+        ticket_id: str | None,
+        status: str | None,
+        limit: int = 200,
+        department: str | None = None,
     ) -> list[Document]:
         query: Document = {}
-        if ticket_id is not None:
-            query["ticket_id"] = ticket_id
-        if status is not None:
-            query["status"] = status
+        for field, value in (
+            ("ticket_id", ticket_id),
+            ("status", status),
+            ("department", department),
+        ):
+            if value is not None:
+                query[field] = value
         cursor = self.jobs.find(query).sort("created_at", 1).limit(limit)
         return await cursor.to_list()
 

@@ -12,7 +12,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "dispatch": (
         "【12345派单】{ticket_id}",
         "{department_name}：12345热线向你单位派发工单{ticket_id}（{role_name}），"
-        "请于{response_deadline_local}前签收，{deadline_local}前办结。诉求内容：{text}",
+        "请于{response_deadline_local}前签收，{deadline_local}前办结。诉求内容：{text}{contact_line}",
     ),
     "urge": (
         "【12345催办】{ticket_id}",

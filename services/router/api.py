@@ -13,7 +13,7 @@ from services.router.repository import StaleState, TicketRepository
 from services.router.workflow import department as dep
 from services.router.workflow import hotline
 from services.router.workflow.state import Principal, Status, TicketState, WorkflowError
-from shared.access import Access, Caller, forbidden, install_access
+from shared.access import Access, Caller, forbidden, install_access, refusal
 from shared.domain import ActorKind
 from shared.keys import KeyKind
 from shared.params import Offset, UnitId
@@ -55,16 +55,18 @@ def install(app: FastAPI, commands: CommandService, repo: TicketRepository, acce
 def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["workflow"], responses=REFUSALS)
 
-    async def act(ticket_id: str, name: str, action: Action) -> m.TicketView:
-        return m.TicketView.of(await commands.run(ticket_id, name, action))
+    async def act(who: Principal, ticket_id: str, name: str, action: Action) -> m.TicketView:
+        return view_for(await commands.run(ticket_id, name, action), who)
 
     @router.get("/tickets/{ticket_id}")
     async def get_ticket(ticket_id: str, who: Who) -> m.TicketView:
+        """One ticket; a department reads the tickets it leads, co-handles or
+        passed on to one of its units."""
         stored = await repo.get(ticket_id)
         if stored is None:
             raise WorkflowError("TICKET_NOT_FOUND", f"no ticket {ticket_id}", 404)
         _may_see(stored.state, who)
-        return m.TicketView.of(stored.state)
+        return view_for(stored.state, who)
 
     @router.get("/tickets")
     async def list_tickets(
@@ -74,33 +76,36 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Offset = 0,
     ) -> list[m.TicketView]:
-        """Staff see every ticket (status=unroutable is the manual dispatch queue);
-        a department sees its own."""
+        """Staff and agents see every ticket (status=unroutable is the manual
+        dispatch queue); a department sees its own."""
         query: dict[str, Any] = {}
         if status:
             query["status"] = status
-        if who.kind != ActorKind.STAFF:
-            department = who.id
         if department:
             query["department"] = department
-        return [m.TicketView.of(s) for s in await repo.list(query, limit, offset)]
+        if who.kind == ActorKind.DEPARTMENT:
+            query["$or"] = [
+                {field: who.id} for field in ("department", "co_departments", "sub_centres")
+            ]
+        return [view_for(s, who) for s in await repo.list(query, limit, offset)]
 
     @router.post("/tickets/{ticket_id}/accept")
     async def accept(ticket_id: str, who: Who) -> m.TicketView:
         """签收: the department owns the ticket."""
-        return await act(ticket_id, "accept", lambda s, c: dep.accept(s, who, c))
+        return await act(who, ticket_id, "accept", lambda s, c: dep.accept(s, who, c))
 
     @router.post("/tickets/{ticket_id}/return")
     async def return_(ticket_id: str, body: m.ReturnBody, who: Who) -> m.TicketView:
         """退单: not ours, with the reason; within 2 working days of dispatch."""
         return await act(
-            ticket_id, "return", lambda s, c: dep.return_ticket(s, who, body.reason, c)
+            who, ticket_id, "return", lambda s, c: dep.return_ticket(s, who, body.reason, c)
         )
 
     @router.post("/tickets/{ticket_id}/extension")
     async def extension(ticket_id: str, body: m.ExtensionBody, who: Who) -> m.TicketView:
         """延期: ask hotline staff for more working days."""
         return await act(
+            who,
             ticket_id,
             "request_extension",
             lambda s, c: dep.request_extension(s, who, body.days, body.reason, c),
@@ -112,6 +117,7 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
     ) -> m.TicketView:
         """Staff approve or refuse a pending extension."""
         return await act(
+            who,
             ticket_id,
             "decide_extension",
             lambda s, c: hotline.decide_extension(s, who, body.approve, body.note, c),
@@ -120,13 +126,16 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
     @router.post("/tickets/{ticket_id}/resolve")
     async def resolve(ticket_id: str, body: m.ResolveBody, who: Who) -> m.TicketView:
         """办结: the reply to the citizen."""
-        return await act(ticket_id, "resolve", lambda s, c: dep.resolve(s, who, body.reply, c))
+        return await act(who, ticket_id, "resolve", lambda s, c: dep.resolve(s, who, body.reply, c))
 
     @router.post("/tickets/{ticket_id}/sub-dispatch")
     async def sub_dispatch(ticket_id: str, body: m.SubDispatchBody, who: Who) -> m.TicketView:
         """转派: a county sub-centre passes the ticket to one of its units."""
         return await act(
-            ticket_id, "sub_dispatch", lambda s, c: dep.sub_dispatch(s, who, body.department, c)
+            who,
+            ticket_id,
+            "sub_dispatch",
+            lambda s, c: dep.sub_dispatch(s, who, body.department, c),
         )
 
     @router.post("/tickets/{ticket_id}/dispatch")
@@ -134,6 +143,7 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
         """Manual dispatch by hotline staff."""
         co = tuple(body.co_departments)
         return await act(
+            who,
             ticket_id,
             "manual_dispatch",
             lambda s, c: hotline.manual_dispatch(s, who, body.department, co, body.time_limit, c),
@@ -142,22 +152,38 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
     @router.post("/tickets/{ticket_id}/explanation")
     async def explanation(ticket_id: str, body: m.ExplanationBody, who: Who) -> m.TicketView:
         """一单一报: the written explanation for an unsatisfied citizen."""
-        return await act(ticket_id, "explain", lambda s, c: dep.explain(s, who, body.text, c))
+        return await act(who, ticket_id, "explain", lambda s, c: dep.explain(s, who, body.text, c))
 
     return router
 
 
+IN_HANDS = frozenset(
+    {Status.DISPATCHED, Status.ACCEPTED, Status.EXTENSION_REQUESTED, Status.REOPENED}
+)
+
+
 def _may_see(state: TicketState, who: Principal) -> None:
-    if who.kind == ActorKind.STAFF:
+    if who.kind in (ActorKind.STAFF, ActorKind.AGENT):
         return
-    if who.id != state.department and who.id not in state.co_departments:
+    if who.id not in (state.department, *state.co_departments, *state.sub_centres):
         raise WorkflowError("NOT_YOUR_TICKET", f"ticket {state.ticket_id} is not yours", 403)
+
+
+def sees_contact(state: TicketState, who: Principal) -> bool:
+    """Staff and agents always; the lead department while the ticket is in its hands."""
+    if who.kind in (ActorKind.STAFF, ActorKind.AGENT):
+        return True
+    return who.id == state.department and state.status in IN_HANDS
+
+
+def view_for(state: TicketState, who: Principal) -> m.TicketView:
+    return m.TicketView.of(state, sees_contact(state, who))
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorkflowError)
     async def _refused(_: Request, exc: WorkflowError) -> JSONResponse:
-        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=exc.status)
+        return refusal(exc.status, exc.code, exc.message)
 
     @app.exception_handler(StaleState)
     async def _stale(_: Request, exc: StaleState) -> JSONResponse:

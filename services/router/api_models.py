@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.workflow.state import Status, TicketState
+from shared.logmask import mask_phones
+from shared.privacy import Contact, contact_of
 
 
 class Body(BaseModel):
@@ -68,15 +70,21 @@ class TicketView(BaseModel):
     category: str
     priority: str
     text: str
+    contact: Contact = Field(
+        description="the citizen's contact: in full for staff, agents and the lead "
+        "department while the ticket is in its hands; masked for everyone else"
+    )
 
     @classmethod
-    def of(cls, state: TicketState) -> TicketView:
-        data = state.model_dump(exclude={"draft", "version", "feedback_ids"})
+    def of(cls, state: TicketState, with_contact: bool) -> TicketView:
+        data = state.model_dump(exclude={"draft", "version", "feedback_ids", "sub_centres"})
+        contact = contact_of(state.draft.model_dump(mode="json"))
         return cls(
             **data,
             district=state.draft.district,
             category=state.draft.category.value,
-            text=state.draft.text,
+            text=state.draft.text if with_contact else mask_phones(state.draft.text),
+            contact=contact if with_contact else contact.masked(),
         )
 
 

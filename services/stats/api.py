@@ -10,16 +10,22 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
+from services.stats.access import StatsReader, TicketReader, ticket_contact
 from services.stats.csvout import csv_response
+from services.stats.exports import ExportLog, export_routes, with_contacts
 from services.stats.projection import ordered_steps
 from services.stats.rates import add_up, measures
 from services.stats.repository import Counters, TicketViews
+from shared.access import forbidden, refusal_responses
 from shared.domain import Category, Channel
 from shared.params import Offset, StatusQuery, UnitId
+from shared.privacy import caller_digest
 
 MAX_RANGE_DAYS = 366
 Day = Annotated[date | None, Query()]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
+Phone = Annotated[str | None, Query(pattern=r"^\+?[0-9]{5,20}$", description="staff, agents")]
+REFUSALS = refusal_responses()
 
 
 class StatsApi:
@@ -29,9 +35,11 @@ class StatsApi:
         counters: Counters,
         tz: ZoneInfo,
         clock: Callable[[], datetime] | None = None,
+        exports: ExportLog | None = None,
     ) -> None:
         self.views = views
         self.counters = counters
+        self.exports = exports or ExportLog(views.collection.database)
         self.tz = tz
         # The service's clock (shared.clock), so that "today" and "overdue" agree
         # with the notifier's deadlines when tests move time.
@@ -66,9 +74,10 @@ class StatsApi:
 
 
 def build_router(api: StatsApi) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", responses=REFUSALS)
     router.include_router(_ticket_routes(api))
     router.include_router(_stats_routes(api))
+    router.include_router(export_routes(api.exports))
     return router
 
 
@@ -76,19 +85,22 @@ def _ticket_routes(api: StatsApi) -> APIRouter:
     router = APIRouter(tags=["tickets"])
 
     @router.get("/tickets/{ticket_id}")
-    async def get_ticket(ticket_id: str) -> dict[str, Any]:
-        """One ticket: its current state and every step with actor, reason and time."""
+    async def get_ticket(ticket_id: str, reader: TicketReader) -> dict[str, Any]:
+        """One ticket: its current state, the citizen's contact and every step with
+        actor, reason and time (the contact masked unless the key is entitled)."""
         view = await api.views.get(ticket_id)
-        if view is None:
+        if view is None or not reader.may_read(view):
             raise HTTPException(404, f"no ticket {ticket_id}")
         history = ordered_steps(view)
         view.pop("steps", None)
         view["ticket_id"] = view.pop("_id")
+        view["contact"] = ticket_contact(history).model_dump()
         view["history"] = history
-        return view
+        return reader.shown(view)
 
     @router.get("/tickets", response_model=None)
     async def list_tickets(
+        reader: TicketReader,
         status: StatusQuery = None,
         department: UnitId = None,
         district: UnitId = None,
@@ -98,14 +110,22 @@ def _ticket_routes(api: StatsApi) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Offset = 0,
         format: Format = "json",
+        phone: Phone = None,
+        contacts: bool = False,
     ) -> dict[str, Any] | Response:
-        """Tickets received in a range (default: all), newest first, with paging.
-        overdue=true: open tickets past their deadline."""
-        query: dict[str, Any] = {
-            k: v
-            for k, v in {"status": status, "department": department, "district": district}.items()
-            if v is not None
-        }
+        """Tickets received in a range (default: all), newest first, with paging;
+        a department's own only. overdue=true: open tickets past their deadline;
+        phone: a caller's tickets (staff, agents); contacts=true with format=csv:
+        the citizens' contacts in the export (staff only, recorded)."""
+        filters = {"status": status, "department": department, "district": district}
+        query: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+        query.update(reader.ticket_filter())
+        if phone is not None:
+            if reader.department is not None:
+                raise forbidden("a department key may not search tickets by phone number")
+            query["caller"] = caller_digest(phone)
+        if contacts and (not reader.owner.is_staff or format != "csv"):
+            raise forbidden("only hotline staff export contacts, and only with format=csv")
         if overdue:
             query.update(open=1, deadline={"$lt": api.clock()})
         if from_ or to:
@@ -114,12 +134,18 @@ def _ticket_routes(api: StatsApi) -> APIRouter:
                 "$gte": datetime.combine(start, datetime.min.time(), api.tz),
                 "$lt": datetime.combine(end + timedelta(days=1), datetime.min.time(), api.tz),
             }
-        items, total = await api.views.search(query, offset, limit)
+        items, total = await api.views.search(query, offset, limit, with_steps=contacts)
         for item in items:
             item["ticket_id"] = item.pop("_id")
+        if contacts:
+            rows = with_contacts([reader.shown(item) for item in items])
+            asked = {**filters, "overdue": overdue, "from": from_, "to": to, "offset": offset}
+            await api.exports.record(reader.owner, api.clock(), _plain(asked), len(rows))
+            return csv_response("tickets-contacts.csv", rows)
+        shown = [reader.shown(item) for item in items]
         if format == "csv":
-            return csv_response("tickets.csv", items)
-        return {"total": total, "offset": offset, "limit": limit, "items": items}
+            return csv_response("tickets.csv", shown)
+        return {"total": total, "offset": offset, "limit": limit, "items": shown}
 
     return router
 
@@ -129,6 +155,7 @@ def _stats_routes(api: StatsApi) -> APIRouter:
 
     @router.get("/summary", response_model=None)
     async def summary(
+        reader: StatsReader,
         from_: Annotated[date | None, Query(alias="from")] = None,
         to: Day = None,
         department: UnitId = None,
@@ -138,8 +165,10 @@ def _stats_routes(api: StatsApi) -> APIRouter:
         format: Format = "json",
     ) -> dict[str, Any] | Response:
         """Every measure over a range of days (city time, both ends included;
-        default today); each rate with its numerator and denominator."""
+        default today); each rate with its numerator and denominator. A
+        department key reads its own."""
         start, end = api.period(from_, to)
+        department = reader.measured_department(department)
         filters = {
             k: v
             for k, v in {
@@ -158,27 +187,37 @@ def _stats_routes(api: StatsApi) -> APIRouter:
 
     @router.get("/ranking", response_model=None)
     async def ranking(
+        reader: StatsReader,
         from_: Annotated[date | None, Query(alias="from")] = None,
         to: Day = None,
         format: Format = "json",
     ) -> dict[str, Any] | Response:
         """Departments ranked on response, resolution and satisfaction (default:
-        the last 30 days), with their volume; laggards are flagged."""
+        the last 30 days), with their volume; laggards are flagged. A department
+        key reads its own row (its place among all)."""
         start, end = api.period(from_, to, default_days=30)
         rows = await api.totals(start, end, {}, group_by="department")
         rows.pop("", None)  # receipts and other steps before any department
         ranked = rank_departments(rows)
+        if reader.department is not None:
+            ranked = [r for r in ranked if r["department"] == reader.department]
         if format == "csv":
             return csv_response("ranking.csv", ranked)
         return {"from": start, "to": end, "departments": ranked}
 
     @router.get("/trend")
     async def trend(
-        from_: Annotated[date | None, Query(alias="from")] = None, to: Day = None
+        reader: StatsReader,
+        from_: Annotated[date | None, Query(alias="from")] = None,
+        to: Day = None,
+        department: UnitId = None,
     ) -> dict[str, Any]:
-        """Day by day (default: the last 30 days): volume and the main rates."""
+        """Day by day (default: the last 30 days): volume and the main rates, of
+        the city or of one department (a department key: its own)."""
         start, end = api.period(from_, to, default_days=30)
-        rows = await api.totals(start, end, {}, group_by="day")
+        department = reader.measured_department(department)
+        filters = {"department": department} if department else {}
+        rows = await api.totals(start, end, filters, group_by="day")
         days = []
         for i in range((end - start).days + 1):
             day = (start + timedelta(days=i)).isoformat()
@@ -219,6 +258,11 @@ def rank_departments(rows: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
         row["rank"] = position
         row["laggard"] = row["score"] is not None and position > cut
     return ranked
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """The filters of a request as the export log keeps them."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items() if v}
 
 
 def _flat(result: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from services.stats.aggregator import Aggregator
 from services.stats.api import StatsApi, build_router
 from services.stats.dashboard import mount_dashboard
+from services.stats.exports import ExportLog
 from services.stats.gauges import refresh_gauges
 from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
@@ -37,7 +38,9 @@ async def main(settings: StatsSettings) -> None:
     await infra.consume_batches(EVENT_ADAPTER, partial(archive_batch, archive=archive, clock=clock))
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
-    api = StatsApi(views, counters, tz, clock)
+    exports = ExportLog(infra.db)
+    await exports.ensure_indexes()
+    api = StatsApi(views, counters, tz, clock, exports)
     app.include_router(build_router(api))
     directory = load_directory(settings.districts_file, settings.directory_file)
     install_access(app, open_access(infra.mongo, settings, directory))

@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.events import TicketEvent
 from shared.mongo import Document
+from shared.privacy import caller_digest
 
 # The status a ticket is in after each kind of event.
 STATUS_AFTER = {
@@ -101,6 +102,8 @@ def _dims(view: Document, dims: dict[str, Any]) -> None:
 def _received(view: Document, at: datetime, p: dict[str, Any]) -> None:
     ticket = p["ticket"]
     view.update(text=ticket["text"], town=ticket.get("town"), received_at=at)
+    # The caller's number as agents find their earlier tickets by (never shown).
+    view["caller"] = caller_digest((ticket.get("citizen") or {}).get("phone"))
     if "answer" in p:
         view["answer"] = p["answer"]
 
@@ -116,6 +119,11 @@ def _dispatched(view: Document, at: datetime, p: dict[str, Any]) -> None:
         accepted_at=None,
         overdue_notified=False,
     )
+    # Every unit the ticket was ever dispatched to, and a county sub-centre that
+    # passed it on to one of its units: who may read the ticket.
+    passed_on_by = [p.get("previous_department")] if p.get("via") == "sub_dispatch" else []
+    handlers = [*view.get("handlers", []), p["department"], *p.get("co_departments", [])]
+    view["handlers"] = list(dict.fromkeys(h for h in [*handlers, *passed_on_by] if h))
 
 
 def _set(**fields: str) -> Any:

@@ -99,13 +99,16 @@ class TicketViews(Documents):
         super().__init__(db, "tickets")
 
     async def ensure_indexes(self) -> None:
-        for field in ("department", "district", "status", "received_at", "deadline"):
+        fields = ("department", "district", "status", "received_at", "deadline", "handlers")
+        for field in (*fields, "caller"):
             await self.collection.create_index([(field, 1)])
 
-    async def search(self, query: Document, skip: int, limit: int) -> tuple[list[Document], int]:
+    async def search(
+        self, query: Document, skip: int, limit: int, with_steps: bool = False
+    ) -> tuple[list[Document], int]:
         total = await self.collection.count_documents(query)
         cursor = (
-            self.collection.find(query, {"steps": 0})
+            self.collection.find(query, None if with_steps else {"steps": 0})
             .sort([("received_at", -1), ("_id", 1)])
             .skip(skip)
             .limit(limit)

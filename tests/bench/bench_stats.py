@@ -41,10 +41,12 @@ from services.stats.api import StatsApi, build_router
 from services.stats.handlers import archive_batch
 from services.stats.measures import Bucket, histogram_field
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
+from shared.access import install_access, open_access
 from shared.bootstrap import connect
 from shared.directory import Directory, load_directory
 from shared.domain import Category, Channel
-from shared.events import EVENT_ADAPTER, Rating, TicketEvent
+from shared.events import EVENT_ADAPTER, Rating, TicketEvent, utcnow
+from shared.keys import KeyKind
 from shared.messaging.publisher import Publisher
 from shared.mongo import Document, create_client
 from shared.settings import StatsSettings
@@ -353,6 +355,10 @@ async def measure_summary(settings: StatsSettings, city: City) -> list[str]:
         logger.info("inserted, %.0f/s", inserted_per_s)
         app = FastAPI()
         app.include_router(build_router(StatsApi(TicketViews(db), counters, CITY)))
+        # Every call carries a staff key, verified as in production (cached briefly).
+        access = open_access(client, settings, None)
+        install_access(app, access)
+        staff = (await access.store.issue(KeyKind.STAFF, "bench", utcnow()))[1]
         rng = random.Random(7)
         pairs = [(d, rng.choice(city.units.get(d) or [d])) for d in city.districts]
         queries: dict[str, list[dict[str, str]]] = {
@@ -368,7 +374,9 @@ async def measure_summary(settings: StatsSettings, city: City) -> list[str]:
             ],
         }
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://stats") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://stats", headers={"X-API-Key": staff}
+        ) as http:
             await time_summaries(http, {"warm-up": [{}] * MIN_QUERIES})
             timings = await time_summaries(http, queries)
         await client.drop_database(db.name)

@@ -1,23 +1,32 @@
 """Access to every service with the one key model, against the four services as
-processes: `/v1/whoami` for every kind of key on every service, and JSON refusals
-for a request without a valid key."""
+processes: `/v1/whoami` for every kind of key on every service, JSON refusals
+for a request without a valid key, and /docs rendered by Swagger UI in headless
+Chromium with every host but 127.0.0.1 unreachable (screenshots in test-output/)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from shared.keys import KeyKind
+from tests.browser import OFFLINE, chromium
 from tests.e2e.cluster import SERVICES, Cluster, running_cluster
-from tests.support import ensure_servers, issue_keys, make_settings
+from tests.support import ROOT, ensure_servers, issue_keys, make_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
+SHOTS = ROOT / "test-output"
+DOCS_TIMEOUT_S = 30
 OWNERS = {
     "staff": (KeyKind.STAFF, "zhang.san"),
     "water": (KeyKind.DEPARTMENT, "guanxian.water"),
@@ -75,3 +84,57 @@ async def test_whoami_without_a_valid_key_is_a_json_401(world: World, service: s
         assert "API key" in response.json()["message"]
     bearer = await world.http.get(url, headers={"Authorization": f"Bearer {world.keys['web']}"})
     assert bearer.json()["kind"] == "channel"
+
+
+# --- /docs offline ------------------------------------------------------------------------
+
+
+def open_docs(driver: WebDriver, base: str, service: str) -> dict[str, Any]:
+    """/docs of one service rendered by Swagger UI: what the page shows and fetched."""
+    driver.get(f"{base}/docs")
+    WebDriverWait(driver, DOCS_TIMEOUT_S, poll_frequency=0.2).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock")
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"docs-{service}.png"))
+    paths = driver.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock-summary-path")
+    return {
+        "title": driver.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text,
+        "paths": {p.get_attribute("data-path") for p in paths},
+        "requested": driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        ),
+    }
+
+
+def the_internet_is_blocked(driver: WebDriver) -> bool:
+    """Whether the browser really cannot reach a CDN (else the test proves nothing)."""
+    outcome = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css', {mode: 'no-cors'})"
+        ".then(() => done('reached'), () => done('blocked'));"
+    )
+    return bool(outcome == "blocked")
+
+
+def browse_docs(urls: dict[str, str], folder: Path) -> dict[str, dict[str, Any]]:
+    with chromium(folder / "profile", folder / "chromedriver.log", OFFLINE) as driver:
+        driver.set_script_timeout(DOCS_TIMEOUT_S)
+        seen = {service: open_docs(driver, url, service) for service, url in urls.items()}
+        assert the_internet_is_blocked(driver)
+    return seen
+
+
+async def test_docs_render_with_the_internet_blocked(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    urls = {service: world.cluster.url(service) for service in SERVICES}
+    seen = await asyncio.to_thread(browse_docs, urls, tmp_path)
+    for service, page in seen.items():
+        assert page["title"].startswith(f"Hotline {service}"), page["title"]
+        assert "/v1/whoami" in page["paths"], service
+        assert page["requested"], "the page fetched its assets"
+        outside = [u for u in page["requested"] if not u.startswith(urls[service] + "/")]
+        assert not outside, f"{service} /docs fetched from elsewhere: {outside}"
+        assert any("/static-offline-docs/swagger-ui-bundle.js" in u for u in page["requested"])

@@ -1,13 +1,14 @@
 """The dashboard at stats' `/` in headless Chromium (Debian's chromium and
 chromium-driver, installed by scripts/browser.sh): after the sample requests
-went through the four services, the page shows the numbers the API gives, loads
-nothing from another host, and a screenshot is kept in test-output/."""
+went through the four services, the page asks for a key, then shows the numbers
+the API gives, loads nothing from another host, and a screenshot is kept in
+test-output/."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,11 +17,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -29,33 +28,18 @@ from selenium.webdriver.support.ui import WebDriverWait
 from services.demo import sample_requests, submission_of
 from services.stats.dashboard import mount_dashboard
 from services.stats.rates import measures
+from shared.keys import KeyKind
+from tests.browser import WIDTH, chromium
 from tests.e2e.cluster import (
     Cluster,
     free_port,
     running_cluster,
 )
-from tests.support import ROOT, eventually
+from tests.support import ROOT, eventually, issue_keys, make_settings
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = ROOT / "test-output" / "dashboard.png"
-WIDTH = 1400
-CHROMIUM_ARGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--lang=zh-CN",
-    "--force-device-scale-factor=1",
-    "--hide-scrollbars",
-    f"--window-size={WIDTH},1200",
-)
 RENDER_TIMEOUT_S = 30
 
 
@@ -73,6 +57,11 @@ class ApiView:
 async def cluster(servers: None, tmp_path: Path) -> AsyncIterator[Cluster]:
     async with running_cluster(tmp_path) as (value, _receiver):
         yield value
+
+
+async def staff_key(cluster: Cluster) -> str:
+    keys = await issue_keys(make_settings(cluster.namespace), {"staff": (KeyKind.STAFF, "wang.wu")})
+    return keys["staff"]
 
 
 async def get(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -113,30 +102,6 @@ async def feed_samples(client: httpx.AsyncClient, cluster: Cluster) -> ApiView:
     )
 
 
-@contextmanager
-def chromium(profile: Path, log: Path) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium through Debian's chromedriver; never Selenium Manager,
-    which would try to download a browser. Fails (not skips) when it cannot start."""
-    hint = "run scripts/browser.sh (make test does) to install chromium and chromium-driver"
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not binary.is_file():
-            pytest.fail(f"{binary} is missing: {hint}", pytrace=False)
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(log))
-    try:
-        driver = webdriver.Chrome(service=service, options=options)
-    except WebDriverException as exc:
-        pytest.fail(f"headless Chromium did not start: {exc.msg}\n{hint}; log: {log}")
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def text_of(driver: WebDriver, element_id: str) -> str:
     return str(driver.find_element(By.ID, element_id).text).strip()
 
@@ -145,10 +110,22 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def render(driver: WebDriver, url: str) -> None:
-    """Open the page, wait (bounded) for its first complete refresh, keep a
-    screenshot of the whole page, even when the page did not render."""
+def sign_in(driver: WebDriver, key: str) -> None:
+    """The page asks for a key before it shows anything; enter it."""
+    WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.2).until(
+        lambda d: d.find_element(By.ID, "signin").is_displayed()
+    )
+    assert driver.find_element(By.ID, "status").get_attribute("data-state") == "signin"
+    assert text_of(driver, "today-received") == "—", "no data before a key"
+    driver.find_element(By.ID, "api-key").send_keys(key)
+    driver.find_element(By.ID, "signin-submit").click()
+
+
+def render(driver: WebDriver, url: str, key: str) -> None:
+    """Open the page, sign in, wait (bounded) for its first complete refresh, keep
+    a screenshot of the whole page, even when the page did not render."""
     driver.get(url)
+    sign_in(driver, key)
 
     def refreshed(d: WebDriver) -> bool:
         state = d.find_element(By.ID, "status").get_attribute("data-state")
@@ -250,9 +227,10 @@ def check_stays_local(driver: WebDriver, base: str) -> None:
     assert not errors, f"console errors: {errors}"
 
 
-def browse(base: str, api: ApiView, tmp_path: Path) -> None:
+def browse(base: str, api: ApiView, tmp_path: Path, key: str) -> None:
     with chromium(tmp_path / "chromium-profile", tmp_path / "chromedriver.log") as driver:
-        render(driver, f"{base}/")
+        render(driver, f"{base}/", key)
+        assert text_of(driver, "who-name") == "wang.wu（热线中心）"
         assert text_of(driver, "today-date") == api.summary["to"]
         check_today(driver, api.summary)
         check_trend(driver, api.trend)
@@ -265,23 +243,50 @@ async def test_dashboard_shows_what_the_api_gives(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium never downloads anything
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    key = await staff_key(cluster)
+    async with httpx.AsyncClient(timeout=10.0, headers={"X-API-Key": key}) as client:
         api = await feed_samples(client, cluster)
     assert api.summary["counts"]["received"] == 45
     # Selenium blocks: run it off the event loop, which serves the webhook receiver.
-    await asyncio.to_thread(browse, cluster.url("stats"), api, tmp_path)
+    await asyncio.to_thread(browse, cluster.url("stats"), api, tmp_path, key)
     assert SCREENSHOT.stat().st_size > 10_000, "a screenshot of the page is kept"
 
 
 # Citizen text is shown as text: markup in it must neither render nor run.
 HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1">井盖<b>丢失</b>'
+STUB_KEY = "hk_stub-key"
 
 
 def stub_app(today: date) -> FastAPI:
     """The dashboard in front of canned answers shaped as the stats API gives
-    them: an empty day, no departments, one overdue ticket with hostile text."""
+    them: an empty day, no departments, one overdue ticket with hostile text;
+    every data call needs STUB_KEY (401 otherwise, as the API answers)."""
     app = FastAPI()
     days = [(today - timedelta(days=29 - i)).isoformat() for i in range(30)]
+
+    @app.middleware("http")
+    async def keyed(request: Request, call_next: Any) -> Any:
+        if request.url.path.startswith("/v1/") and request.headers.get("x-api-key") != STUB_KEY:
+            return JSONResponse({"detail": "a valid API key is required"}, status_code=401)
+        return await call_next(request)
+
+    @app.get("/v1/whoami")
+    async def whoami() -> dict[str, str]:
+        return {"kind": "staff", "id": "stub.staff", "key_id": "abc", "name": "stub.staff"}
+
+    @app.get("/v1/tickets/{ticket_id}")
+    async def ticket(ticket_id: str) -> dict[str, Any]:
+        if ticket_id != "LC<x>&1":
+            raise HTTPException(404)
+        contact = {"name": "张*", "phone": "138****5678", "town": "贾镇", "address": "***"}
+        history = [{"event_type": "received", "at": "2026-01-01T01:00:00+00:00"}]
+        return {
+            "ticket_id": ticket_id,
+            "status": "dispatched",
+            "text": HOSTILE,
+            "contact": contact,
+            "history": history,
+        }
 
     @app.get("/v1/stats/summary")
     async def summary() -> dict[str, Any]:
@@ -333,6 +338,13 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
 def browse_stub(base: str, tmp_path: Path) -> None:
     with chromium(tmp_path / "chromium-profile", tmp_path / "chromedriver.log") as driver:
         driver.get(f"{base}/")
+        sign_in(driver, "hk_wrong")
+        WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.2).until(
+            lambda d: "密钥无效" in text_of(d, "signin-error")
+        )
+        assert text_of(driver, "today-received") == "—"
+        driver.find_element(By.ID, "api-key").send_keys(STUB_KEY)
+        driver.find_element(By.ID, "signin-submit").click()
         WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.2).until(
             lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "ok"
         )
@@ -350,6 +362,15 @@ def browse_stub(base: str, tmp_path: Path) -> None:
         assert link.text == "LC<x>&1"
         assert link.get_attribute("href") == f"{base}/v1/tickets/LC%3Cx%3E%261"
         assert "已超" in row.text, "how long it is overdue"
+        link.click()  # the history opens in the page, fetched with the key
+        WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.2).until(
+            lambda d: d.find_element(By.ID, "ticket-detail").is_displayed()
+        )
+        assert text_of(driver, "ticket-contact") == "联系人：张*，138****5678，贾镇，***"
+        assert driver.execute_script("return document.body.dataset.pwned") is None
+        driver.find_element(By.ID, "signout").click()
+        assert driver.find_element(By.ID, "signin").is_displayed()
+        assert driver.execute_script("return sessionStorage.length") == 0
 
 
 async def test_dashboard_escapes_citizen_text_and_shows_empty_data(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.e2e.test_dashboard import check_stays_local, chromium
+from tests.browser import OFFLINE, chromium
+from tests.e2e.test_dashboard import check_stays_local
 from tests.support import ROOT, ensure_servers
 from tests.workbench_support import Bench, running_workbench
 
@@ -124,7 +125,7 @@ class Browser:
 
 @pytest.fixture
 def browser(bench: Bench, tmp_path: Path) -> Iterator[Browser]:
-    with chromium(tmp_path / "profile", tmp_path / "chromedriver.log") as driver:
+    with chromium(tmp_path / "profile", tmp_path / "chromedriver.log", OFFLINE) as driver:
         driver.set_window_size(*DESK)
         yield Browser(driver, bench.url)
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.clock import ManualClock
@@ -254,16 +255,29 @@ async def test_wrong_phone_and_unknown_ticket_get_the_same_answer(harness: Intak
     assert len({a.content for a in answers}) == 1
 
 
-async def test_guessing_the_last_four_digits_is_cut_off(settings: CommonSettings) -> None:
+async def test_guessing_is_cut_off_without_locking_the_citizen_out(
+    settings: CommonSettings,
+) -> None:
     async with running(intake_settings_of(settings, lookup_failures_per_hour=3)) as harness:
         ticket_id = (await harness.post(REPORT)).json()["ticket_id"]
-        codes = []
-        for guess in ("0001", "0002", "0003", "0004", PHONE[-4:]):
-            response = await harness.client.get(
-                f"/v1/lookup?ticket={ticket_id}&phone_last4={guess}"
-            )
-            codes.append(response.status_code)
-    assert codes == [404, 404, 404, 429, 429]  # even the right digits wait now
+        guesser = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=harness.app, client=("203.0.113.9", 40000)),
+            base_url="http://t",
+        )
+        url = f"/v1/lookup?ticket={ticket_id}&phone_last4="
+        async with guesser:
+            guesses = [await guesser.get(url + f"{n:04d}") for n in range(1, 9)]
+            right_from_guesser = await guesser.get(url + PHONE[-4:])
+        # The citizen, on another client, after the guesser's misses and a typo.
+        typo = await harness.client.get(url + "9999")
+        citizen = await harness.client.get(url + PHONE[-4:])
+    codes = [g.status_code for g in guesses]
+    assert codes == [404, 404, 404, 429, 429, 429, 429, 429]  # cut off after 3 misses
+    assert int(guesses[3].headers["Retry-After"]) >= 59  # and told how long to wait
+    assert right_from_guesser.status_code == 429  # no oracle while it waits
+    assert typo.status_code == 404
+    assert citizen.status_code == 200, citizen.text
+    assert citizen.json()["ticket_id"] == ticket_id
 
 
 @pytest.mark.parametrize("last4", ["12", "abcd", "123456"])

@@ -37,12 +37,14 @@ from services.notifier.api import build_router
 from services.notifier.assembly import NotifierParts, assemble
 from services.notifier.handlers import handle_event
 from services.notifier.repository import DeliveryRepository
+from shared.access import install_access, open_access
 from shared.bootstrap import Infra, connect
 from shared.clock import Clock
 from shared.directory import Directory, load_directory
 from shared.domain import Actor, ActorKind, Category, Channel, Citizen, TicketDims, TicketDraft
-from shared.events import EVENT_ADAPTER, DispatchedPayload, TicketDispatched, TicketEvent
+from shared.events import EVENT_ADAPTER, DispatchedPayload, TicketDispatched, TicketEvent, utcnow
 from shared.http import create_app
+from shared.keys import KeyKind
 from shared.messaging.publisher import Publisher
 from shared.mongo import Document
 from shared.settings import DATA_DIR, CommonSettings, NotifierSettings
@@ -251,10 +253,22 @@ class Replica(NotifierParts):
         await eventually(settled)
         return docs
 
-    def api(self) -> httpx.AsyncClient:
+    @asynccontextmanager
+    async def api(
+        self, kind: KeyKind = KeyKind.STAFF, owner: str = "notifier.tester"
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """The notifier's API as main wires it, called with a new key of the owner."""
         app = create_app(SERVICE, self.infra.readiness_checks(), title="Hotline notifier")
         app.include_router(build_router(self.deliveries, self.timers))
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        access = open_access(self.infra.mongo, self.settings, None)
+        install_access(app, access)
+        key = (await access.store.issue(kind, owner, utcnow()))[1]
+        transport = httpx.ASGITransport(app=app)
+        headers = {"X-API-Key": key}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as c:
+            yield c
 
 
 @asynccontextmanager
@@ -396,13 +410,29 @@ async def test_dispatch_notices_reach_lead_and_co_departments_signed(
         assert call.body["lead_department"] == "guanxian.water"
         assert call.body["co_departments"] == list(co)
         assert call.body["ticket"]["text"] == TEXT
-        assert "citizen" not in call.body["ticket"]  # the citizen's contact stays with us
+        assert "citizen" not in call.body["ticket"]
         assert "12345热线向你单位派发工单LC-CO" in call.body["text"]
-    by_department = {c.department: c.body["text"] for c in calls}
-    assert "（主办）" in by_department["guanxian.water"]
-    assert "（协办）" in by_department["guanxian.env"]
+    by_department = {c.department: c.body for c in calls}
+    assert "（主办）" in by_department["guanxian.water"]["text"]
+    assert "（协办）" in by_department["guanxian.env"]["text"]
+    # The lead department calls the citizen back: its notice alone has the contact.
+    lead = by_department["guanxian.water"]
+    assert lead["contact"] == {
+        "name": "张三",
+        "phone": "13800000000",
+        "town": "贾镇",
+        "address": None,
+    }
+    assert "联系人张三，电话13800000000，镇街贾镇" in lead["text"]
+    for co_department in co:
+        body = by_department[co_department]
+        assert "contact" not in body and "张三" not in json.dumps(body, ensure_ascii=False)
     for doc in docs:
         assert [(a["n"], a["ok"], a["status_code"]) for a in doc["attempts"]] == [(1, True, 200)]
+        # Once delivered, the stored notice keeps the contact masked only.
+        stored = json.dumps({k: doc[k] for k in ("text", "body")}, ensure_ascii=False)
+        assert "张三" not in stored and "13800000000" not in stored
+    assert "张*" in next(d for d in docs if d["department"] == "guanxian.water")["text"]
 
 
 async def test_tampered_notice_fails_verification(notifiers: Notifiers) -> None:
@@ -637,3 +667,37 @@ async def test_api_lists_deliveries_and_timers(notifiers: Notifiers) -> None:
     assert abs(due["overdue"] - event.payload.deadline) < timedelta(milliseconds=1)
     assert no_ticket.status_code == 422
     assert ready.status_code == 200
+
+
+async def test_api_reads_are_scoped_to_the_department_and_masked(notifiers: Notifiers) -> None:
+    n = await notifiers.replica()
+    event = dispatched("LC-SCOPE", co=("guanxian.env",))
+    await n.handle(event)  # not sent: the pending notice still holds the contact
+    query = {"ticket_id": "LC-SCOPE"}
+    async with n.api() as staff:
+        everything = (await staff.get("/v1/deliveries", params=query)).json()
+    async with n.api(KeyKind.DEPARTMENT, "guanxian.water") as water:
+        own = await water.get("/v1/deliveries", params=query)
+        own_timers = await water.get("/v1/timers", params=query)
+    async with n.api(KeyKind.DEPARTMENT, "yanggu.water") as other:
+        foreign = await other.get("/v1/deliveries", params=query)
+        foreign_timers = await other.get("/v1/timers", params=query)
+    async with n.api(KeyKind.AGENT, "seat-1") as agent:
+        by_agent = await agent.get("/v1/deliveries", params=query)
+    assert {d["department"] for d in everything} == {"guanxian.water", "guanxian.env"}
+    lead = next(d for d in everything if d["department"] == "guanxian.water")
+    assert lead["body"]["contact"]["phone"] == "13800000000"  # staff read it all
+    [mine] = own.json()
+    assert mine["department"] == "guanxian.water"
+    text = json.dumps(mine, ensure_ascii=False)
+    assert "13800000000" not in text and "张三" not in text
+    assert mine["body"]["contact"] == {
+        "name": "张*",
+        "phone": "138****0000",
+        "town": "贾镇",
+        "address": None,
+    }
+    assert own_timers.status_code == 200 and own_timers.json()
+    assert (foreign.status_code, foreign_timers.status_code) == (404, 404)
+    assert "张" not in foreign.text and "LC-SCOPE" in foreign.json()["detail"]
+    assert by_agent.status_code == 403 and by_agent.json()["code"] == "FORBIDDEN"

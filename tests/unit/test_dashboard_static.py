@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from services.stats.dashboard import STATIC, mount_dashboard
 
-FILES = ("index.html", "app.js", "style.css")
+FILES = ("index.html", "app.js", "session.js", "style.css")
 # An XML namespace is a name, never fetched; createElementNS needs it.
 NAMESPACES = {"http://www.w3.org/2000/svg"}
 IDS = (
@@ -28,6 +28,9 @@ IDS = (
     "ranking-table",
     "overdue-list",
     "status",
+    "signin",
+    "api-key",
+    "ticket-detail",
 )
 
 
@@ -79,11 +82,19 @@ def test_script_fetches_only_relative_paths() -> None:
         "/v1/stats/ranking",
         "/v1/tickets",
     }
-    assert "fetch(url" in script and 'fetch("' not in script and "fetch('" not in script
+    session = text("session.js")
+    assert "fetch(url" in session and 'fetch("' not in script + session
+    assert "fetch(" not in script, "every data call goes through the session (its key)"
+
+
+def test_the_key_stays_in_the_tab() -> None:
+    session = text("session.js")
+    assert "sessionStorage" in session and "localStorage" not in session + text("app.js")
+    assert '"X-API-Key": key()' in session
 
 
 def test_data_is_never_parsed_as_html() -> None:
-    script = text("app.js")
+    script = text("app.js") + text("session.js")
     for sink in (
         "innerHTML",
         "outerHTML",

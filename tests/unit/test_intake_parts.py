@@ -12,6 +12,7 @@ import pytest
 from services.intake.channels.mail import read_letter
 from services.intake.channels.open311.render import to_xml
 from services.intake.channels.sms import rating_of
+from services.intake.lookup import FailureBackoff
 from services.intake.protection import TokenBuckets, _utf8_problem
 from services.intake.textparse import caller_key, fold, guess_category, guess_place
 from shared.directory import load_directory
@@ -67,9 +68,28 @@ def test_token_bucket_allows_a_burst_then_refills() -> None:
     assert buckets.take("k") == pytest.approx(1.0)  # one token a second
     assert buckets.take("other") == 0.0  # buckets are independent
     now[0] = 1.0
-    assert buckets.wait("k") == 0.0
     assert buckets.take("k") == 0.0
     assert buckets.take("k") > 0
+
+
+def test_lookup_misses_back_off_per_key_doubling_then_forgiven() -> None:
+    now = [0.0]
+    misses = FailureBackoff(free=3, base_s=60.0, cap_s=3600.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert misses.wait("a|T1") == 0.0
+        misses.miss("a|T1")
+    assert misses.wait("a|T1") == 60.0  # the fourth try waits a minute
+    assert misses.wait("b|T1") == 0.0 and misses.wait("a|T2") == 0.0  # others are free
+    now[0] = 60.0
+    assert misses.wait("a|T1") == 0.0
+    misses.miss("a|T1")
+    assert misses.wait("a|T1") == 120.0  # doubled
+    for _ in range(10):
+        now[0] += misses.wait("a|T1")
+        misses.miss("a|T1")
+    assert misses.wait("a|T1") == 3600.0  # capped at an hour
+    now[0] += 3601.0
+    assert misses.wait("a|T1") == 0.0  # an hour without a miss: forgiven
 
 
 def test_utf8_check_covers_body_and_query() -> None:

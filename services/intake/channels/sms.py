@@ -21,9 +21,9 @@ from services.intake.channels.web import SUBMIT_RESPONSES
 from services.intake.intake import Submission, UnknownTicket, fingerprint
 from services.intake.metrics import REFUSED
 from services.intake.protection import Unauthorized
-from services.intake.textparse import normalise_phone
 from shared.domain import Actor, ActorKind, Channel, Citizen, TicketDraft
 from shared.events import Rating
+from shared.privacy import normalise_phone
 from shared.signing import verify
 
 TICKET = re.compile(r"[A-Z]{1,6}\d{14}")

@@ -1,6 +1,6 @@
 // The stats dashboard: reads the stats API of the server that served this page
-// (relative URLs only: the page must work on a network without internet) and
-// redraws every 30 seconds. Every piece of data is set as text (textContent,
+// (relative URLs only: the page must work on a network without internet) with
+// the key entered in the page (session.js) and redraws every 30 seconds. Every piece of data is set as text (textContent,
 // setAttribute), never parsed as HTML: ticket text is citizen input.
 "use strict";
 
@@ -33,6 +33,7 @@
   };
 
   const byId = (id) => document.getElementById(id);
+  const session = window.hotlineSession;
 
   function element(tag, text, className) {
     const node = document.createElement(tag);
@@ -83,9 +84,7 @@
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
     try {
-      const response = await fetch(url, {
-        headers: { Accept: "application/json" }, cache: "no-store", signal: abort.signal,
-      });
+      const response = await session.call(url, "application/json", abort.signal);
       if (!response.ok) throw new Error(url + " 返回 HTTP " + response.status);
       return await response.json();
     } finally {
@@ -213,6 +212,10 @@
       const link = element("a", id);
       link.href = "/v1/tickets/" + encodeURIComponent(id);
       link.className = "ticket-link";
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        getJson(link.getAttribute("href")).then(renderTicket, (error) => console.error(error));
+      });
       const idCell = element("td");
       idCell.append(link);
       const deadline = parseTime(t.deadline);
@@ -231,6 +234,35 @@
     byId("overdue-empty").hidden = rows.length > 0;
   }
 
+  // One ticket's history, opened from the overdue list (a plain link could not
+  // carry the key). The contact is as the API gives it: masked unless entitled.
+  function renderTicket(ticket) {
+    byId("ticket-id").textContent = String(ticket.ticket_id);
+    byId("ticket-status").textContent = String(ticket.status || "");
+    const contact = ticket.contact || {};
+    byId("ticket-contact").textContent = "联系人：" + [contact.name, contact.phone, contact.town,
+      contact.address].filter(Boolean).join("，");
+    byId("ticket-text").textContent = String(ticket.text || "");
+    const steps = (Array.isArray(ticket.history) ? ticket.history : []).map((step) => {
+      const at = parseTime(step.at);
+      const actor = step.actor ? step.actor.kind + ":" + step.actor.id : "";
+      return element("li", (at ? timeFormat.format(at) : "") + "  " + step.event_type + "  " + actor);
+    });
+    byId("ticket-history").replaceChildren(...steps);
+    byId("ticket-detail").hidden = false;
+    byId("ticket-detail").scrollIntoView();
+  }
+
+  function keepDownloads() {
+    for (const link of document.querySelectorAll(".downloads a")) {
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        const name = link.id.replace(/^csv-/, "") + ".csv";
+        session.download(link.getAttribute("href"), name).catch((error) => console.error(error));
+      });
+    }
+  }
+
   // --- refresh loop -------------------------------------------------------------
 
   const SECTIONS = [
@@ -241,9 +273,11 @@
   ];
 
   async function refresh() {
+    if (!session.signedIn()) return;
     // Each section stands alone: one failing request leaves the others current.
     const results = await Promise.allSettled(
       SECTIONS.map(([, url, render]) => getJson(url).then(render)));
+    if (!session.signedIn()) return; // the key was refused meanwhile
     const failed = SECTIONS.filter((_, i) => results[i].status === "rejected").map(([name]) => name);
     results.forEach((r) => { if (r.status === "rejected") console.error(r.reason); });
     const status = byId("status");
@@ -258,13 +292,19 @@
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   }
 
+  let timer = null;
+
   async function loop() {
+    clearTimeout(timer);
     try {
       await refresh();
     } finally {
-      setTimeout(loop, REFRESH_MS);
+      timer = setTimeout(loop, REFRESH_MS);
     }
   }
 
-  document.addEventListener("DOMContentLoaded", loop);
+  document.addEventListener("DOMContentLoaded", () => {
+    keepDownloads();
+    session.start(loop);
+  });
 })();
