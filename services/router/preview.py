@@ -67,5 +67,7 @@ def install_preview(app: FastAPI, engines: EngineHolder) -> None:
 
 
 def _explanation(decision: Decision, candidates: list[str]) -> Explanation:
-    shared = {name: getattr(decision, name) for name in Explanation.model_fields}
+    shared = {
+        name: getattr(decision, name) for name in Explanation.model_fields if name != "candidates"
+    }
     return Explanation(**(shared | {"candidates": candidates}))

@@ -108,5 +108,7 @@ async def main(settings: WorkbenchSettings) -> None:
 def run() -> int:
     settings = WorkbenchSettings()
     configure_logging(settings.log_level)
+    # httpx logs every call with its query string (a lookup's phone digits).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(main(settings))
     return 0

@@ -154,6 +154,23 @@ async def test_a_refused_action_is_shown_next_to_its_form_and_changes_nothing(
         assert (await router_ticket(bench, ticket_id))["status"] == "dispatched"
 
 
+async def test_agent_preview_shows_where_the_rules_send_the_call(bench: Bench) -> None:
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+        page = await client.get("/agent")
+        form = {"csrf": csrf_of(page), **WATER_CALL}
+        partial = await client.post("/agent/preview", data=form, headers={"X-Partial": "1"})
+        assert partial.status_code == 200 and "<html" not in partial.text
+        assert 'id="preview-department">冠县水务集团<' in partial.text
+        assert 'id="preview-rule">water<' in partial.text
+        whole = await client.post("/agent/preview", data=form)
+        assert "<html" in whole.text and "冠县水务集团" in whole.text
+        unknown = await client.post(
+            "/agent/preview", data=form | {"district": "atlantis"}, headers={"X-Partial": "1"}
+        )
+        assert 'id="preview-error"' in unknown.text and "atlantis" in unknown.text
+
+
 async def test_a_form_without_its_csrf_token_is_refused(bench: Bench) -> None:
     ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340002"}, "wb-csrf")
     async with browser(bench) as client:
