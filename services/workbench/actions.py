@@ -22,6 +22,7 @@ class Action:
     kinds: frozenset[str]
     body: Callable[[dict[str, str]], dict[str, Any]]
     done: str
+    service: str = "router"
 
 
 def _days(fields: dict[str, str]) -> int:
@@ -38,8 +39,19 @@ def _dispatch_body(fields: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def _feedback_body(fields: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "rating": fields.get("rating", ""),
+        "solved": bool(fields.get("solved")),
+    }
+    if fields.get("comment"):
+        body["comment"] = fields["comment"]
+    return body
+
+
 DEPARTMENT = frozenset({"department"})
 STAFF = frozenset({"staff"})
+CALL_CENTRE = frozenset({"agent", "staff"})
 ACTIONS: dict[str, Action] = {
     "accept": Action("accept", DEPARTMENT, lambda f: {}, "已签收"),
     "return": Action("return", DEPARTMENT, lambda f: {"reason": f.get("reason", "")}, "已退单"),
@@ -63,15 +75,22 @@ ACTIONS: dict[str, Action] = {
         lambda f: {"approve": f.get("decision") == "approve", "note": f.get("note", "")},
         "已审核延期申请",
     ),
+    # The call-back (回访) goes to intake, which turns it into the rating event.
+    "feedback": Action("feedback", CALL_CENTRE, _feedback_body, "已记录回访评价", "intake"),
 }
 
 
 def offered(ticket: dict[str, Any], kind: str, me: str, directory: Directory) -> list[str]:
     """The forms to show this user for this ticket, in page order."""
     status = ticket.get("status")
+    call_back = ["feedback"] if status == "resolved" and kind in CALL_CENTRE else []
     if kind == "staff":
         shown = ["dispatch"] if status in ("unroutable", "dispatched", "accepted") else []
-        return (["extension-decision"] if status == "extension_requested" else []) + shown
+        return (
+            (["extension-decision"] if status == "extension_requested" else []) + shown + call_back
+        )
+    if kind == "agent":
+        return call_back
     if kind != "department" or ticket.get("department") != me:
         return []
     shown = []

@@ -4,6 +4,7 @@ on the spot, the ticket number to read out, and a caller's earlier tickets."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from typing import Any
@@ -18,6 +19,7 @@ from services.workbench.web import districts_of, posted_form, render, signed_in,
 
 AGENT_KINDS = ("agent", "staff")
 TICKET_NUMBER = re.compile(r"^[A-Z]{1,6}[0-9]{8,}$")
+PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 SIMILARITY = 60.0
 FORM_FIELDS = (
     "caller_name",
@@ -86,12 +88,16 @@ def build_router() -> APIRouter:
 
     @router.get("/lookup")
     async def lookup(request: Request, q: str = "") -> Response:
-        await signed_in(request, *AGENT_KINDS)
+        session = await signed_in(request, *AGENT_KINDS)
         number = q.strip().upper()
         if TICKET_NUMBER.match(number):
             return RedirectResponse(f"/tickets/{number}", status_code=303)
-        message = "请输入完整的工单号（如 LC20261126000046）。"
-        return _page(request, {"call_id": f"call-{uuid.uuid4().hex}"}, lookup_error=message)
+        fresh = {"call_id": f"call-{uuid.uuid4().hex}"}
+        if not PHONE.match(number):
+            message = "请输入完整的工单号（如 LC20261126000046）或来电号码。"
+            return _page(request, fresh, status=422, lookup_error=message)
+        found = await _callers_tickets(request, session, number)
+        return _page(request, fresh | {"caller_number": number}, lookup=found, looked_up=number)
 
     return router
 
@@ -123,12 +129,40 @@ async def _preview(request: Request, session: Session, fields: dict[str, str]) -
     }
 
 
+async def _callers_tickets(request: Request, session: Session, phone: str) -> list[dict[str, Any]]:
+    """The caller's tickets, newest first (stats answers agents and staff)."""
+    page = await wb(request).services.get(
+        "stats", "/v1/tickets", session.key, phone=phone, limit=50
+    )
+    found: list[dict[str, Any]] = page.get("items", [])
+    return found
+
+
 async def _similar(
+    request: Request, session: Session, fields: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The caller's own open tickets first, then open tickets of the same place
+    whose text resembles this one."""
+    text = fields.get("text", "")
+    if not text:
+        return []
+    phone = fields.get("caller_number", "")
+    mine: list[dict[str, Any]] = []
+    if PHONE.match(phone):
+        with contextlib.suppress(Refused, ServiceDown):
+            mine = [t for t in await _callers_tickets(request, session, phone) if t.get("open")]
+    here = await _same_place(request, session, fields)
+    seen = {t["ticket_id"] for t in mine}
+    caller = [{**t, "same_caller": True} for t in vl.similar(text, mine, 0, limit=5)]
+    return caller + [t for t in vl.similar(text, here, SIMILARITY) if t["ticket_id"] not in seen]
+
+
+async def _same_place(
     request: Request, session: Session, fields: dict[str, str]
 ) -> list[dict[str, Any]]:
     bench = wb(request)
     district = bench.directory.district(fields.get("district", ""))
-    if district is None or not fields.get("text"):
+    if district is None:
         return []
     try:
         page = await bench.services.get(
@@ -137,9 +171,8 @@ async def _similar(
     except (Refused, ServiceDown):
         return []
     town = fields.get("town")
-    open_here = [
+    return [
         t
         for t in page.get("items", [])
         if t.get("open") and (not town or not t.get("town") or t.get("town") == town)
     ]
-    return vl.similar(fields["text"], open_here, SIMILARITY)

@@ -59,8 +59,10 @@ def build_router() -> APIRouter:
             return error_page(request, 403, "无权操作", "您的账号不能执行此操作。")
         try:
             body = spec.body(fields)
+            if spec.service == "intake" and session.kind == "agent":
+                body["agent_id"] = session.id
             path = f"/v1/tickets/{ticket_id}/{spec.path}"
-            await wb(request).services.post("router", path, session.key, body)
+            await wb(request).services.post(spec.service, path, session.key, body)
         except BadField as exc:
             return await show_ticket(request, session, ticket_id, {action: str(exc)}, fields, 422)
         except Refused as exc:

@@ -84,6 +84,7 @@ def make_templates(tz_name: str) -> Jinja2Templates:
         status_label=lambda s: vl.STATUS_LABELS.get(str(s), str(s)),
         categories=vl.CATEGORY_LABELS,
         priorities=vl.PRIORITY_LABELS,
+        ratings=vl.RATINGS,
     )
     return templates
 

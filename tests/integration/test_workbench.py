@@ -171,6 +171,53 @@ async def test_agent_preview_shows_where_the_rules_send_the_call(bench: Bench) -
         assert 'id="preview-error"' in unknown.text and "atlantis" in unknown.text
 
 
+async def router_act(bench: Bench, ticket_id: str, action: str, body: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        response = await http.post(
+            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}/{action}",
+            json=body,
+            headers={"X-API-Key": bench.keys["water"]},
+        )
+    assert response.status_code == 200, response.text
+
+
+async def test_agent_finds_a_callers_tickets_by_phone(bench: Bench) -> None:
+    call = WATER_CALL | {"caller_number": "13912340077", "caller_name": "赵女士"}
+    ticket_id = await new_ticket(bench, call, "wb-by-phone")
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+
+        async def listed() -> bool:
+            page = await client.get("/agent/lookup", params={"q": "13912340077"})
+            return f'data-ticket="{ticket_id}"' in page.text
+
+        await eventually(listed, timeout_s=30)
+        ticket = await client.get(f"/tickets/{ticket_id}")
+        assert "赵女士" in ticket.text and "13912340077" in ticket.text
+        bad = await client.get("/agent/lookup", params={"q": "hello"})
+        assert bad.status_code == 422 and 'id="lookup-error"' in bad.text
+
+
+async def test_agent_records_the_call_back_and_the_router_closes_the_ticket(
+    bench: Bench,
+) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340088"}, "wb-cb")
+    await router_act(bench, ticket_id, "accept", {})
+    await router_act(bench, ticket_id, "resolve", {"reply": "已协调发放补偿款"})
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+        page = await client.get(f"/tickets/{ticket_id}")
+        assert 'id="form-feedback"' in page.text and "已协调发放补偿款" in page.text
+        fields = {"csrf": csrf_of(page), "rating": "satisfied", "solved": "yes"}
+        done = await client.post(f"/tickets/{ticket_id}/feedback", data=fields)
+        assert done.headers["location"] == f"/tickets/{ticket_id}?done=feedback"
+
+    async def closed() -> bool:
+        return (await router_ticket(bench, ticket_id))["status"] == "closed"
+
+    await eventually(closed, timeout_s=30)
+
+
 async def test_a_form_without_its_csrf_token_is_refused(bench: Bench) -> None:
     ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340002"}, "wb-csrf")
     async with browser(bench) as client:

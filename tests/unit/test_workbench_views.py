@@ -86,6 +86,10 @@ def test_department_forms_follow_the_state(directory: Directory) -> None:
     assert offered(reopened, "department", mine, directory) == ["accept", "explanation"]
     assert offered(dispatched, "department", "guanxian.housing", directory) == []
     assert offered(dispatched, "agent", "seat-1", directory) == []
+    resolved = {"status": "resolved", "department": mine}
+    assert offered(resolved, "agent", "seat-1", directory) == ["feedback"]
+    assert offered(resolved, "staff", "zhang", directory) == ["feedback"]
+    assert offered(resolved, "department", mine, directory) == []
 
 
 def test_sub_centre_may_pass_on_and_staff_decide(directory: Directory) -> None:
@@ -115,6 +119,13 @@ def test_action_bodies() -> None:
     decision = ACTIONS["extension-decision"].body({"decision": "approve", "note": ""})
     assert decision == {"approve": True, "note": ""}
     assert ACTIONS["extension-decision"].body({"decision": "refuse"})["approve"] is False
+    feedback = ACTIONS["feedback"]
+    assert feedback.service == "intake"
+    assert feedback.body({"rating": "unsatisfied", "comment": "没修好"}) == {
+        "rating": "unsatisfied",
+        "solved": False,
+        "comment": "没修好",
+    }
     assert ACTIONS["dispatch"].body({"department": "guanxian.water"}) == {
         "department": "guanxian.water"
     }
