@@ -73,6 +73,7 @@ def make_workbench(
         "notifier": settings.notifier_url,
         "stats": settings.stats_url,
     }
+    directory = load_directory(settings.districts_file, settings.directory_file)
     return Workbench(
         settings=settings,
         services=Services(http, urls),
@@ -80,9 +81,9 @@ def make_workbench(
             service_database(client, settings, SERVICE),
             timedelta(seconds=settings.session_idle_s),
         ),
-        directory=load_directory(settings.districts_file, settings.directory_file),
+        directory=directory,
         calendar=WorkCalendar(settings.timezone, load_overrides(settings.calendar_overrides_file)),
-        templates=make_templates(settings.timezone),
+        templates=make_templates(settings.timezone, directory),
         buckets=TokenBuckets(settings.citizen_rate_per_minute, CITIZEN_BURST),
         clock=Clock(settings.clock_offset_file),
     )

@@ -13,6 +13,7 @@ from services.workbench.actions import ACTIONS, BadField, dispatch_choices, offe
 from services.workbench.clients import Refused, ServiceDown
 from services.workbench.sessions import Session
 from services.workbench.web import error_page, posted_form, render, signed_in, wb
+from services.workbench.worklist import closed_tickets, live_tickets
 
 # After these the ticket is no longer the department's to see.
 LEAVES = frozenset({"return", "sub-dispatch"})
@@ -27,9 +28,11 @@ def build_router() -> APIRouter:
         session = await signed_in(request, "department")
         bench = wb(request)
         tab = tab if tab in dict(vl.TABS) else "pending"
-        tickets = await bench.services.get("router", "/v1/tickets", session.key, limit=500)
+        tickets = await live_tickets(bench.services, session.key)
+        closed, closed_total = await closed_tickets(bench.services, session.key)
         now = bench.clock()
-        shown, counts = vl.worklist(tickets, tab, now, bench.calendar)
+        shown, counts = vl.worklist(tickets + closed, tab, now, bench.calendar)
+        counts["done"] += closed_total - len(closed)
         for ticket in shown:
             ticket["remaining"] = vl.remaining(ticket.get("deadline"), now, bench.calendar)
         notice = ACTIONS[done].done if done in ACTIONS else ""

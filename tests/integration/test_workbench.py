@@ -216,6 +216,15 @@ async def test_agent_records_the_call_back_and_the_router_closes_the_ticket(
         return (await router_ticket(bench, ticket_id))["status"] == "closed"
 
     await eventually(closed, timeout_s=30)
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["water"])
+
+        async def in_done_tab() -> bool:
+            page = await client.get("/dept?tab=done")
+            return f'data-ticket="{ticket_id}"' in page.text
+
+        # Closed tickets come from stats, newest first, once it has counted them.
+        await eventually(in_done_tab, timeout_s=30)
 
 
 async def test_a_form_without_its_csrf_token_is_refused(bench: Bench) -> None:
