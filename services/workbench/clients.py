@@ -7,10 +7,13 @@ signed out), or the API refused the request with a message."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from services.workbench.metrics import CALL_DURATION, CALLS
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,14 @@ def message_of(body: Any) -> tuple[str, str]:
     return "ERROR", str(detail)
 
 
+def _outcome(status: int) -> str:
+    if status >= 500:
+        return "down"
+    if status == 401:
+        return "key_rejected"
+    return "refused" if status >= 400 else "ok"
+
+
 @dataclass
 class Services:
     """One HTTP client for all calls; the base URL of each service by name."""
@@ -84,17 +95,22 @@ class Services:
         sent = dict(headers or {})
         if key:
             sent["X-API-Key"] = key
+        started = time.perf_counter()
         try:
             response = await self.http.request(
                 method, self.urls[service] + path, json=json, params=params, headers=sent
             )
         except httpx.HTTPError as exc:
             logger.warning("%s unreachable: %s %s: %r", service, method, path, exc)
+            CALLS.labels(service, "down").inc()
             raise ServiceDown(service) from exc
+        CALL_DURATION.labels(service).observe(time.perf_counter() - started)
+        CALLS.labels(service, _outcome(response.status_code)).inc()
         return self._answer(service, response)
 
     def _answer(self, service: str, response: httpx.Response) -> Any:
         if response.status_code >= 500:
+            logger.warning("%s answered %d", service, response.status_code)
             raise ServiceDown(service)
         try:
             body = response.json()

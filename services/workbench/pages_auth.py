@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from services.workbench.clients import KeyRejected, Refused
+from services.workbench.metrics import SIGN_INS, SIGNED_OUT
 from services.workbench.sessions import COOKIE
 from services.workbench.web import HOME, posted_form, render, session_of, set_cookie, wb
 
@@ -47,7 +48,9 @@ def build_router() -> APIRouter:
         if not error and who.get("kind") not in SIGN_IN_KINDS:
             error = "此密钥不能登录工作台（仅限热线工作人员、承办单位和坐席的密钥）。"
         if error:
+            SIGN_INS.labels("refused", "").inc()
             return render(request, "signin.html", 401, error=error, notice="")
+        SIGN_INS.labels("ok", who["kind"]).inc()
         session_id = await bench.sessions.create(who, key, bench.clock())
         response = RedirectResponse(HOME[who["kind"]], status_code=303)
         set_cookie(request, response, COOKIE, session_id)
@@ -58,6 +61,7 @@ def build_router() -> APIRouter:
         session = await session_of(request)
         await posted_form(request, session)
         await wb(request).sessions.delete(request.cookies.get(COOKIE, ""))
+        SIGNED_OUT.labels("user").inc()
         response = RedirectResponse("/signin?notice=signed_out", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

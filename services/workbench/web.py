@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.intake.protection import TokenBuckets
 from services.workbench import viewlogic as vl
 from services.workbench.clients import KeyRejected, ServiceDown, Services
+from services.workbench.metrics import SIGNED_OUT
 from services.workbench.sessions import COOKIE, Session, SessionStore
 from shared.directory import Directory
 from shared.settings import WorkbenchSettings
@@ -179,6 +180,7 @@ def install_pages_support(app: FastAPI) -> None:
     @app.exception_handler(KeyRejected)
     async def _key_rejected(request: Request, exc: KeyRejected) -> Response:
         await wb(request).sessions.delete(request.cookies.get(COOKIE, ""))
+        SIGNED_OUT.labels("key_rejected").inc()
         response = RedirectResponse("/signin?notice=revoked", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

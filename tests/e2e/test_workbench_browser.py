@@ -20,6 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -87,6 +88,28 @@ class Browser:
     def text(self, element_id: str) -> str:
         return str(self.wait_for(element_id).text).strip()
 
+    def check_accessible(self) -> None:
+        """A title, a label for every field a person fills in, a name for every
+        button, and nothing that keyboard focus skips (positive tabindex)."""
+        problems = self.driver.execute_script(
+            """
+            const found = [];
+            if (!document.title.trim()) found.push("no title");
+            for (const f of document.querySelectorAll("input, select, textarea")) {
+              if (f.type === "hidden" || f.closest("[aria-hidden=true]")) continue;
+              if (!f.labels || !f.labels.length) found.push("no label: " + (f.id || f.name));
+            }
+            for (const b of document.querySelectorAll("button, a[href]")) {
+              if (!b.textContent.trim()) found.push("no name: " + b.outerHTML.slice(0, 60));
+            }
+            for (const e of document.querySelectorAll("[tabindex]")) {
+              if (e.tabIndex > 0) found.push("tabindex > 0: " + (e.id || e.tagName));
+            }
+            return found;
+            """
+        )
+        assert not problems, f"{self.driver.current_url}: {problems}"
+
     def shot(self, name: str, size: tuple[int, int] = DESK) -> None:
         """The whole page at this width (at least the screen's height): the
         window grows by its own frame, which headless Chromium counts in."""
@@ -99,12 +122,19 @@ class Browser:
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
         self.driver.set_window_size(*size)
+        self.check_accessible()
 
     def sign_in(self, key: str) -> None:
+        """By keyboard: the key field has the focus, Enter submits."""
         self.driver.set_window_size(*DESK)
         self.open("/signin")
-        self.fill("key", key)
-        self.click("signin")
+        focused = self.driver.switch_to.active_element
+        assert focused.get_attribute("id") == "key", "the key field has the focus"
+        self.driver.execute_script("window.wbOldPage = true")
+        focused.send_keys(key + Keys.ENTER)
+        WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1).until(
+            lambda d: d.execute_script("return !window.wbOldPage")
+        )
         self.wait_for("who")
 
     def sign_out(self) -> None:
