@@ -80,6 +80,9 @@ Endpoints (the same in the docker-compose stack):
   stats     http://127.0.0.1:${PORTS[stats]}/ (dashboard)   http://127.0.0.1:${PORTS[stats]}/v1/stats/summary
   workbench http://127.0.0.1:${PORTS[workbench]}/ (sign in)   citizens http://127.0.0.1:${PORTS[workbench]}/citizen
   metrics   /metrics on each service port; health /healthz, readiness /readyz
+Every API and the dashboard need an API key (the demo printed a staff key above):
+  .venv/bin/hotline keys issue --staff NAME | --department UNIT_ID | --agent SEAT | --channel NAME
+Local services listen on 127.0.0.1 only (HOTLINE_HTTP_HOST).
 Only in the docker-compose stack:
   Prometheus http://127.0.0.1:9090   Grafana http://127.0.0.1:3000   RabbitMQ management http://127.0.0.1:15672
 EOF

@@ -14,7 +14,7 @@ ago works at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -154,7 +154,7 @@ def install_access(app: FastAPI, access: Access) -> None:
     """Keys verified for this app, /v1/whoami, and JSON refusals."""
     app.state.access = access
 
-    @app.get("/v1/whoami", tags=["access"], responses=_refusal_models((401,)))
+    @app.get("/v1/whoami", tags=["access"], responses=refusal_responses(401))
     async def whoami(owner: Caller) -> WhoAmI:
         """The owner of the key presented: its kind, id, key id and name."""
         return WhoAmI(kind=owner.kind, id=owner.id, key_id=owner.key_id, name=access.name(owner))
@@ -170,13 +170,10 @@ def refusal(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _refusal_models(statuses: Iterable[int]) -> dict[int | str, dict[str, Any]]:
-    return {s: {**REFUSALS[s], "model": Refusal} for s in statuses}
-
-
 def refusal_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for routes that may refuse with these statuses."""
-    return _refusal_models(statuses or (401, 403))
+    """OpenAPI `responses` for routes that may refuse with these statuses (401
+    and 403 when none are named)."""
+    return {s: {**REFUSALS[s], "model": Refusal} for s in statuses or (401, 403)}
 
 
 def open_access(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+SERVICES = ("intake", "router", "notifier", "stats")
 TICKET = "{ticket}"  # replaced by a real ticket number when sent
 OPERATOR = {"$gt": ""}
 INJECTIONS = (
@@ -35,7 +36,7 @@ class Endpoint:
     path: str
     body: dict[str, Any] | None = None
     query: dict[str, str] = field(default_factory=dict)
-    auth: str | None = None  # router: "staff" or "department"; intake: "intake-staff"
+    auth: str | None = None  # the key to send: "staff", "department" or "intake-staff"
 
 
 FEEDBACK = {"rating": "satisfied", "solved": True}
@@ -135,9 +136,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/v1/deliveries",
         query={"ticket_id": TICKET, "status": "dead", "limit": "5"},
+        auth="staff",
     ),
-    Endpoint("notifier", "GET", "/v1/timers", query={"ticket_id": TICKET}),
-    Endpoint("stats", "GET", f"/v1/tickets/{TICKET}"),
+    Endpoint("notifier", "GET", "/v1/timers", query={"ticket_id": TICKET}, auth="staff"),
+    Endpoint("stats", "GET", f"/v1/tickets/{TICKET}", auth="staff"),
     Endpoint(
         "stats",
         "GET",
@@ -152,7 +154,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "limit": "5",
             "offset": "0",
             "format": "json",
+            "phone": "13800000000",
         },
+        auth="staff",
     ),
     Endpoint(
         "stats",
@@ -167,9 +171,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "channel": "web",
             "format": "json",
         },
+        auth="staff",
     ),
-    Endpoint("stats", "GET", "/v1/stats/ranking", query={"from": "2026-11-01", "to": "2026-11-30"}),
-    Endpoint("stats", "GET", "/v1/stats/trend", query={"from": "2026-11-01", "to": "2026-11-30"}),
+    Endpoint(
+        "stats",
+        "GET",
+        "/v1/stats/ranking",
+        query={"from": "2026-11-01", "to": "2026-11-30"},
+        auth="staff",
+    ),
+    Endpoint(
+        "stats",
+        "GET",
+        "/v1/stats/trend",
+        query={"from": "2026-11-01", "to": "2026-11-30", "department": "guanxian.water"},
+        auth="staff",
+    ),
+    Endpoint("stats", "GET", "/v1/exports", query={"limit": "5"}, auth="staff"),
+    *(Endpoint(service, "GET", "/v1/whoami", auth="staff") for service in SERVICES),
 )
 
 

@@ -109,6 +109,8 @@ class TicketStory:
     round: int = 0
     reopen_count: int = 0
     returned_by: list[str] = field(default_factory=list)
+    # More fields of the draft: the citizen, the location.
+    draft_fields: dict[str, Any] = field(default_factory=dict)
 
     @property
     def draft(self) -> TicketDraft:
@@ -119,6 +121,7 @@ class TicketStory:
             category=self.category,
             priority=self.priority,
             text=self.text,
+            **self.draft_fields,
         )
 
     @property

@@ -60,8 +60,8 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
 
     @router.get("/tickets/{ticket_id}")
     async def get_ticket(ticket_id: str, who: Who) -> m.TicketView:
-        """One ticket; a department reads the tickets it leads, co-handles or
-        passed on to one of its units."""
+        """One ticket; a department reads the tickets it was dispatched (lead or
+        co-handler) or passed on to one of its units."""
         stored = await repo.get(ticket_id)
         if stored is None:
             raise WorkflowError("TICKET_NOT_FOUND", f"no ticket {ticket_id}", 404)
@@ -85,7 +85,7 @@ def build_router(commands: CommandService, repo: TicketRepository) -> APIRouter:
             query["department"] = department
         if who.kind == ActorKind.DEPARTMENT:
             query["$or"] = [
-                {field: who.id} for field in ("department", "co_departments", "sub_centres")
+                {field: who.id} for field in ("department", "co_departments", "handlers")
             ]
         return [view_for(s, who) for s in await repo.list(query, limit, offset)]
 
@@ -165,7 +165,7 @@ IN_HANDS = frozenset(
 def _may_see(state: TicketState, who: Principal) -> None:
     if who.kind in (ActorKind.STAFF, ActorKind.AGENT):
         return
-    if who.id not in (state.department, *state.co_departments, *state.sub_centres):
+    if who.id not in (state.department, *state.co_departments, *state.handlers):
         raise WorkflowError("NOT_YOUR_TICKET", f"ticket {state.ticket_id} is not yours", 403)
 
 

@@ -77,7 +77,7 @@ class TicketView(BaseModel):
 
     @classmethod
     def of(cls, state: TicketState, with_contact: bool) -> TicketView:
-        data = state.model_dump(exclude={"draft", "version", "feedback_ids", "sub_centres"})
+        data = state.model_dump(exclude={"draft", "version", "feedback_ids", "handlers"})
         contact = contact_of(state.draft.model_dump(mode="json"))
         return cls(
             **data,

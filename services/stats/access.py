@@ -18,7 +18,7 @@ from fastapi import Depends
 from shared.access import Caller, forbidden
 from shared.keys import KeyKind, KeyOwner
 from shared.mongo import Document
-from shared.privacy import Contact, contact_of, mask_personal
+from shared.privacy import Contact, caller_digest, contact_of, mask_personal
 
 IN_HANDS = frozenset({"dispatched", "accepted", "extension_requested", "reopened"})
 TICKET_READERS = frozenset({KeyKind.STAFF, KeyKind.DEPARTMENT, KeyKind.AGENT})
@@ -35,9 +35,17 @@ class Reader:
     def department(self) -> str | None:
         return self.owner.id if self.owner.kind == KeyKind.DEPARTMENT else None
 
-    def ticket_filter(self) -> Document:
-        """What narrows a ticket query to the tickets this reader may read."""
-        return {"handlers": self.owner.id} if self.department else {}
+    def ticket_filter(self, phone: str | None, contacts: bool, as_csv: bool) -> Document:
+        """What narrows a ticket search to the tickets this reader may read (and
+        to a caller's, by phone); refuses what the reader may not ask."""
+        if phone is not None and self.department is not None:
+            raise forbidden("a department key may not search tickets by phone number")
+        if contacts and (not self.owner.is_staff or not as_csv):
+            raise forbidden("only hotline staff export contacts, and only with format=csv")
+        query: Document = {"handlers": self.owner.id} if self.department else {}
+        if phone is not None:
+            query["caller"] = caller_digest(phone)
+        return query
 
     def may_read(self, view: Document) -> bool:
         return self.department is None or self.owner.id in (view.get("handlers") or [])
@@ -52,7 +60,16 @@ class Reader:
         citizen's data masked unless the reader is entitled to it."""
         for field in INTERNAL_FIELDS:
             view.pop(field, None)
-        return view if self.sees_contact(view) else mask_personal(view)
+        if not self.sees_contact(view):
+            return dict(mask_personal(view))
+        if self.department is not None and "history" in view:
+            # The department calls back the citizen who reported it, not the
+            # other callers whose repeats were linked to the ticket (并单).
+            view["history"] = [
+                mask_personal(step) if step["event_type"] == "linked" else step
+                for step in view["history"]
+            ]
+        return view
 
     def measured_department(self, requested: str | None) -> str | None:
         """The department filter of a statistics call: a department's own, always."""

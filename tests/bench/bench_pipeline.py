@@ -65,7 +65,10 @@ class Pipeline:
         self.http = httpx.AsyncClient(timeout=10.0)
 
     async def stats_received(self) -> int:
-        response = await self.http.get(f"{self.cluster.url('stats')}/v1/stats/summary")
+        response = await self.http.get(
+            f"{self.cluster.url('stats')}/v1/stats/summary",
+            headers=await self.cluster.staff_headers(),
+        )
         return int(response.json()["counts"]["received"])
 
     def dispatched(self, tickets: dict[str, float]) -> bool:

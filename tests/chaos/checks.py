@@ -75,8 +75,8 @@ async def _all(calls: list[Any]) -> list[Any]:
     return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
-async def _json(client: httpx.AsyncClient, url: str) -> Any:
-    response = await client.get(url)
+async def _json(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Any:
+    response = await client.get(url, headers=headers)
     return response.json() if response.status_code == 200 else None
 
 
@@ -92,7 +92,8 @@ class Checker:
 
     async def histories(self, tickets: list[str]) -> dict[str, list[str] | None]:
         base = self.cluster.url("stats")
-        views = await _all([_json(self.http, f"{base}/v1/tickets/{t}") for t in tickets])
+        staff = await self.cluster.staff_headers()
+        views = await _all([_json(self.http, f"{base}/v1/tickets/{t}", staff) for t in tickets])
         return {
             t: [step["event_type"] for step in v["history"]] if v else None
             for t, v in zip(tickets, views, strict=True)
@@ -100,7 +101,10 @@ class Checker:
 
     async def timers(self, tickets: list[str]) -> dict[str, list[dict[str, Any]]]:
         base = self.cluster.url("notifier")
-        found = await _all([_json(self.http, f"{base}/v1/timers?ticket_id={t}") for t in tickets])
+        staff = await self.cluster.staff_headers()
+        found = await _all(
+            [_json(self.http, f"{base}/v1/timers?ticket_id={t}", staff) for t in tickets]
+        )
         return {t: f or [] for t, f in zip(tickets, found, strict=True)}
 
     def due(self, timer: dict[str, Any]) -> bool:

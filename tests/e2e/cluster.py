@@ -20,8 +20,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 
+from shared.keys import KeyKind
 from shared.settings import DATA_DIR
-from tests.support import make_settings, purge_namespace, unique_namespace
+from tests.support import issue_keys, make_settings, purge_namespace, unique_namespace
 
 SERVICES = ("intake", "router", "notifier", "stats")
 HOTLINE = Path(sys.executable).parent / "hotline"
@@ -95,6 +96,21 @@ class Cluster:
     # Added to every process's environment: servers of a run's own
     # (tests.servers), shorter leases, and so on.
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    # A hotline staff key for the tests' reads; issued on first use.
+    staff_key: str | None = None
+
+    async def staff_headers(self) -> dict[str, str]:
+        """Headers with a hotline staff key of the cluster's key store (issued once)."""
+        if self.staff_key is None:
+            settings = make_settings(self.namespace)
+            if "HOTLINE_MONGO_URL" in self.extra_env:
+                settings = settings.model_copy(
+                    update={"mongo_url": self.extra_env["HOTLINE_MONGO_URL"]}
+                )
+            owners = {"staff": (KeyKind.STAFF, "e2e.staff")}
+            self.staff_key = (await issue_keys(settings, owners))["staff"]
+        return {"X-API-Key": self.staff_key}
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"

@@ -7,65 +7,46 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from shared.keys import KeyKind
 from tests.browser import OFFLINE, chromium
-from tests.e2e.cluster import SERVICES, Cluster, running_cluster
-from tests.support import ROOT, ensure_servers, issue_keys, make_settings
+from tests.e2e.cluster import SERVICES
+from tests.privacy_world import OWNERS, World, privacy_world
+from tests.support import ROOT, ensure_servers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 SHOTS = ROOT / "test-output"
 DOCS_TIMEOUT_S = 30
-OWNERS = {
-    "staff": (KeyKind.STAFF, "zhang.san"),
-    "water": (KeyKind.DEPARTMENT, "guanxian.water"),
-    "other": (KeyKind.DEPARTMENT, "yanggu.urban-mgmt"),
-    "agent": (KeyKind.AGENT, "seat-017"),
-    "web": (KeyKind.CHANNEL, "web"),
+NAMES = {
+    "water": "冠县水务集团",
+    "urban": "阳谷县综合行政执法局",
+    "other": "东昌府区住房和城乡建设局",
 }
-
-
-@dataclass
-class World:
-    cluster: Cluster
-    http: httpx.AsyncClient
-    keys: dict[str, str]
-
-    async def get(self, service: str, path: str, key: str | None) -> httpx.Response:
-        headers = {"X-API-Key": self.keys[key]} if key else {}
-        return await self.http.get(self.cluster.url(service) + path, headers=headers)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     ensure_servers()
-    folder: Path = tmp_path_factory.mktemp("access")
-    async with running_cluster(folder) as (cluster, _receiver):
-        keys = await issue_keys(make_settings(cluster.namespace), OWNERS)
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            yield World(cluster, http, keys)
+    async with privacy_world(tmp_path_factory.mktemp("access")) as value:
+        yield value
 
 
 @pytest.mark.parametrize("service", SERVICES)
 async def test_whoami_names_the_owner_of_every_kind_of_key(world: World, service: str) -> None:
-    names = {"water": "冠县水务集团", "other": "阳谷县综合行政执法局"}
     for name, (kind, owner) in OWNERS.items():
         response = await world.get(service, "/v1/whoami", name)
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["kind"], body["id"]) == (kind.value, owner)
-        assert body["name"] == names.get(name, owner)
+        assert body["name"] == NAMES.get(name, owner)
         assert body["key_id"] and body["key_id"] not in world.keys[name]
 
 

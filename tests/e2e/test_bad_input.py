@@ -133,16 +133,21 @@ async def test_bad_request_is_refused_and_publishes_nothing(world: World, bad: B
 @pytest.mark.parametrize("text", INJECTIONS)
 async def test_free_text_is_kept_as_text(world: World, text: str) -> None:
     body = {**TICKET_BODY, "text": f"路灯坏了 {text}"}
+    staff = {"X-API-Key": world.keys["staff"]}
     answer = await world.http.post(f"{world.cluster.url('intake')}/v1/tickets", json=body)
     assert answer.status_code == 202, answer.text
     ticket = answer.json()["ticket_id"]
 
     async def in_stats() -> bool:
-        view = await world.http.get(f"{world.cluster.url('stats')}/v1/tickets/{ticket}")
+        view = await world.http.get(
+            f"{world.cluster.url('stats')}/v1/tickets/{ticket}", headers=staff
+        )
         return view.status_code == 200 and len(view.json()["history"]) >= 2
 
     await eventually(in_stats, timeout_s=30)
-    view = (await world.http.get(f"{world.cluster.url('stats')}/v1/tickets/{ticket}")).json()
+    view = (
+        await world.http.get(f"{world.cluster.url('stats')}/v1/tickets/{ticket}", headers=staff)
+    ).json()
     assert view["text"] == body["text"]
     assert world.observer.first["dispatched"].get(ticket) or world.observer.first["unroutable"].get(
         ticket

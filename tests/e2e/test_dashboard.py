@@ -257,7 +257,7 @@ HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1">井盖<b>丢失</b
 STUB_KEY = "hk_stub-key"
 
 
-def stub_app(today: date) -> FastAPI:
+def stub_app(today: date, downloads: list[str]) -> FastAPI:
     """The dashboard in front of canned answers shaped as the stats API gives
     them: an empty day, no departments, one overdue ticket with hostile text;
     every data call needs STUB_KEY (401 otherwise, as the API answers)."""
@@ -268,6 +268,8 @@ def stub_app(today: date) -> FastAPI:
     async def keyed(request: Request, call_next: Any) -> Any:
         if request.url.path.startswith("/v1/") and request.headers.get("x-api-key") != STUB_KEY:
             return JSONResponse({"detail": "a valid API key is required"}, status_code=401)
+        if request.query_params.get("format") == "csv":
+            downloads.append(request.url.path)
         return await call_next(request)
 
     @app.get("/v1/whoami")
@@ -335,7 +337,7 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
         await task
 
 
-def browse_stub(base: str, tmp_path: Path) -> None:
+def browse_stub(base: str, tmp_path: Path, downloads: list[str]) -> None:
     with chromium(tmp_path / "chromium-profile", tmp_path / "chromedriver.log") as driver:
         driver.get(f"{base}/")
         sign_in(driver, "hk_wrong")
@@ -368,11 +370,15 @@ def browse_stub(base: str, tmp_path: Path) -> None:
         )
         assert text_of(driver, "ticket-contact") == "联系人：张*，138****5678，贾镇，***"
         assert driver.execute_script("return document.body.dataset.pwned") is None
+        driver.find_element(By.ID, "csv-ranking").click()  # fetched with the key
+        WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.2).until(lambda _: downloads)
+        assert downloads == ["/v1/stats/ranking"]
         driver.find_element(By.ID, "signout").click()
         assert driver.find_element(By.ID, "signin").is_displayed()
         assert driver.execute_script("return sessionStorage.length") == 0
 
 
 async def test_dashboard_escapes_citizen_text_and_shows_empty_data(tmp_path: Path) -> None:
-    async with serving(stub_app(date.today())) as base:
-        await asyncio.to_thread(browse_stub, base, tmp_path)
+    downloads: list[str] = []
+    async with serving(stub_app(date.today(), downloads)) as base:
+        await asyncio.to_thread(browse_stub, base, tmp_path, downloads)

@@ -146,7 +146,7 @@ async def test_restarted_notifier_fires_what_fell_due_while_it_was_down(
 ) -> None:
     procs, receiver = cluster
     [sample] = [s for s in sample_requests() if s["id"] == "S001"]  # 冠县 water group
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with httpx.AsyncClient(timeout=10.0, headers=await procs.staff_headers()) as client:
         ticket = await post(client, procs, sample)
 
         async def dispatched() -> bool:
@@ -214,7 +214,7 @@ async def test_two_notifier_processes_send_each_notice_once(
     procs, receiver = cluster
     await procs.start("notifier", name="notifier-2")
     samples = [s for s in sample_requests() if s["expected_department"] != "on_spot"][:8]
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with httpx.AsyncClient(timeout=10.0, headers=await procs.staff_headers()) as client:
         tickets = [await post(client, procs, s) for s in samples]
 
         async def all_dispatched() -> bool:

@@ -71,7 +71,7 @@ async def test_samples_dispatched_and_counted(cluster: tuple[Cluster, Receiver])
     procs, receiver = cluster
     samples = sample_requests()
     expected = expected_departments(samples)
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with httpx.AsyncClient(timeout=10.0, headers=await procs.staff_headers()) as client:
         tickets = {
             s["id"]: await post(client, procs, submission_of(s), f"e2e-{s['id']}") for s in samples
         }
@@ -107,7 +107,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
     procs, receiver = cluster
     samples = [s for s in sample_requests() if s["expected_department"] != "on_spot"]
     total = 120
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with httpx.AsyncClient(timeout=10.0, headers=await procs.staff_headers()) as client:
 
         async def feed() -> list[str]:
             ids = []

@@ -59,7 +59,7 @@ class World:
         return httpx.Response(200, json=self.timers)
 
     async def report(self) -> Report:
-        cluster = Cluster("t", Path("unused"), Path("unused"))
+        cluster = Cluster("t", Path("unused"), Path("unused"), staff_key="hk_unit")
         checker = Checker(cluster, self.receiver, self.observer, 0.0)
         checker.http = httpx.AsyncClient(transport=httpx.MockTransport(self.handler))
         try:

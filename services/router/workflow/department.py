@@ -150,15 +150,13 @@ def sub_dispatch(state: TicketState, who: Principal, unit: str, ctx: Context) ->
         raise WorkflowError(
             "RETURNED_BY_UNIT", f"{unit} returned this ticket; ask the hotline centre", 409
         )
-    passed = dispatch(
+    return dispatch(
         state,
         ctx,
         actor_of(who),
         Target(unit, (), state.time_limit, "sub-dispatch", None, state.deadline),
         "sub_dispatch",
     )
-    centres = tuple(dict.fromkeys((*state.sub_centres, who.id)))
-    return Transition(passed.state.model_copy(update={"sub_centres": centres}), passed.events)
 
 
 def explain(state: TicketState, who: Principal, text: str, ctx: Context) -> Transition:

@@ -74,8 +74,11 @@ def dispatch(
     priority = target.priority or state.priority
     deadline = target.deadline or ctx.deadline(target.time_limit, ctx.now)
     response_deadline = ctx.response_deadline(priority, ctx.now, target.response_limit)
+    passed_on_by = (state.department,) if via == "sub_dispatch" and state.department else ()
+    handlers = (*state.handlers, *passed_on_by, target.department, *target.co_departments)
     new = state.model_copy(
         update={
+            "handlers": tuple(dict.fromkeys(handlers)),
             "status": Status.DISPATCHED,
             "priority": priority,
             "department": target.department,

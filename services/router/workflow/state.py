@@ -32,9 +32,9 @@ class TicketState(BaseModel):
     co_departments: tuple[str, ...] = ()
     round: int = 0
     returned_by: tuple[str, ...] = ()
-    # County sub-centres that passed the ticket on to one of their units (转派):
-    # they follow it (read it) from then on.
-    sub_centres: tuple[str, ...] = ()
+    # Every unit the ticket was dispatched to (lead or co-handler) and every county
+    # sub-centre that passed it on (转派): who may read it from then on.
+    handlers: tuple[str, ...] = ()
     time_limit: str = ""
     dispatched_at: datetime | None = None
     deadline: datetime | None = None

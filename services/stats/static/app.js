@@ -253,16 +253,6 @@
     byId("ticket-detail").scrollIntoView();
   }
 
-  function keepDownloads() {
-    for (const link of document.querySelectorAll(".downloads a")) {
-      link.addEventListener("click", (event) => {
-        event.preventDefault();
-        const name = link.id.replace(/^csv-/, "") + ".csv";
-        session.download(link.getAttribute("href"), name).catch((error) => console.error(error));
-      });
-    }
-  }
-
   // --- refresh loop -------------------------------------------------------------
 
   const SECTIONS = [
@@ -303,8 +293,5 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    keepDownloads();
-    session.start(loop);
-  });
+  document.addEventListener("DOMContentLoaded", () => session.start(loop));
 })();

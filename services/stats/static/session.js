@@ -59,19 +59,6 @@ window.hotlineSession = (() => {
     onReady();
   }
 
-  // onReady runs each time a key is accepted: at load if this tab has one.
-  function start(onReady) {
-    byId("signin").addEventListener("submit", (event) => {
-      event.preventDefault();
-      sessionStorage.setItem(STORE, byId("api-key").value.trim());
-      byId("api-key").value = "";
-      enter(onReady);
-    });
-    byId("signout").addEventListener("click", () => signOut(""));
-    if (key()) enter(onReady);
-    else showSignIn("");
-  }
-
   // A CSV export: a plain link cannot carry the key, so the file is fetched and
   // handed to the browser as a download.
   async function download(url, filename) {
@@ -84,5 +71,29 @@ window.hotlineSession = (() => {
     setTimeout(() => URL.revokeObjectURL(link.href), 60000);
   }
 
-  return { start, call, download, signedIn: () => Boolean(key()) };
+  function keepDownloads() {
+    for (const link of document.querySelectorAll(".downloads a")) {
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        const name = link.id.replace(/^csv-/, "") + ".csv";
+        download(link.getAttribute("href"), name).catch((error) => console.error(error));
+      });
+    }
+  }
+
+  // onReady runs each time a key is accepted: at load if this tab has one.
+  function start(onReady) {
+    keepDownloads();
+    byId("signin").addEventListener("submit", (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(STORE, byId("api-key").value.trim());
+      byId("api-key").value = "";
+      enter(onReady);
+    });
+    byId("signout").addEventListener("click", () => signOut(""));
+    if (key()) enter(onReady);
+    else showSignIn("");
+  }
+
+  return { start, call, signedIn: () => Boolean(key()) };
 })();
