@@ -14,6 +14,7 @@ SERVICES = {
     "router": "services.router.main:run",
     "notifier": "services.notifier.main:run",
     "stats": "services.stats.main:run",
+    "workbench": "services.workbench.main:run",
 }
 
 

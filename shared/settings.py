@@ -132,3 +132,31 @@ class NotifierSettings(MailRelaySettings):
 
 class StatsSettings(CommonSettings):
     http_port: int = 8004
+
+
+class WorkbenchSettings(CommonSettings):
+    """The workbench calls the other services over HTTP with the signed-in
+    user's key; it keeps nothing but sessions."""
+
+    http_port: int = 8005
+    intake_url: str = "http://127.0.0.1:8001"
+    router_url: str = "http://127.0.0.1:8002"
+    notifier_url: str = "http://127.0.0.1:8003"
+    stats_url: str = "http://127.0.0.1:8004"
+    # Where people's browsers reach the stats dashboard (linked, never copied).
+    stats_public_url: str = "http://127.0.0.1:8004/"
+    # The workbench's own web channel key (`hotline keys issue --channel web`),
+    # used only for the citizen pages; empty submits without a key.
+    web_channel_key: str = ""
+    # Signs the CSRF tokens of pages without a session (sign-in, citizen pages);
+    # one secret for every replica.
+    workbench_secret: str = "dev-only-workbench-secret"
+    session_idle_s: int = Field(default=8 * 3600, ge=60)
+    # Send the cookie only over HTTPS (behind the centre's TLS proxy in production).
+    cookie_secure: bool = False
+    call_timeout_s: float = Field(default=10.0, gt=0)
+    # Citizen submissions and lookups per client address and minute.
+    citizen_rate_per_minute: float = Field(default=20.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The same calendar as the router's, for the working time left.
+    calendar_overrides_file: Path | None = None

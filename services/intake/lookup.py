@@ -37,6 +37,9 @@ class LookupResult(BaseModel):
     updated_at: datetime | None
     department: str | None = Field(description="the name of the unit handling it")
     expected_at: datetime | None = Field(description="the deadline, once dispatched")
+    reply: str | None = Field(
+        default=None, description="the answer to the citizen, once the ticket is resolved"
+    )
 
 
 MAX_TRACKED = 100_000
@@ -103,4 +106,5 @@ class Lookups:
             updated_at=view.updated_at,
             department=view.department,
             expected_at=view.deadline,
+            reply=view.reply,
         )

@@ -33,6 +33,7 @@ class TicketView:
     updated_at: datetime | None
     department: str | None  # the department's name, never a contact
     deadline: datetime | None
+    reply: str | None = None  # the answer, while the ticket stands resolved
 
     @property
     def label(self) -> str:
@@ -47,8 +48,15 @@ async def view_of(
     record: IntakeRecord, projection: StatusProjection, directory: Directory
 ) -> TicketView:
     if isinstance(record.event, TicketResolvedOnSpot):
+        answer = record.event.payload.answer
         return TicketView(
-            record.ticket_id, "resolved_on_spot", record.created_at, record.created_at, None, None
+            record.ticket_id,
+            "resolved_on_spot",
+            record.created_at,
+            record.created_at,
+            None,
+            None,
+            answer,
         )
     progress = await projection.get(record.ticket_id)
     if progress is None or progress.status is None:
@@ -63,4 +71,5 @@ async def view_of(
         progress.updated_at or record.created_at,
         department.name if department else None,
         progress.deadline,
+        progress.reply if progress.status in CLOSED else None,
     )

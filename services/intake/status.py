@@ -45,6 +45,8 @@ class Progress:
     department: str | None
     deadline: datetime | None
     updated_at: datetime | None
+    # The department's answer to the citizen, once resolved.
+    reply: str | None = None
 
 
 def changes(event: TicketEvent) -> dict[str, Any]:
@@ -55,7 +57,10 @@ def changes(event: TicketEvent) -> dict[str, Any]:
             return {"status": "dispatched", "department": p.department, "deadline": p.deadline}
         case TicketUnroutable():
             return {"status": "unroutable"}
-        case TicketAccepted() | TicketReturned() | TicketResolved() | TicketClosed():
+        case TicketResolved():
+            p3 = event.payload
+            return {"status": "resolved", "department": p3.department, "reply": p3.reply}
+        case TicketAccepted() | TicketReturned() | TicketClosed():
             return {"status": event.event_type, "department": event.payload.department}
         case TicketExtended():
             return {"deadline": event.payload.deadline}
@@ -115,4 +120,5 @@ class StatusProjection:
             doc.get("department"),
             doc.get("deadline"),
             doc.get("updated_at"),
+            doc.get("reply"),
         )

@@ -12,6 +12,7 @@ from services.router.api import install
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
+from services.router.preview import install_preview
 from services.router.reload import install_sighup, load_engine, watch_rules
 from services.router.repository import TicketRepository
 from shared.access import open_access
@@ -63,6 +64,7 @@ async def main(settings: RouterSettings) -> None:
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
     install(app, commands, repo, open_access(infra.mongo, settings, directory))
+    install_preview(app, engines)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     tasks = [
         relay_forever(commands),

@@ -219,6 +219,7 @@ LOOKUP_FIELDS = {
     "updated_at",
     "department",
     "expected_at",
+    "reply",  # the department's answer, once resolved
 }
 
 
@@ -239,6 +240,7 @@ async def test_lookup_shows_progress_and_nothing_else(harness: IntakeHarness) ->
     assert set(shown) == LOOKUP_FIELDS
     assert shown["status_label"] == "承办单位已签收，正在办理"
     assert shown["department"] is not None and shown["expected_at"] is not None
+    assert shown["reply"] is None
     assert PHONE not in str(shown) and REPORT["text"] not in str(shown)
 
 

@@ -15,7 +15,13 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from services.cli import SERVICES, build_parser
-from shared.settings import IntakeSettings, NotifierSettings, RouterSettings, StatsSettings
+from shared.settings import (
+    IntakeSettings,
+    NotifierSettings,
+    RouterSettings,
+    StatsSettings,
+    WorkbenchSettings,
+)
 from tests.compose_support import (
     COMPOSE_FILE,
     ENV_PREFIX,
@@ -43,6 +49,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "router": RouterSettings,
     "notifier": NotifierSettings,
     "stats": StatsSettings,
+    "workbench": WorkbenchSettings,
 }
 
 # ${VAR}, ${VAR:?message} or ${VAR?message}: a value taken from the environment only.

@@ -49,6 +49,6 @@ def test_compose_only_urls_use_the_compose_ports() -> None:
 def test_readme_points_to_the_printed_endpoints() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     printed = {f"http://127.0.0.1:{port}" for line in _printed() for port, _ in URL.findall(line)}
-    assert len(printed) == 7
+    assert len(printed) == 8
     missing = [url for url in sorted(printed) if url not in readme]
     assert not missing, f"README does not mention {missing}"

@@ -1,0 +1,314 @@
+"""The workbench in headless Chromium against the four services and the
+workbench as processes: every step of the workbench issue through the pages.
+
+An agent registers a call (with the dispatch preview); the department signs
+in, accepts and asks for an extension; staff approves it; the department
+resolves; the citizen looks it up and sees the reply. A second ticket, sent by
+a citizen through the web form, is returned and dispatched by hand from the
+manual queue. Another department cannot open the first ticket, and a form
+posted without its CSRF token is refused. Screenshots of each page go to
+test-output/workbench/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.browser import OFFLINE, chromium
+from tests.e2e.test_dashboard import check_stays_local
+from tests.support import ROOT, ensure_servers
+from tests.workbench_support import Bench, running_workbench
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+SHOTS = ROOT / "test-output" / "workbench"
+DESK = (1366, 768)
+PHONE = (390, 844)
+WAIT_S = 30
+CALL_TEXT = "村里安装自来水管道占用了我家的耕地，补偿款至今未付，希望尽快解决"
+REPLY = "经核实，补偿款已于今日发放到位，并向村民说明了情况。"
+STREETLIGHT = "园区门口的路灯坏了好几天，晚上很黑，行人容易摔倒"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
+    ensure_servers()
+    async with running_workbench(tmp_path_factory.mktemp("workbench-e2e")) as value:
+        yield value
+
+
+@dataclass
+class Browser:
+    driver: WebDriver
+    base: str
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base + path)
+
+    def find(self, element_id: str) -> WebElement:
+        return self.driver.find_element(By.ID, element_id)
+
+    def wait_for(self, element_id: str, timeout_s: float = WAIT_S) -> WebElement:
+        wait = WebDriverWait(self.driver, timeout_s, poll_frequency=0.2)
+        return wait.until(lambda d: d.find_element(By.ID, element_id))
+
+    def fill(self, element_id: str, value: str) -> None:
+        field = self.find(element_id)
+        field.clear()
+        field.send_keys(value)
+
+    def choose(self, element_id: str, value: str) -> None:
+        Select(self.find(element_id)).select_by_value(value)
+
+    def click(self, element_id: str) -> None:
+        """Click what loads a new page, and wait until the new page is there."""
+        self.press(self.find(element_id))
+
+    def press(self, element: WebElement) -> None:
+        # A mark on the old document's window: gone once the next page loaded.
+        self.driver.execute_script("window.wbOldPage = true")
+        element.click()
+        WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1).until(
+            lambda d: d.execute_script(
+                "return !window.wbOldPage && document.readyState === 'complete'"
+            )
+        )
+
+    def text(self, element_id: str) -> str:
+        return str(self.wait_for(element_id).text).strip()
+
+    def check_accessible(self) -> None:
+        """A title, a label for every field a person fills in, a name for every
+        button, and nothing that keyboard focus skips (positive tabindex)."""
+        problems = self.driver.execute_script(
+            """
+            const found = [];
+            if (!document.title.trim()) found.push("no title");
+            for (const f of document.querySelectorAll("input, select, textarea")) {
+              if (f.type === "hidden" || f.closest("[aria-hidden=true]")) continue;
+              if (!f.labels || !f.labels.length) found.push("no label: " + (f.id || f.name));
+            }
+            for (const b of document.querySelectorAll("button, a[href]")) {
+              if (!b.textContent.trim()) found.push("no name: " + b.outerHTML.slice(0, 60));
+            }
+            for (const e of document.querySelectorAll("[tabindex]")) {
+              if (e.tabIndex > 0) found.push("tabindex > 0: " + (e.id || e.tagName));
+            }
+            return found;
+            """
+        )
+        assert not problems, f"{self.driver.current_url}: {problems}"
+
+    def shot(self, name: str, size: tuple[int, int] = DESK) -> None:
+        """The whole page at this width (at least the screen's height): the
+        window grows by its own frame, which headless Chromium counts in."""
+        self.driver.set_window_size(*size)
+        height, frame = self.driver.execute_script(
+            "window.scrollTo(0, 0); return [document.documentElement.scrollHeight,"
+            " window.outerHeight - window.innerHeight]"
+        )
+        self.driver.set_window_size(size[0], max(size[1], int(height)) + int(frame))
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+        self.driver.set_window_size(*size)
+        self.check_accessible()
+
+    def sign_in(self, key: str) -> None:
+        """By keyboard: the key field has the focus, Enter submits."""
+        self.driver.set_window_size(*DESK)
+        self.open("/signin")
+        focused = self.driver.switch_to.active_element
+        assert focused.get_attribute("id") == "key", "the key field has the focus"
+        self.driver.execute_script("window.wbOldPage = true")
+        focused.send_keys(key + Keys.ENTER)
+        WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1).until(
+            lambda d: d.execute_script("return !window.wbOldPage")
+        )
+        self.wait_for("who")
+
+    def sign_out(self) -> None:
+        self.click("signout")
+        assert "您已安全退出" in self.text("notice")
+
+    def reload_until(self, path: str, css: str, timeout_s: float = WAIT_S) -> WebElement:
+        """Open the page again until the element is there (an event still on its way)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.open(path)
+            found = self.driver.find_elements(By.CSS_SELECTOR, css)
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, f"{css} never appeared on {path}"
+            time.sleep(0.5)
+
+
+@pytest.fixture
+def browser(bench: Bench, tmp_path: Path) -> Iterator[Browser]:
+    with chromium(tmp_path / "profile", tmp_path / "chromedriver.log", OFFLINE) as driver:
+        driver.set_window_size(*DESK)
+        yield Browser(driver, bench.url)
+
+
+def register_call(page: Browser) -> str:
+    """The agent's page: the call, the live preview, the ticket number."""
+    page.fill("caller_name", "张先生")
+    page.fill("caller_number", "13912345678")
+    page.choose("district", "guanxian")
+    Select(page.find("town")).select_by_visible_text("贾镇")
+    page.choose("category", "help")
+    page.fill("text", CALL_TEXT)
+    page.fill("address", "贾镇东街")
+    page.find("do-preview").click()  # the script fills the preview in place
+    assert "冠县水务" in page.text("preview-department")
+    assert page.text("preview-deadline") != "—"
+    page.shot("agent")
+    page.click("do-submit")
+    number = page.text("ticket-number")
+    page.shot("agent-done")
+    return number
+
+
+def department_accepts_and_asks_for_time(page: Browser, ticket_id: str) -> None:
+    row = page.reload_until("/dept?tab=pending", f"tr[data-ticket='{ticket_id}']")
+    assert "剩余" in row.text
+    assert int(page.text("count-pending")) >= 1
+    page.shot("worklist")
+    page.press(page.find("worklist").find_element(By.LINK_TEXT, ticket_id))
+    page.click("do-accept")
+    assert page.text("notice") == "已签收"
+    page.fill("extension-days", "3")
+    page.fill("extension-reason", "需要与村委会核对补偿名单")
+    page.click("do-extension")
+    assert "已申请延期" in page.text("notice")
+    assert page.find("ticket-status").get_attribute("data-status") == "extension_requested"
+    page.shot("ticket")
+
+
+def staff_approves(page: Browser, ticket_id: str) -> None:
+    row = page.reload_until("/staff/extensions", f"tr[data-ticket='{ticket_id}']")
+    page.press(row.find_element(By.CSS_SELECTOR, "button.approve"))
+    assert page.text("notice") == "已审核。"
+    page.shot("extensions")
+
+
+def department_resolves(page: Browser, ticket_id: str) -> None:
+    page.open(f"/tickets/{ticket_id}")
+    assert "已延期" in page.find("main").text
+    page.fill("resolve-reply", REPLY)
+    page.click("do-resolve")
+    assert page.text("notice") == "已办结"
+    assert page.find("ticket-status").get_attribute("data-status") == "resolved"
+
+
+def citizen_sees_the_reply(page: Browser, ticket_id: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        page.open("/citizen/lookup")
+        page.fill("ticket", ticket_id)
+        page.fill("phone_last4", "5678")
+        page.click("do-lookup")
+        status = page.wait_for("lookup-status").get_attribute("data-status")
+        if status == "resolved":
+            break
+        assert time.monotonic() < deadline, f"the lookup still says {status}"
+        time.sleep(0.5)
+    assert page.text("lookup-reply") == REPLY
+    assert "13912345678" not in page.find("main").text
+    page.shot("citizen-lookup", PHONE)
+
+
+def citizen_submits(page: Browser) -> str:
+    page.driver.set_window_size(*PHONE)
+    page.open("/citizen")
+    page.choose("district", "econ-zone")
+    page.choose("category", "complaint")
+    page.fill("text", STREETLIGHT)
+    page.fill("phone", "13700001111")
+    page.shot("citizen-submit", PHONE)
+    page.click("do-submit")
+    number = page.text("ticket-number")
+    page.shot("citizen-done", PHONE)
+    return number
+
+
+def returned_then_dispatched_by_hand(page: Browser, bench: Bench, ticket_id: str) -> None:
+    page.sign_in(bench.keys["zone"])
+    page.reload_until("/dept?tab=pending", f"tr[data-ticket='{ticket_id}']")
+    page.open(f"/tickets/{ticket_id}")
+    page.fill("return-reason", "路灯由市综合行政执法局维护，不属于管委会")
+    page.click("do-return")
+    assert page.text("notice") == "已退单"
+    page.sign_out()
+    page.sign_in(bench.keys["staff"])
+    row = page.reload_until("/staff/queue", f"tr[data-ticket='{ticket_id}']")
+    assert "曾退单" in row.text
+    Select(page.find(f"pick-{ticket_id}")).select_by_value("city.urban-mgmt")
+    page.shot("queue")
+    page.press(row.find_element(By.CSS_SELECTOR, "button.pick"))
+    assert page.text("notice") == "已派单。"
+    page.open(f"/tickets/{ticket_id}")
+    assert page.find("ticket-status").get_attribute("data-status") == "dispatched"
+    assert page.text("ticket-department") == "市综合行政执法局"
+    page.open("/staff/overdue")
+    assert page.find("dashboard-link").get_attribute("href") == bench.cluster.url("stats") + "/"
+    page.shot("overdue")
+    page.sign_out()
+
+
+def other_department_is_refused(page: Browser, bench: Bench, ticket_id: str) -> None:
+    page.sign_in(bench.keys["other"])
+    page.open(f"/tickets/{ticket_id}")
+    assert page.wait_for("error-page")
+    assert "无权查看" in page.find("main").text
+    assert "耕地" not in page.find("main").text
+    page.shot("other-department")
+
+
+def form_without_csrf_is_refused(page: Browser) -> None:
+    page.driver.execute_script(
+        "document.querySelector('form[action=\"/signout\"] input[name=csrf]').remove()"
+    )
+    page.click("signout")
+    assert "表单已失效" in page.text("error-page")
+    page.shot("csrf-refused")
+    page.open("/dept")
+    assert "阳谷县" in page.text("who"), "still signed in: the forged sign-out did nothing"
+
+
+async def test_every_step_through_the_browser(bench: Bench, browser: Browser) -> None:
+    browser.sign_in(bench.keys["agent"])
+    first = register_call(browser)
+    check_stays_local(browser.driver, bench.url)
+    browser.sign_out()
+    browser.sign_in(bench.keys["water"])
+    department_accepts_and_asks_for_time(browser, first)
+    browser.sign_out()
+    browser.sign_in(bench.keys["staff"])
+    staff_approves(browser, first)
+    browser.sign_out()
+    browser.sign_in(bench.keys["water"])
+    department_resolves(browser, first)
+    browser.sign_out()
+    citizen_sees_the_reply(browser, first)
+    second = citizen_submits(browser)
+    returned_then_dispatched_by_hand(browser, bench, second)
+    other_department_is_refused(browser, bench, first)
+    form_without_csrf_is_refused(browser)
+    async with httpx.AsyncClient() as http:
+        ticket = await http.get(
+            f"{bench.cluster.url('router')}/v1/tickets/{second}",
+            headers={"X-API-Key": bench.keys["staff"]},
+        )
+    assert ticket.json()["department"] == "city.urban-mgmt"
+    assert ticket.json()["returned_by"] == ["econ-zone"]

@@ -1,0 +1,334 @@
+"""The workbench against the real services (four processes and the workbench,
+real RabbitMQ and store), over HTTP as a browser without JavaScript would use
+it: sign-in and sessions, CSRF, roles, refusals shown with nothing changed,
+revoked keys, citizen pages, and a clear page when a service is unreachable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from services.workbench.main import build_app, make_workbench
+from shared.mongo import create_client
+from shared.settings import WorkbenchSettings
+from tests.support import ensure_servers, eventually
+from tests.workbench_support import Bench, running_workbench
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+WATER_CALL = {
+    "caller_number": "13912340001",
+    "district": "guanxian",
+    "town": "贾镇",
+    "category": "help",
+    "text": "村里安装自来水管道占用了我家的耕地，补偿款至今未付",
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
+    ensure_servers()
+    async with running_workbench(tmp_path_factory.mktemp("workbench")) as value:
+        yield value
+
+
+def browser(bench: Bench) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=bench.url, timeout=30.0, follow_redirects=False)
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found, "the page carries a CSRF token"
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    page = await client.get("/signin")
+    return await client.post("/signin", data={"csrf": csrf_of(page), "key": key})
+
+
+async def new_ticket(bench: Bench, call: dict[str, str], call_id: str) -> str:
+    """A call registered through intake with the agent's key, once the router has it."""
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        body = {**call, "agent_id": "seat-042", "call_id": call_id}
+        response = await http.post(
+            bench.cluster.url("intake") + "/v1/agent/tickets",
+            json=body,
+            headers={"X-API-Key": bench.keys["agent"]},
+        )
+        assert response.status_code == 202, response.text
+        ticket_id: str = response.json()["ticket_id"]
+        url = f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}"
+
+        async def routed() -> bool:
+            found = await http.get(url, headers={"X-API-Key": bench.keys["staff"]})
+            return found.status_code == 200
+
+        await eventually(routed, timeout_s=30)
+    return ticket_id
+
+
+async def router_ticket(bench: Bench, ticket_id: str) -> dict[str, object]:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        response = await http.get(
+            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}",
+            headers={"X-API-Key": bench.keys["staff"]},
+        )
+    result: dict[str, object] = response.json()
+    return result
+
+
+async def test_health_readiness_and_metrics(bench: Bench) -> None:
+    async with browser(bench) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {
+            "intake": True,
+            "router": True,
+            "stats": True,
+            "store": True,
+        }
+        assert (await client.get("/healthz")).status_code == 200
+        metrics = (await client.get("/metrics")).text
+        assert "hotline_http_requests_total{" in metrics and 'service="workbench"' in metrics
+
+
+async def test_sign_in_sets_a_strict_http_only_session_cookie(bench: Bench) -> None:
+    async with browser(bench) as client:
+        signed = await sign_in(client, bench.keys["water"])
+        assert signed.status_code == 303 and signed.headers["location"] == "/dept"
+        cookie = signed.headers["set-cookie"]
+        assert "wb_session=" in cookie and "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+        assert bench.keys["water"] not in cookie
+        page = await client.get("/dept")
+        assert page.status_code == 200 and "待签收" in page.text and "冠县水务" in page.text
+        out = await client.post("/signout", data={"csrf": csrf_of(page)})
+        assert out.headers["location"] == "/signin?notice=signed_out"
+        assert (await client.get("/dept")).headers["location"] == "/signin"
+
+
+@pytest.mark.parametrize("key", ["web", "nobody"])
+async def test_sign_in_refuses_keys_that_are_not_for_people(bench: Bench, key: str) -> None:
+    async with browser(bench) as client:
+        refused = await sign_in(client, bench.keys.get(key, "hk_never-issued"))
+        assert refused.status_code == 401
+        assert "wb_session" not in refused.headers.get("set-cookie", "")
+        assert 'role="alert"' in refused.text
+
+
+async def test_staff_pages_refuse_a_department_with_a_403_page(bench: Bench) -> None:
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["water"])
+        for path in ("/staff/queue", "/staff/extensions", "/staff/overdue", "/agent"):
+            page = await client.get(path)
+            assert page.status_code == 403, path
+            assert "无权访问" in page.text and "Traceback" not in page.text
+
+
+async def test_a_refused_action_is_shown_next_to_its_form_and_changes_nothing(
+    bench: Bench,
+) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL, "wb-int-refused")
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["water"])
+        page = await client.get(f"/tickets/{ticket_id}")
+        assert page.status_code == 200 and 'id="form-accept"' in page.text
+        # Forged: the page offers no 办结 before 签收, the router refuses it.
+        refused = await client.post(
+            f"/tickets/{ticket_id}/resolve", data={"csrf": csrf_of(page), "reply": "已处理完毕"}
+        )
+        assert refused.status_code == 409
+        assert 'id="error-resolve"' in refused.text and "工单当前状态不允许此操作" in refused.text
+        assert (await router_ticket(bench, ticket_id))["status"] == "dispatched"
+        short = await client.post(
+            f"/tickets/{ticket_id}/return", data={"csrf": csrf_of(page), "reason": "x"}
+        )
+        assert short.status_code == 422 and 'id="error-return"' in short.text
+        assert (await router_ticket(bench, ticket_id))["status"] == "dispatched"
+
+
+async def test_agent_preview_shows_where_the_rules_send_the_call(bench: Bench) -> None:
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+        page = await client.get("/agent")
+        form = {"csrf": csrf_of(page), **WATER_CALL}
+        partial = await client.post("/agent/preview", data=form, headers={"X-Partial": "1"})
+        assert partial.status_code == 200 and "<html" not in partial.text
+        assert 'id="preview-department">冠县水务集团<' in partial.text
+        assert 'id="preview-rule">water<' in partial.text
+        whole = await client.post("/agent/preview", data=form)
+        assert "<html" in whole.text and "冠县水务集团" in whole.text
+        unknown = await client.post(
+            "/agent/preview", data=form | {"district": "atlantis"}, headers={"X-Partial": "1"}
+        )
+        assert 'id="preview-error"' in unknown.text and "atlantis" in unknown.text
+
+
+async def router_act(bench: Bench, ticket_id: str, action: str, body: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        response = await http.post(
+            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}/{action}",
+            json=body,
+            headers={"X-API-Key": bench.keys["water"]},
+        )
+    assert response.status_code == 200, response.text
+
+
+async def test_agent_finds_a_callers_tickets_by_phone(bench: Bench) -> None:
+    call = WATER_CALL | {"caller_number": "13912340077", "caller_name": "赵女士"}
+    ticket_id = await new_ticket(bench, call, "wb-by-phone")
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+
+        async def listed() -> bool:
+            page = await client.get("/agent/lookup", params={"q": "13912340077"})
+            return f'data-ticket="{ticket_id}"' in page.text
+
+        await eventually(listed, timeout_s=30)
+        ticket = await client.get(f"/tickets/{ticket_id}")
+        assert "赵女士" in ticket.text and "13912340077" in ticket.text
+        bad = await client.get("/agent/lookup", params={"q": "hello"})
+        assert bad.status_code == 422 and 'id="lookup-error"' in bad.text
+
+
+async def test_agent_records_the_call_back_and_the_router_closes_the_ticket(
+    bench: Bench,
+) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340088"}, "wb-cb")
+    await router_act(bench, ticket_id, "accept", {})
+    await router_act(bench, ticket_id, "resolve", {"reply": "已协调发放补偿款"})
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+        page = await client.get(f"/tickets/{ticket_id}")
+        assert 'id="form-feedback"' in page.text and "已协调发放补偿款" in page.text
+        fields = {"csrf": csrf_of(page), "rating": "satisfied", "solved": "yes"}
+        done = await client.post(f"/tickets/{ticket_id}/feedback", data=fields)
+        assert done.headers["location"] == f"/tickets/{ticket_id}?done=feedback"
+
+    async def closed() -> bool:
+        return (await router_ticket(bench, ticket_id))["status"] == "closed"
+
+    await eventually(closed, timeout_s=30)
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["water"])
+
+        async def in_done_tab() -> bool:
+            page = await client.get("/dept?tab=done")
+            return f'data-ticket="{ticket_id}"' in page.text
+
+        # Closed tickets come from stats, newest first, once it has counted them.
+        await eventually(in_done_tab, timeout_s=30)
+
+
+async def test_a_form_without_its_csrf_token_is_refused(bench: Bench) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340002"}, "wb-csrf")
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["water"])
+        for data in ({}, {"csrf": "forged"}):
+            refused = await client.post(f"/tickets/{ticket_id}/accept", data=data)
+            assert refused.status_code == 403 and "CSRF" in refused.text
+        assert (await router_ticket(bench, ticket_id))["status"] == "dispatched"
+        anonymous = await client.post("/citizen/submit", data={"text": "x"})
+        assert anonymous.status_code == 403
+
+
+async def test_another_department_cannot_open_the_ticket(bench: Bench) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340003"}, "wb-other")
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["other"])
+        page = await client.get(f"/tickets/{ticket_id}")
+        assert page.status_code == 403
+        assert "耕地" not in page.text and "13912340003" not in page.text
+        listed = await client.get("/dept?tab=pending")
+        assert ticket_id not in listed.text
+
+
+async def test_a_revoked_key_signs_the_user_out_with_a_message(bench: Bench) -> None:
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["seat-099"])
+        assert (await client.get("/agent")).status_code == 200
+        await bench.revoke("seat-099")
+
+        async def signed_out() -> bool:
+            page = await client.get("/agent")
+            return str(page.headers.get("location")) == "/signin?notice=revoked"
+
+        await eventually(signed_out, timeout_s=10)
+        notice = await client.get("/signin?notice=revoked")
+        assert "已过期或被吊销" in notice.text
+
+
+async def test_citizen_submission_is_idempotent_and_the_honeypot_submits_nothing(
+    bench: Bench,
+) -> None:
+    async with browser(bench) as client:
+        form = await client.get("/citizen")
+        assert form.status_code == 200
+        fields = {
+            "csrf": csrf_of(form),
+            "form_id": "int-citizen-1",
+            "district": "dongchangfu",
+            "category": "complaint",
+            "text": "小区门口的井盖丢了，晚上很危险",
+            "phone": "13800005678",
+        }
+        first = await client.post("/citizen/submit", data=fields)
+        again = await client.post("/citizen/submit", data=fields)
+        numbers = [re.search(r'id="ticket-number">([A-Z0-9]+)<', p.text) for p in (first, again)]
+        assert numbers[0] and numbers[1] and numbers[0].group(1) == numbers[1].group(1)
+        bot = await client.post(
+            "/citizen/submit", data=fields | {"form_id": "int-bot", "website": "http://spam"}
+        )
+        assert bot.status_code == 400 and "ticket-number" not in bot.text
+        bad = await client.post("/citizen/submit", data=fields | {"form_id": "int-bad", "text": ""})
+        assert bad.status_code == 422 and 'id="submit-error"' in bad.text
+
+
+async def test_citizen_lookup_shows_nothing_to_a_wrong_number(bench: Bench) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912349876"}, "wb-look")
+    async with browser(bench) as client:
+        page = await client.get("/citizen/lookup")
+        data = {"csrf": csrf_of(page), "ticket": ticket_id, "phone_last4": "0000"}
+        miss = await client.post("/citizen/lookup", data=data)
+        assert miss.status_code == 404 and "没有找到" in miss.text and "耕地" not in miss.text
+        hit = await client.post("/citizen/lookup", data=data | {"phone_last4": "9876"})
+        assert hit.status_code == 200 and 'id="lookup-status"' in hit.text
+        assert "13912349876" not in hit.text and "耕地" not in hit.text
+
+
+async def test_an_unreachable_service_gets_a_clear_page(bench: Bench, tmp_path: Path) -> None:
+    settings = WorkbenchSettings(
+        mongo_db_prefix=bench.settings.mongo_db_prefix,
+        intake_url="http://127.0.0.1:9",
+        router_url=bench.cluster.url("router"),
+        stats_url=bench.cluster.url("stats"),
+    )
+    client = create_client(settings)
+    http = httpx.AsyncClient(timeout=5.0)
+    workbench = make_workbench(settings, client, http)
+
+    async def store_up() -> bool:
+        return True
+
+    app = build_app(workbench, store_up)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://wb") as page_client:
+            ready = await page_client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["intake"] is False
+            form = await page_client.get("/citizen")
+            fields = {"csrf": csrf_of(form), "form_id": "down-1", "district": "guanxian"}
+            fields |= {"category": "help", "text": "路灯不亮"}
+            down = await page_client.post("/citizen/submit", data=fields)
+            assert down.status_code == 503
+            assert "受理服务暂时无法连接" in down.text and "没有做任何更改" in down.text
+    finally:
+        await http.aclose()
+        await client.close()
