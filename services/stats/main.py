@@ -15,6 +15,7 @@ from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from shared.bootstrap import connect
 from shared.clock import Clock
+from shared.directory import load_directory
 from shared.events import EVENT_ADAPTER
 from shared.http import create_app
 from shared.service import configure_logging
@@ -38,7 +39,8 @@ async def main(settings: StatsSettings) -> None:
     api = StatsApi(views, counters, tz, clock)
     app.include_router(build_router(api))
     mount_dashboard(app)
-    tasks = [aggregator.run(), refresh_gauges(api, clock)]
+    units = list(load_directory(settings.districts_file, settings.directory_file).departments)
+    tasks = [aggregator.run(), refresh_gauges(api, clock, units)]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 
 
