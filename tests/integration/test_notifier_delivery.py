@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import time
 from collections import Counter
@@ -452,6 +453,22 @@ async def test_failing_webhook_recovers(notifiers: Notifiers) -> None:
     assert attempts[0]["error"] == "HTTP 500"
     assert attempts[0]["at"] < attempts[1]["at"] < attempts[2]["at"]  # backed off between
     assert notifiers.receiver.per_delivery() == {delivery_id(event.event_id, "guanxian.water"): 3}
+
+
+async def test_failed_attempts_are_logged_once_a_minute_per_department(
+    notifiers: Notifiers, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifiers.receiver.fail_first = 2
+    n = await notifiers.replica()
+    n.start_deliveries()
+    with caplog.at_level(logging.WARNING, logger="services.notifier.delivery"):
+        await n.handle(dispatched("LC-WARN"))
+        await n.wait_for_status("LC-WARN", "delivered")
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # Two failures within the minute: the first is logged, the second held back.
+    assert len(lines) == 1, lines
+    assert "ticket LC-WARN" in lines[0] and "department guanxian.water" in lines[0]
+    assert "webhook to http://" in lines[0] and "HTTP 500" in lines[0]
 
 
 async def test_always_failing_endpoint_ends_dead_counted_and_listed(
