@@ -258,7 +258,7 @@ async def test_samples_are_dispatched_to_their_expected_departments(
 
 
 async def test_sample_dispatch_carries_the_request(router: RouterHarness) -> None:
-    raw = samples()[0]  # the Guan County water-pipe case of the brief
+    raw = samples()[0]  # the Guan County water-pipe case
     draft = router.draft(raw)
     await router.publisher.publish(received("LC-S001", draft))
     [event] = await router.collect("notifier", 1)
