@@ -548,7 +548,7 @@ async def test_two_workers_deliver_each_notice_exactly_once(notifiers: Notifiers
     two.start_deliveries()
 
     async def all_delivered() -> bool:
-        return await one.deliveries.count_by_status() == {"delivered": 20}
+        return await one.deliveries.count_by_status() == {"pending": 0, "delivered": 20, "dead": 0}
 
     await eventually(all_delivered, timeout_s=30)
     counts = notifiers.receiver.per_delivery()
@@ -654,3 +654,14 @@ async def test_api_lists_deliveries_and_timers(notifiers: Notifiers) -> None:
     assert abs(due["overdue"] - event.payload.deadline) < timedelta(milliseconds=1)
     assert no_ticket.status_code == 422
     assert ready.status_code == 200
+
+
+async def test_delivery_counts_fall_back_to_zero(notifiers: Notifiers) -> None:
+    """A status nobody is in any more reads 0: the backlog gauge must drain."""
+    n = await notifiers.replica()
+    assert await n.deliveries.count_by_status() == {"pending": 0, "delivered": 0, "dead": 0}
+    await n.handle(dispatched("LC-COUNT"))
+    assert (await n.deliveries.count_by_status())["pending"] == 1
+    n.start_deliveries()
+    await n.wait_for_status("LC-COUNT", "delivered")
+    assert await n.deliveries.count_by_status() == {"pending": 0, "delivered": 1, "dead": 0}
