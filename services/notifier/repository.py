@@ -12,7 +12,6 @@ from pymongo.errors import DuplicateKeyError
 from services.notifier.jobs import JobStore
 from shared.mongo import Document
 
-
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 
