@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.asgibody import replay_body
 from shared.errors import UNAVAILABLE_ERRORS
-from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS
+from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS, method_label
 from shared.textguard import TextGuardMiddleware
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -103,8 +103,9 @@ def _metrics_middleware(
         started = time.perf_counter()
         response = await call_next(request)
         route = _route_template(request)
-        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        HTTP_DURATION.labels(service, request.method, route).observe(time.perf_counter() - started)
+        method = method_label(request.method)
+        HTTP_REQUESTS.labels(service, method, route, str(response.status_code)).inc()
+        HTTP_DURATION.labels(service, method, route).observe(time.perf_counter() - started)
         return response
 
     return middleware

@@ -8,6 +8,25 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.events import EVENT_TYPES
+
+OTHER = "other"
+# Methods a client may send are unbounded (any token is legal HTTP); these are
+# the ones our routes answer, everything else is counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_EVENT_TYPES = frozenset(EVENT_TYPES)
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else OTHER
+
+
+def event_type_label(message_type: str | None) -> str:
+    """The AMQP `type` property is set by whoever published the message, before
+    anything validated it: only the known event types become label values."""
+    return message_type if message_type in _EVENT_TYPES else OTHER
+
+
 MESSAGES = Counter(
     "hotline_messages_total",
     "Messages handled by consumers, by outcome (ok, retried, requeued, dead_lettered)",

@@ -1,7 +1,7 @@
 """MongoDB access on PyMongo's async API, shared by every service.
 
 The same code runs on MongoDB 7 in production and FerretDB v1 locally, so it
-stays inside FerretDB's limits (BRIEF §7): no transactions, no change streams,
+stays inside FerretDB's limits (docs/DOMAIN.md §6): no transactions, no change streams,
 single-document atomic updates only, one create_index call per index.
 """
 

@@ -8,7 +8,7 @@ events intake published there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +151,21 @@ async def reconnect(harness: IntakeHarness) -> Broker:
     await broker.connect()
     harness.intake.publisher = Publisher(broker.exchange, SERVICE, settings.publish_timeout_s)
     return broker
+
+
+async def progress_to(harness: IntakeHarness, ticket_id: str, *steps: str) -> None:
+    """Move intake's view of a ticket through workflow steps, as the router's
+    events would (dispatched, accepted, resolved, closed), without a router."""
+    from shared.events import Rating
+    from tests.stats_support import TicketStory
+
+    story = TicketStory(ticket_id, "yanggu")
+    at = utcnow()
+    makers: dict[str, Callable[[], TicketEvent]] = {
+        "dispatched": lambda: story.dispatched(at, "yanggu.urban-mgmt", 24),
+        "accepted": lambda: story.accepted(at),
+        "resolved": lambda: story.resolved(at),
+        "closed": lambda: story.closed(at, Rating.SATISFIED, True),
+    }
+    for step in steps:
+        await harness.intake.status.apply(makers[step]())

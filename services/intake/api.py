@@ -16,7 +16,12 @@ from starlette.types import Scope
 from services.intake.channels import ChannelContext, IntakeChannel
 from services.intake.channels.open311 import PREFIX as OPEN311
 from services.intake.channels.open311.render import Open311Error, format_of_path, render_error
-from services.intake.intake import IdempotencyConflict, SubmissionError, UnknownTicket
+from services.intake.intake import (
+    FeedbackNotExpected,
+    IdempotencyConflict,
+    SubmissionError,
+    UnknownTicket,
+)
 from services.intake.lookup import LookupResult, Lookups
 from services.intake.protection import Forbidden, RateLimited, Unauthorized
 from shared.access import Caller, forbidden, refusal, refusal_responses
@@ -101,6 +106,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if request.url.path.startswith(OPEN311):
             return error_response(request.scope, 400, str(exc))
         return field_error(["body", exc.field], str(exc), "value_error")
+
+    @app.exception_handler(FeedbackNotExpected)
+    async def _not_expected(request: Request, exc: FeedbackNotExpected) -> Response:
+        return error_response(request.scope, 409, str(exc))
 
     @app.exception_handler(UnknownTicket)
     async def _unknown(request: Request, exc: UnknownTicket) -> Response:

@@ -64,6 +64,7 @@ def build_parts(
         settings.hotspot_min_callers,
         timedelta(days=settings.hotspot_window_days),
     )
+    status = StatusProjection(db)
     intake = Intake(
         repo=IntakeRepository(db, settings.ticket_prefix),
         publisher=Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s),
@@ -74,11 +75,11 @@ def build_parts(
             db, timedelta(hours=settings.duplicate_window_hours), settings.duplicate_similarity
         ),
         hotspots=Hotspots(db, policy),
+        status=status,
     )
     access = open_access(infra.mongo, settings, directory)
     buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
     guard = ChannelGuard(access, buckets, settings.require_channel_keys)
-    status = StatusProjection(db)
     ctx = ChannelContext(intake, settings, directory, guard, status, clock)
     misses = FailureBackoff(settings.lookup_failures_per_hour, settings.lookup_backoff_s)
     lookups = Lookups(intake.repo, status, directory, misses)

@@ -23,6 +23,7 @@ from services.intake.hotspots import Hotspots
 from services.intake.metrics import SUBMISSIONS
 from services.intake.models import Receipt, TicketSubmission
 from services.intake.repository import IntakeRecord, IntakeRepository, KeyBinding
+from services.intake.status import StatusProjection
 from services.intake.textparse import caller_key
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDraft
@@ -54,6 +55,10 @@ class SubmissionError(ValueError):
 
 class UnknownTicket(LookupError):
     """No ticket with that number was accepted here."""
+
+
+class FeedbackNotExpected(Exception):
+    """A rating of a ticket that is not waiting for one (409)."""
 
 
 class IdempotencyConflict(ValueError):
@@ -89,6 +94,7 @@ class Intake:
     clock: Callable[[], datetime]
     callers: CallerIndex
     hotspots: Hotspots
+    status: StatusProjection
     key_locks: KeyedLock = field(default_factory=KeyedLock)
     caller_locks: KeyedLock = field(default_factory=KeyedLock)
 
@@ -207,6 +213,7 @@ class Intake:
             raise UnknownTicket(ticket_id)
         if not isinstance(record.event, TicketReceived):
             raise SubmissionError("ticket", f"{ticket_id} was answered on the spot")
+        await self._expects_feedback(ticket_id)
         payload = FeedbackPayload(
             dims=record.event.dims(), rating=rating, solved=solved, comment=comment
         )
@@ -214,6 +221,20 @@ class Intake:
             TicketFeedback(
                 ticket_id=ticket_id, occurred_at=self.clock(), actor=actor, payload=payload
             )
+        )
+
+    async def _expects_feedback(self, ticket_id: str) -> None:
+        """Refuse, from the status intake knows, a rating the router would have to
+        refuse: one that is accepted and then lost helps no citizen."""
+        progress = await self.status.get(ticket_id)
+        status = progress.status if progress is not None else None
+        if status == "resolved":
+            return
+        if status == "closed":
+            raise FeedbackNotExpected(f"ticket {ticket_id} was rated already and is closed")
+        raise FeedbackNotExpected(
+            f"ticket {ticket_id} is still being handled ({status or 'received'}); "
+            "it can be rated once the department has replied"
         )
 
     async def _replay(self, key: str, request_hash: str, bound: KeyBinding) -> Receipt:

@@ -10,6 +10,7 @@ from services.intake.repository import IntakeRecord
 from services.intake.status import StatusProjection
 from shared.directory import Directory
 from shared.events import TicketResolvedOnSpot
+from shared.events.catalogue import CLOSED_STATUSES
 
 LABELS = {
     "received": "已受理，等待派单",
@@ -22,7 +23,6 @@ LABELS = {
     "closed": "已办结",
     "resolved_on_spot": "已当场办结",
 }
-CLOSED = frozenset({"resolved", "closed", "resolved_on_spot"})
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TicketView:
 
     @property
     def closed(self) -> bool:
-        return self.status in CLOSED
+        return self.status in CLOSED_STATUSES
 
 
 async def view_of(
@@ -71,5 +71,5 @@ async def view_of(
         progress.updated_at or record.created_at,
         department.name if department else None,
         progress.deadline,
-        progress.reply if progress.status in CLOSED else None,
+        progress.reply if progress.status in CLOSED_STATUSES else None,
     )

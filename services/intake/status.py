@@ -27,15 +27,12 @@ from shared.events import (
     TicketReturned,
     TicketUnroutable,
 )
+from shared.events.catalogue import stage_of
 from shared.locks import KeyedLock
 from shared.mongo import Document
 
 MAX_APPLIED = 100
 CAS_TRIES = 5
-
-# Ties of one millisecond are broken by where a step stands in the lifecycle.
-RANK = {"unroutable": 1, "dispatched": 2, "returned": 3, "accepted": 4, "extended": 5}
-RANK |= {"reopened": 6, "resolved": 7, "closed": 8}
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,9 @@ class StatusProjection:
         event_id = str(event.event_id)
         if doc is not None and event_id in doc.get("applied", []):
             return True
-        stamp = [event.occurred_at, RANK.get(event.event_type, 0)]
+        # Ties of one millisecond are broken by where a step stands in the
+        # lifecycle, the same order stats uses (shared.events.catalogue).
+        stamp = [event.occurred_at, stage_of(event.event_type)]
         new = dict(doc or {"_id": event.ticket_id, "version": 0})
         for name, value in fields.items():
             held = new.get(f"{name}_stamp")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.notifier.channels import DeliveryChannel, Outcome
 from services.notifier.metrics import DELIVERIES
 from services.notifier.notices import minimised
 from services.notifier.repository import DeliveryRepository
+from shared.logthrottle import LogThrottle
 from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class DeliverySender:
     # Set once the worker that runs this sender exists: a retry due soon is
     # handed straight back to it instead of waiting for its next scan.
     offer: Callable[[Document], None] = lambda _job: None
+    throttle: LogThrottle = field(default_factory=LogThrottle)
 
     def backoff(self, attempt_no: int) -> timedelta:
         """Exponential with full jitter, so a recovering endpoint is not hit by
@@ -58,6 +60,8 @@ class DeliverySender:
             "error": outcome.error,
         }
         channel = str(delivery["channel"])
+        if not outcome.ok:
+            self._warn(delivery, attempt_no, outcome)
         if outcome.ok:
             await self.repo.record_attempt(
                 delivery["_id"], record, "delivered", None, minimised(delivery)
@@ -74,3 +78,22 @@ class DeliverySender:
             await self.repo.record_attempt(delivery["_id"], record, "pending", retry_at)
             DELIVERIES.labels(channel, "failed").inc()
             self.offer({**delivery, "attempt_no": attempt_no, "next_attempt_at": retry_at})
+
+    def _warn(self, delivery: Document, attempt_no: int, outcome: Outcome) -> None:
+        """Every failed attempt, at most once a minute per department and channel.
+        The target is the department's endpoint, never a citizen's contact."""
+        held = self.throttle.admit((delivery.get("department"), delivery["channel"]))
+        if held is None:
+            return
+        logger.warning(
+            "delivery attempt %d failed: ticket %s, department %s, %s to %s: %s%s",
+            attempt_no,
+            delivery.get("ticket_id"),
+            delivery.get("department"),
+            delivery["channel"],
+            delivery.get("target") or "no target",
+            outcome.error,
+            f" ({held} more failures of this department and channel since the last line)"
+            if held
+            else "",
+        )

@@ -12,6 +12,8 @@ from pymongo.errors import DuplicateKeyError
 from services.notifier.jobs import JobStore
 from shared.mongo import Document
 
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
 
 class DeliveryRepository(JobStore):
     def __init__(self, db: AsyncDatabase[Document]) -> None:
@@ -70,5 +72,9 @@ class DeliveryRepository(JobStore):
         return await self.find(ticket_id, None)
 
     async def count_by_status(self) -> dict[str, int]:
+        """Every status, 0 included: a status nobody is in any more must read 0,
+        not keep the gauge's last value (a backlog that never drains)."""
         cursor = await self.jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
-        return {d["_id"]: int(d["n"]) for d in await cursor.to_list()}
+        counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+        counts.update({d["_id"]: int(d["n"]) for d in await cursor.to_list()})
+        return counts

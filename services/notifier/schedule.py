@@ -1,4 +1,4 @@
-"""When each timer of a ticket falls due (BRIEF §4)."""
+"""When each timer of a ticket falls due (docs/DOMAIN.md §3)."""
 
 from __future__ import annotations
 

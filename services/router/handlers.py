@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
+from services.router.refused import RefusedFeedbackRepository
 from services.router.workflow.hotline import feedback
 from services.router.workflow.state import WorkflowError
-from shared.errors import PermanentError
 from shared.events import TicketFeedback, TicketReceived
 
 
@@ -23,17 +23,25 @@ async def handle_received(event: TicketReceived, *, commands: CommandService) ->
     await commands.create(event.ticket_id, event.payload.ticket)
 
 
-async def handle_feedback(event: TicketFeedback, *, commands: CommandService) -> None:
-    """The citizen's rating closes or reopens a resolved ticket. Feedback on a
-    ticket that is not resolved is refused to the dead-letter queue, visibly."""
+async def handle_feedback(
+    event: TicketFeedback, *, commands: CommandService, refused: RefusedFeedbackRepository
+) -> None:
+    """The citizen's rating closes or reopens a resolved ticket. A rating the
+    workflow cannot take (intake's view was a moment behind) is kept for staff
+    and acknowledged: it is the citizen's word, not a poison message."""
     try:
         await commands.run(event.ticket_id, "feedback", lambda s, ctx: feedback(s, event, ctx))
     except WorkflowError as exc:
-        raise PermanentError(f"{exc.code}: {exc.message}") from exc
+        await refused.record(event, exc.code, exc.message, commands.clock())
 
 
-async def handle_event(event: TicketReceived | TicketFeedback, *, commands: CommandService) -> None:
+async def handle_event(
+    event: TicketReceived | TicketFeedback,
+    *,
+    commands: CommandService,
+    refused: RefusedFeedbackRepository,
+) -> None:
     if isinstance(event, TicketReceived):
         await handle_received(event, commands=commands)
     else:
-        await handle_feedback(event, commands=commands)
+        await handle_feedback(event, commands=commands, refused=refused)

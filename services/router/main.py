@@ -13,6 +13,7 @@ from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
 from services.router.preview import install_preview
+from services.router.refused import RefusedFeedbackRepository, build_refused_routes
 from services.router.reload import install_sighup, load_engine, watch_rules
 from services.router.repository import TicketRepository
 from shared.access import open_access
@@ -53,18 +54,21 @@ async def main(settings: RouterSettings) -> None:
     )
 
     infra = await connect(settings, SERVICE)
-    repo = TicketRepository(infra.db)
-    await repo.ensure_indexes()
+    repo, refused = TicketRepository(infra.db), RefusedFeedbackRepository(infra.db)
+    for store in (repo, refused):
+        await store.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE)
     clock = Clock(settings.clock_offset_file)
     commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected)
     await infra.consume(
-        TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
+        TypeAdapter(TicketReceived | TicketFeedback),
+        partial(handle_event, commands=commands, refused=refused),
     )
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
     install(app, commands, repo, open_access(infra.mongo, settings, directory))
     install_preview(app, engines)
+    app.include_router(build_refused_routes(refused))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     tasks = [
         relay_forever(commands),

@@ -9,3 +9,8 @@ TRANSITIONS = Counter(
     "Workflow actions by name and outcome (ok, or the refusal code)",
     ["action", "outcome"],
 )
+FEEDBACK_REFUSED = Counter(
+    "hotline_router_feedback_refused_total",
+    "Citizens' ratings the workflow could not take, kept for staff, by refusal code",
+    ["code"],
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 from prometheus_client import Gauge
@@ -40,17 +40,21 @@ DEPARTMENT_RATE = Gauge(
 )
 
 
-async def refresh_gauges(api: StatsApi, clock: Callable[[], datetime]) -> None:
+async def refresh_gauges(
+    api: StatsApi, clock: Callable[[], datetime], departments: Sequence[str] = ()
+) -> None:
+    """`departments`: the directory's units, exported as 0 when they have
+    nothing open, so a jump from none to many is a change an alert can see."""
     while True:
         try:
-            await _refresh(api, clock())
+            await _refresh(api, clock(), departments)
         except Exception as exc:  # store down: keep the last values
             logger.debug("gauges not refreshed: %r", exc)
         await asyncio.sleep(INTERVAL_S)
 
 
-async def _refresh(api: StatsApi, now: datetime) -> None:
-    await _refresh_open(api, now)
+async def _refresh(api: StatsApi, now: datetime, departments: Sequence[str] = ()) -> None:
+    await _refresh_open(api, now, departments)
     today = now.astimezone(api.tz).date()
     totals = await api.totals(today, today, {})
     m = measures(totals.get("", {}))
@@ -61,7 +65,7 @@ async def _refresh(api: StatsApi, now: datetime) -> None:
     await _refresh_departments(api, today)
 
 
-async def _refresh_open(api: StatsApi, now: datetime) -> None:
+async def _refresh_open(api: StatsApi, now: datetime, departments: Sequence[str]) -> None:
     open_rows = await api.views.aggregate(
         [{"$match": {"open": 1}}, {"$group": {"_id": "$department", "n": {"$sum": 1}}}]
     )
@@ -73,6 +77,8 @@ async def _refresh_open(api: StatsApi, now: datetime) -> None:
     )
     for gauge, rows in ((OPEN, open_rows), (OVERDUE, late_rows)):
         gauge.clear()
+        for department in departments:
+            gauge.labels(department).set(0)
         for row in rows:
             gauge.labels(row["_id"] or "unassigned").set(row["n"])
 

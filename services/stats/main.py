@@ -45,7 +45,8 @@ async def main(settings: StatsSettings) -> None:
     directory = load_directory(settings.districts_file, settings.directory_file)
     install_access(app, open_access(infra.mongo, settings, directory))
     mount_dashboard(app)
-    tasks = [aggregator.run(), refresh_gauges(api, clock)]
+    units = list(load_directory(settings.districts_file, settings.directory_file).departments)
+    tasks = [aggregator.run(), refresh_gauges(api, clock, units)]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 
 

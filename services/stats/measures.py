@@ -1,4 +1,4 @@
-"""What each event adds to the counters, and in which bucket (BRIEF §5).
+"""What each event adds to the counters, and in which bucket (docs/DOMAIN.md §4).
 
 A bucket is one day (in the city's time) x department x district x category x
 channel. Most events count on the day they happened. Completion (办结率) counts

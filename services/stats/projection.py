@@ -11,42 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import TicketEvent
+from shared.events.catalogue import CLOSED_STATUSES, NEUTRAL_EVENTS, STATUS_AFTER, stage_of
 from shared.mongo import Document
 from shared.privacy import caller_digest
-
-# The status a ticket is in after each kind of event.
-STATUS_AFTER = {
-    "received": "received",
-    "resolved_on_spot": "resolved_on_spot",
-    "dispatched": "dispatched",
-    "unroutable": "unroutable",
-    "accepted": "accepted",
-    "returned": "returned",
-    "extension_requested": "extension_requested",
-    "extended": "accepted",
-    "extension_refused": "accepted",
-    "resolved": "resolved",
-    "closed": "closed",
-    "reopened": "reopened",
-}
-# Events that record something without moving the ticket to another status.
-NEUTRAL_EVENTS = frozenset(
-    {"feedback", "explained", "urged", "warning", "overdue", "supervised", "linked"}
-)
-# Lifecycle stage of each kind of event, to order steps recorded at the same time:
-# a cause before its effect (a return before the dispatch or unroutable it leads
-# to, a rating before the closing or reopening). The event_id breaks the
-# remaining ties, so that no order depends on arrival.
-STAGE = {
-    "received": 0,
-    "resolved_on_spot": 1,
-    "returned": 1,
-    "feedback": 1,
-    "dispatched": 2,
-    "unroutable": 2,
-}
-LATER = 3
-CLOSED_STATUSES = frozenset({"resolved_on_spot", "resolved", "closed"})
 
 
 def step_of(event: TicketEvent) -> Document:
@@ -65,7 +32,7 @@ def ordered_steps(view: Document) -> list[Document]:
 
 
 def _order(step: Document) -> tuple[datetime, int, str]:
-    return step["at"], STAGE.get(step["event_type"], LATER), str(step["event_id"])
+    return step["at"], stage_of(step["event_type"]), str(step["event_id"])
 
 
 def build_view(ticket_id: str, old: Document | None, events: list[TicketEvent]) -> Document:

@@ -1,4 +1,4 @@
-"""From summed counters to the measures a hotline centre is judged by (BRIEF §5).
+"""From summed counters to the measures a hotline centre is judged by (docs/DOMAIN.md §4).
 
 Every rate is given with its numerator and denominator, so any figure can be
 traced and recomputed by hand."""

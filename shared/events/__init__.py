@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
+from shared.events.catalogue import EVENT_TYPES
 from shared.events.envelope import (
     SCHEMA_VERSION,
     DepartmentStep,
@@ -87,27 +88,6 @@ TicketEvent = Annotated[
     Field(discriminator="event_type"),
 ]
 EVENT_ADAPTER: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
-EVENT_TYPES: tuple[str, ...] = (
-    "received",
-    "resolved_on_spot",
-    "linked",
-    "dispatched",
-    "unroutable",
-    "accepted",
-    "returned",
-    "extension_requested",
-    "extended",
-    "extension_refused",
-    "resolved",
-    "feedback",
-    "closed",
-    "reopened",
-    "explained",
-    "urged",
-    "warning",
-    "overdue",
-    "supervised",
-)
 
 
 def parse_event(body: bytes | str) -> TicketEvent:

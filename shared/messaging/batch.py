@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.errors import is_unavailable
 from shared.messaging.broker import Broker
-from shared.metrics import HANDLER_DURATION, HANDLER_ERRORS, MESSAGES
+from shared.metrics import HANDLER_DURATION, HANDLER_ERRORS, MESSAGES, event_type_label
 
 logger = logging.getLogger(__name__)
 E = TypeVar("E")
@@ -189,4 +189,5 @@ class BatchConsumer(Generic[E]):
             self._count(message, "requeued")
 
     def _count(self, message: AbstractIncomingMessage, outcome: str) -> None:
-        MESSAGES.labels(self._service, self.queue_name, message.type or "unknown", outcome).inc()
+        label = event_type_label(message.type)
+        MESSAGES.labels(self._service, self.queue_name, label, outcome).inc()

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.errors import PermanentError, is_unavailable
 from shared.messaging.broker import Broker
-from shared.metrics import HANDLER_DURATION, HANDLER_ERRORS, IN_FLIGHT, MESSAGES
+from shared.metrics import HANDLER_DURATION, HANDLER_ERRORS, IN_FLIGHT, MESSAGES, event_type_label
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Consumer:
             HANDLER_DURATION.labels(*labels).observe(time.perf_counter() - started)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        event_type = message.type or "unknown"
+        event_type = event_type_label(message.type)
         try:
             event = self._adapter.validate_json(message.body)
         except ValidationError as exc:

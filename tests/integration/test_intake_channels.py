@@ -21,7 +21,14 @@ from shared.events import TicketFeedback, TicketReceived, TicketResolvedOnSpot
 from shared.settings import CommonSettings
 from shared.signing import sign
 from tests.e2e.cluster import free_port
-from tests.intake_support import IntakeHarness, Probe, intake_settings_of, probing, running
+from tests.intake_support import (
+    IntakeHarness,
+    Probe,
+    intake_settings_of,
+    probing,
+    progress_to,
+    running,
+)
 from tests.mail_support import Mailbox, smtp_server
 
 pytestmark = pytest.mark.integration
@@ -84,6 +91,7 @@ async def test_agent_feedback_is_published_for_the_router(
     harness: IntakeHarness, probe: Probe
 ) -> None:
     ticket_id = (await harness.client.post("/v1/agent/tickets", json=CALL)).json()["ticket_id"]
+    await progress_to(harness, ticket_id, "dispatched", "accepted", "resolved")
     rating = {"rating": "unsatisfied", "solved": False, "agent_id": "seat-007"}
     response = await harness.client.post(f"/v1/tickets/{ticket_id}/feedback", json=rating)
     assert response.status_code == 202, response.text
@@ -92,6 +100,30 @@ async def test_agent_feedback_is_published_for_the_router(
     assert [(f.ticket_id, f.payload.rating.value, f.actor.id) for f in feedback] == [
         (ticket_id, "unsatisfied", "seat-007")
     ]
+
+
+@pytest.mark.parametrize(
+    ("steps", "reason"),
+    [
+        ((), "still being handled (received)"),
+        (("dispatched", "accepted"), "still being handled (accepted)"),
+        (("dispatched", "accepted", "resolved", "closed"), "rated already and is closed"),
+    ],
+    ids=["received", "accepted", "closed"],
+)
+async def test_feedback_on_a_ticket_not_waiting_for_it_is_refused(
+    harness: IntakeHarness, probe: Probe, steps: tuple[str, ...], reason: str
+) -> None:
+    """Refused at the door with the reason, instead of accepted and then lost in
+    the router's dead-letter queue; nothing is published."""
+    ticket_id = (await harness.client.post("/v1/agent/tickets", json=CALL)).json()["ticket_id"]
+    await progress_to(harness, ticket_id, *steps)
+    rating = {"rating": "satisfied", "solved": True}
+    response = await harness.client.post(f"/v1/tickets/{ticket_id}/feedback", json=rating)
+    assert response.status_code == 409, response.text
+    assert reason in response.json()["detail"]
+    await probe.wait_for("router", 1)  # the ticket itself
+    assert not [e for e in await probe.drain("router") if isinstance(e, TicketFeedback)]
 
 
 async def test_no_phone_number_reaches_a_metric_label(harness: IntakeHarness) -> None:
@@ -171,6 +203,7 @@ async def test_sms_reply_to_the_survey_is_feedback_only_from_the_reporter(
     refused = await sms(harness, **signed(stranger))
     assert refused.status_code == 404
     reply = {"message_id": "sms-3", "from": "13700001111", "text": f"{ticket_id} 基本满意"}
+    await progress_to(harness, ticket_id, "dispatched", "accepted", "resolved")
     answered = await sms(harness, **signed(reply))
     assert answered.status_code == 202, answered.text
     assert answered.json() == {"ticket_id": ticket_id, "status": "feedback_received"}

@@ -381,3 +381,34 @@ async def test_queue_depths_reports_dead_letters(settings: CommonSettings) -> No
         finally:
             await consumer.stop()
         assert await queue_depths(broker, queue) == {queue: 0, dlq: 1}
+
+
+async def test_message_types_a_publisher_invents_share_one_label(settings: CommonSettings) -> None:
+    """The AMQP type property is whatever the publisher wrote; only known event
+    types may become label values, or a client could grow the metrics forever."""
+    from prometheus_client import REGISTRY
+
+    async with connected(settings) as broker:
+        queue = router_queue(broker)
+        consumer = await start_consumer(broker, queue, lambda e: asyncio.sleep(0))
+        labels = {"service": "test", "queue": queue, "outcome": "dead_lettered"}
+        before = REGISTRY.get_sample_value(
+            "hotline_messages_total", {**labels, "event_type": "other"}
+        )
+        try:
+            for n in range(3):
+                await broker.exchange.publish(
+                    aio_pika.Message(body=b"{}", type=f"invented-{n}"),
+                    routing_key="ticket.received",
+                )
+
+            async def all_dead() -> bool:
+                return await dlq_depth(broker, queue) == 3
+
+            await eventually(all_dead)
+        finally:
+            await consumer.stop()
+    after = REGISTRY.get_sample_value("hotline_messages_total", {**labels, "event_type": "other"})
+    assert (after or 0) - (before or 0) == 3
+    names = {s.labels.get("event_type") for m in REGISTRY.collect() for s in m.samples}
+    assert not any(str(name).startswith("invented-") for name in names)

@@ -8,9 +8,13 @@ node was set up."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,10 +28,13 @@ from tests.e2e.cluster import SERVICES, Cluster, Receiver, directory_pointing_at
 from tests.monitoring_support import (
     SYNTHETIC,
     check_metrics,
+    dashboard_queries,
+    dashboards,
     exposed_names,
     label_values,
     queried_names,
 )
+from tests.prometheus_support import OwnPrometheus, own_prometheus
 from tests.servers import own_broker
 from tests.support import eventually, make_settings, purge_namespace, unique_namespace
 
@@ -38,23 +45,37 @@ PHONE_NUMBER = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 SAMPLES = 3
 
 
+@dataclass
+class Run:
+    metrics: dict[str, str]  # /metrics of each service, the broker's as "rabbitmq:<job>"
+    prometheus: OwnPrometheus  # scraping all of them every second, with the rules
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def metrics(
-    servers: None, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[dict[str, str]]:
-    """/metrics of each service, and the broker's under the key "rabbitmq:<job>",
-    after a few tickets went through (one cluster for the module: starting four
-    processes is the slow part)."""
+async def run(servers: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run]:
+    """The four services and a broker with its plugin, scraped by a Prometheus of
+    the test's own, after a few tickets went through (one run for the module:
+    starting the processes is the slow part)."""
     tmp_path = tmp_path_factory.mktemp("metrics")
     settings = make_settings(unique_namespace())
     with own_broker(metrics=True) as broker:
-        async for scraped in _cluster_metrics(settings, broker.url, tmp_path):
-            yield {**scraped, **(await _rabbitmq_metrics(broker.metrics_url))}
+        async with _cluster(settings, broker.url, tmp_path) as cluster:
+            jobs = _scrape_jobs(cluster, broker.metrics_url)
+            with own_prometheus(tmp_path, jobs) as prometheus:
+                await _feed(cluster)
+                scraped = await _scrape_when_counted(cluster)
+                yield Run({**scraped, **(await _rabbitmq_metrics(broker.metrics_url))}, prometheus)
 
 
-async def _cluster_metrics(
+@pytest.fixture(scope="module")
+def metrics(run: Run) -> dict[str, str]:
+    return run.metrics
+
+
+@asynccontextmanager
+async def _cluster(
     settings: CommonSettings, amqp_url: str, tmp_path: Path
-) -> AsyncIterator[dict[str, str]]:
+) -> AsyncIterator[Cluster]:
     receiver = Receiver()
     await receiver.start()
     cluster = Cluster(
@@ -66,29 +87,64 @@ async def _cluster_metrics(
     try:
         for service in SERVICES:
             await cluster.start(service)
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            for n, sample in enumerate(sample_requests()[:SAMPLES]):
-                body = {**submission_of(sample), "citizen": {"name": "王", "phone": "13800138000"}}
-                response = await client.post(
-                    f"{cluster.url('intake')}/v1/tickets",
-                    json=body,
-                    headers={"Idempotency-Key": f"metrics-{n}"},
-                )
-                assert response.status_code == 202, response.text
-
-            async def scrape() -> dict[str, str]:
-                return {s: (await client.get(f"{cluster.url(s)}/metrics")).text for s in SERVICES}
-
-            async def departments_counted() -> bool:
-                # The stats gauges refresh every 15 s: wait for one after the dispatches.
-                return "hotline_department_today_tickets{" in (await scrape())["stats"]
-
-            await eventually(departments_counted, timeout_s=60.0, interval_s=1.0)
-            yield await scrape()
+        yield cluster
     finally:
         await cluster.stop_all()
         await receiver.stop()
         await purge_namespace(settings)
+
+
+async def _feed(cluster: Cluster) -> None:
+    """A few tickets, one answered on the spot and one repeat (并单), so that
+    every kind of receipt the dashboards count occurs."""
+    bodies = [submission_of(sample) for sample in sample_requests()[:SAMPLES]]
+    for body in bodies:
+        body["citizen"] = {"name": "王", "phone": "13800138000"}
+    on_spot = {**bodies[0], "text": "社保卡丢了去哪里补办？", "on_spot_answer": "到区政务大厅补办"}
+    bodies.append({**on_spot, "citizen": {"name": "李", "phone": "13900139000"}})
+    bodies.append(dict(bodies[1]))  # the same caller, the same text: linked
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for n, body in enumerate(bodies):
+            response = await client.post(
+                f"{cluster.url('intake')}/v1/tickets",
+                json=body,
+                headers={"Idempotency-Key": f"metrics-{n}"},
+            )
+            assert response.status_code == 202, response.text
+
+
+async def _scrape_when_counted(cluster: Cluster) -> dict[str, str]:
+    async with httpx.AsyncClient(timeout=10.0) as client:
+
+        async def scrape() -> dict[str, str]:
+            return {s: (await client.get(f"{cluster.url(s)}/metrics")).text for s in SERVICES}
+
+        async def departments_counted() -> bool:
+            # The stats gauges refresh every 15 s: wait for one after the dispatches.
+            return "hotline_department_today_tickets{" in (await scrape())["stats"]
+
+        await eventually(departments_counted, timeout_s=60.0, interval_s=1.0)
+        return await scrape()
+
+
+def _scrape_jobs(cluster: Cluster, broker_metrics_url: str) -> list[dict[str, Any]]:
+    """The production scrape jobs (deploy/prometheus/prometheus.yml), pointed at
+    this run's processes: the services by static target with their service
+    label (production finds replicas by DNS), the broker's paths as they are."""
+    hotline = {
+        "job_name": "hotline",
+        "honor_labels": True,
+        "static_configs": [
+            {"targets": [f"127.0.0.1:{cluster.ports[s]}"], "labels": {"service": s}}
+            for s in SERVICES
+        ],
+    }
+    broker = broker_metrics_url.removeprefix("http://")
+    jobs = [hotline]
+    for name, job in scrape_jobs().items():
+        if name.startswith("rabbitmq"):
+            jobs.append({**job, "static_configs": [{"targets": [broker]}]})
+    return jobs
 
 
 async def _rabbitmq_metrics(base_url: str) -> dict[str, str]:
@@ -141,3 +197,44 @@ async def test_no_label_carries_a_ticket_or_phone_number(metrics: dict[str, str]
                 assert value in directory.departments or value == "unassigned", value
                 departments += 1
     assert departments > 0, "no per-department series to check"
+
+
+# Dashboard expressions that nothing in this short run feeds, and why. Every
+# other expression must return data: a panel that stays empty after the traffic
+# that should fill it is a broken query (a wrong label value, a metric renamed).
+QUIET_IN_A_CLEAN_RUN = {
+    "hotline_router_rules_reloads_total": "the rules file is not edited",
+    "hotline_handler_errors_total": "no handler fails",
+    'outcome="failed"': "no publish fails",
+    'status=~"5.."': "no request fails",
+    'outcome!="delivered"': "every notice arrives",
+    'outcome!="ok"': "no department action is refused",
+    "hotline_notifier_timer_lag_seconds_bucket": "no timer falls due in a minute",
+    "hotline_notifier_timers_fired_total": "no timer falls due in a minute",
+    'outcome=~"dead_lettered|retried|requeued"': "no message is retried",
+    'queue=~".+\\\\.dlq"': "no message is dead-lettered",
+}
+
+
+def _grafana_to_promql(expr: str) -> str:
+    """Grafana's variables as Grafana fills them for "All" over a short range."""
+    return expr.replace("$__rate_interval", "20s").replace("$department", ".*")
+
+
+async def test_every_dashboard_panel_has_data_after_traffic(run: Run) -> None:
+    prometheus = run.prometheus
+    # The slowest feeder: the stats gauges, refreshed every 15 s, through a scrape.
+    await prometheus.wait_for('hotline_department_today_tickets{measure="dispatched"}')
+    await prometheus.wait_for("rabbitmq_detailed_queue_consumers")
+    await asyncio.sleep(5)  # a few more scrapes, so that rate() has two samples
+    empty: dict[str, list[str]] = {}
+    checked = 0
+    for file, dashboard in dashboards().items():
+        for expr in dashboard_queries(dashboard):
+            if any(marker in expr for marker in QUIET_IN_A_CLEAN_RUN):
+                continue
+            checked += 1
+            if not await prometheus.query(_grafana_to_promql(expr)):
+                empty.setdefault(file, []).append(expr)
+    assert not empty, f"panels without data after traffic that should feed them: {empty}"
+    assert checked >= 25, checked

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import time
 from collections import Counter
@@ -484,6 +485,22 @@ async def test_failing_webhook_recovers(notifiers: Notifiers) -> None:
     assert notifiers.receiver.per_delivery() == {delivery_id(event.event_id, "guanxian.water"): 3}
 
 
+async def test_failed_attempts_are_logged_once_a_minute_per_department(
+    notifiers: Notifiers, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifiers.receiver.fail_first = 2
+    n = await notifiers.replica()
+    n.start_deliveries()
+    with caplog.at_level(logging.WARNING, logger="services.notifier.delivery"):
+        await n.handle(dispatched("LC-WARN"))
+        await n.wait_for_status("LC-WARN", "delivered")
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # Two failures within the minute: the first is logged, the second held back.
+    assert len(lines) == 1, lines
+    assert "ticket LC-WARN" in lines[0] and "department guanxian.water" in lines[0]
+    assert "webhook to http://" in lines[0] and "HTTP 500" in lines[0]
+
+
 async def test_always_failing_endpoint_ends_dead_counted_and_listed(
     notifiers: Notifiers,
 ) -> None:
@@ -561,7 +578,7 @@ async def test_two_workers_deliver_each_notice_exactly_once(notifiers: Notifiers
     two.start_deliveries()
 
     async def all_delivered() -> bool:
-        return await one.deliveries.count_by_status() == {"delivered": 20}
+        return await one.deliveries.count_by_status() == {"pending": 0, "delivered": 20, "dead": 0}
 
     await eventually(all_delivered, timeout_s=30)
     counts = notifiers.receiver.per_delivery()
@@ -701,3 +718,14 @@ async def test_api_reads_are_scoped_to_the_department_and_masked(notifiers: Noti
     assert (foreign.status_code, foreign_timers.status_code) == (404, 404)
     assert "张" not in foreign.text and "LC-SCOPE" in foreign.json()["detail"]
     assert by_agent.status_code == 403 and by_agent.json()["code"] == "FORBIDDEN"
+
+
+async def test_delivery_counts_fall_back_to_zero(notifiers: Notifiers) -> None:
+    """A status nobody is in any more reads 0: the backlog gauge must drain."""
+    n = await notifiers.replica()
+    assert await n.deliveries.count_by_status() == {"pending": 0, "delivered": 0, "dead": 0}
+    await n.handle(dispatched("LC-COUNT"))
+    assert (await n.deliveries.count_by_status())["pending"] == 1
+    n.start_deliveries()
+    await n.wait_for_status("LC-COUNT", "delivered")
+    assert await n.deliveries.count_by_status() == {"pending": 0, "delivered": 1, "dead": 0}

@@ -27,6 +27,7 @@ from services.router.api import install
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
+from services.router.refused import RefusedFeedbackRepository, build_refused_routes
 from services.router.repository import TicketRepository
 from services.router.rules import load_rules
 from shared.access import open_access
@@ -151,11 +152,12 @@ async def api(settings: CommonSettings) -> AsyncIterator[Api]:
         await keys.ensure_indexes()
         publisher = Publisher(infra.broker.exchange, SERVICE)
         commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
-        await infra.consume(
-            TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
-        )
+        refused = RefusedFeedbackRepository(infra.db)
+        handler = partial(handle_event, commands=commands, refused=refused)
+        await infra.consume(TypeAdapter(TicketReceived | TicketFeedback), handler)
         app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")
         install(app, commands, repo, access)
+        app.include_router(build_refused_routes(refused))
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r")
         connection = await aio_pika.connect(settings.amqp_url)
         yield Api(infra, directory, repo, keys, commands, client, await connection.channel())
@@ -487,3 +489,23 @@ async def test_openapi_describes_the_workflow(api: Api) -> None:
     ):
         assert f"/v1/tickets/{{ticket_id}}/{action}" in paths
     assert "/v1/tickets" in paths
+
+
+async def test_refused_ratings_are_listed_to_staff_only(
+    api: Api, staff: str, water: str, dispatched: dict[str, Any]
+) -> None:
+    await api.rate(Rating.SATISFIED)  # the ticket is only dispatched: cannot be rated
+
+    async def listed() -> bool:
+        return len((await api.get(staff, "/v1/feedback/refused")).json()) == 1
+
+    await eventually(listed)
+    [shown] = (await api.get(staff, f"/v1/feedback/refused?ticket_id={TICKET}")).json()
+    assert (shown["ticket_id"], shown["rating"], shown["code"]) == (
+        TICKET,
+        "satisfied",
+        "ILLEGAL_TRANSITION",
+    )
+    assert (await api.get(water, "/v1/feedback/refused")).status_code == 403
+    assert (await api.get(None, "/v1/feedback/refused")).status_code == 401
+    assert (await api.get(staff)).json()["status"] == "dispatched"

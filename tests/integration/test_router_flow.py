@@ -27,6 +27,7 @@ import services.router.commands
 from services.router.commands import CommandService, PublishPending
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
+from services.router.refused import RefusedFeedbackRepository
 from services.router.repository import TicketRepository
 from services.router.rules import load_rules, parse_rules
 from services.router.workflow.department import accept, request_extension, resolve
@@ -133,6 +134,7 @@ class RouterHarness:
     commands: CommandService
     publisher: Publisher
     probe: Probe
+    refused: RefusedFeedbackRepository
 
     async def collect(self, service: str, count: int) -> list[TicketEvent]:
         """Wait until ``count`` events were read from the service's queue."""
@@ -204,16 +206,18 @@ async def router(settings: CommonSettings) -> AsyncIterator[RouterHarness]:
     infra = await connect(settings, SERVICE)
     connection = None
     try:
-        repo = TicketRepository(infra.db)
+        repo, refused = TicketRepository(infra.db), RefusedFeedbackRepository(infra.db)
         await repo.ensure_indexes()
+        await refused.ensure_indexes()
         publisher = Publisher(infra.broker.exchange, SERVICE)
         commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
-        await infra.consume(
-            TypeAdapter(TicketReceived | TicketFeedback), partial(handle_event, commands=commands)
-        )
+        handler = partial(handle_event, commands=commands, refused=refused)
+        await infra.consume(TypeAdapter(TicketReceived | TicketFeedback), handler)
         connection = await aio_pika.connect(settings.amqp_url)
         probe = Probe(await connection.channel(), infra)
-        yield RouterHarness(settings, infra, directory, repo, engines, commands, publisher, probe)
+        yield RouterHarness(
+            settings, infra, directory, repo, engines, commands, publisher, probe, refused
+        )
     finally:
         for consumer in infra.consumers:
             await consumer.stop()
@@ -254,7 +258,7 @@ async def test_samples_are_dispatched_to_their_expected_departments(
 
 
 async def test_sample_dispatch_carries_the_request(router: RouterHarness) -> None:
-    raw = samples()[0]  # the Guan County water-pipe case of the brief
+    raw = samples()[0]  # the Guan County water-pipe case
     draft = router.draft(raw)
     await router.publisher.publish(received("LC-S001", draft))
     [event] = await router.collect("notifier", 1)
@@ -413,18 +417,30 @@ async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarne
     assert await router.probe.dead_letters("router") == 0
 
 
-async def test_feedback_on_an_unresolved_ticket_is_dead_lettered(router: RouterHarness) -> None:
+async def test_feedback_the_workflow_cannot_take_is_kept_for_staff(router: RouterHarness) -> None:
+    """A rating racing a state change (intake saw the ticket resolved a moment
+    earlier) changes nothing, is listed to staff once, and is no dead letter."""
     draft = router.draft(samples()[0])
     await router.commands.create("LC-EARLY", draft)
     before = await router.repo.get("LC-EARLY")
-    await router.publisher.publish(rating("LC-EARLY", draft, Rating.SATISFIED))
+    event = rating("LC-EARLY", draft, Rating.SATISFIED)
+    await router.publisher.publish(event)
+    await router.publisher.publish(event)  # redelivered: recorded once
 
-    async def dead_lettered() -> bool:
-        return await router.probe.dead_letters("router") == 1
+    async def kept() -> bool:
+        return len(await router.refused.list({}, 10, 0)) == 1
 
-    await eventually(dead_lettered)
+    await eventually(kept)
+    await router.handled_at_least("feedback", 2)
+    [shown] = await router.refused.list({"ticket_id": "LC-EARLY"}, 10, 0)
+    assert (shown.event_id, shown.rating, shown.code) == (
+        str(event.event_id),
+        "satisfied",
+        "ILLEGAL_TRANSITION",
+    )
+    assert "dispatched" in shown.reason
     assert await router.repo.get("LC-EARLY") == before
-    assert [e.event_type for e in await router.probe.take("stats")] == ["dispatched", "feedback"]
+    assert await router.probe.dead_letters("router") == 0
 
 
 async def test_the_relay_publishes_what_a_failed_publish_left_in_the_outbox(

@@ -25,9 +25,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
+from services.stats.api import StatsApi
+from services.stats.gauges import _refresh_open
 from shared.events import TicketEvent
 from tests.stats_support import (
+    CITY,
     D1,
     D2,
     D3,
@@ -539,3 +543,15 @@ async def test_rebuild_equals_live(own_stats: StatsHarness) -> None:
     await stats.aggregator.catch_up()
     assert await snapshot(stats) == live
     assert (await stats.meta.info()).keys() == {"checkpoint", "lease"}  # pause lifted
+
+
+async def test_overdue_gauge_exports_zero_for_departments_with_none(stats: StatsHarness) -> None:
+    """Without a 0 series, a department going from no overdue ticket to thirty
+    has no delta for the alert to see."""
+    api = StatsApi(stats.views, stats.counters, CITY, stats.clock)
+    quiet = "gaotang.culture-tourism-none"  # a unit with no ticket in the history
+    await _refresh_open(api, stats.clock(), [quiet, WATER])
+    assert REGISTRY.get_sample_value("hotline_overdue_tickets", {"department": quiet}) == 0.0
+    assert REGISTRY.get_sample_value("hotline_open_tickets", {"department": quiet}) == 0.0
+    water_open = REGISTRY.get_sample_value("hotline_open_tickets", {"department": WATER})
+    assert water_open is not None and water_open >= 0

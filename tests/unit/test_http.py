@@ -162,6 +162,17 @@ def test_unknown_paths_share_one_label() -> None:
     assert "/no/such/page-1" not in text
 
 
+def test_methods_a_client_invents_share_one_label() -> None:
+    service = unique_service()
+    client = TestClient(make_app({}, service))
+    for method in ("BREW", "X-PROPFIND-1", "X-PROPFIND-2"):
+        client.request(method, "/healthz")
+    labels = {"service": service, "route": "/healthz", "status": "405"}
+    assert sample("hotline_http_requests_total", {**labels, "method": "other"}) == 3
+    text = client.get("/metrics").text
+    assert "BREW" not in text and "PROPFIND" not in text
+
+
 def test_metrics_record_status_and_duration() -> None:
     service = unique_service()
     client = TestClient(make_app({"store": down}, service))

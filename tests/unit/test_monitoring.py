@@ -49,6 +49,14 @@ REQUIRED_ALERTS = {
     "timer lag": "HotlineTimerLag",
     "overdue tickets rising": "HotlineOverdueRising",
     "intake refusing requests": "HotlineIntakeRefusing",
+    "notices failing": "HotlineDeliveriesFailing",
+    "notices given up": "HotlineDeliveriesDead",
+    "delivery backlog growing": "HotlineDeliveryBacklogGrowing",
+    "broker memory, disk or file-descriptor alarm": "RabbitMQResourceAlarm",
+    "any consumed queue without consumers": "HotlineQueueWithoutConsumer",
+    "dead letters while their service is down": "HotlineDeadLettersUnwatched",
+    "invalid dispatch rules": "HotlineRulesInvalid",
+    "failed publishes": "HotlinePublishFailing",
 }
 DATASOURCE_FILE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 

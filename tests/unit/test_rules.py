@@ -683,7 +683,7 @@ def test_shipped_rules_have_no_problems(directory: Directory) -> None:
     assert check_ruleset(ruleset, directory) == []
 
 
-def test_shipped_rules_decide_the_two_examples_of_the_brief(
+def test_shipped_rules_decide_the_two_reference_examples(
     directory: Directory, calendar: WorkCalendar
 ) -> None:
     engine = RuleEngine(load_rules(), directory, calendar)

@@ -12,9 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.stats.projection import (
-    CLOSED_STATUSES,
-    NEUTRAL_EVENTS,
-    STATUS_AFTER,
     build_view,
     current_status,
     ordered_steps,
@@ -22,6 +19,7 @@ from services.stats.projection import (
 )
 from shared.domain import Category
 from shared.events import EVENT_TYPES, Rating, TicketEvent
+from shared.events.catalogue import CLOSED_STATUSES, NEUTRAL_EVENTS, STATUS_AFTER
 from shared.mongo import Document
 from tests.stats_support import TicketStory, city
 

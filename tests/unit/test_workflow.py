@@ -249,7 +249,7 @@ def one(events: list[Envelope], kind: type[E]) -> E:
 
 @pytest.fixture
 def guan(engine: RuleEngine) -> Flow:
-    """S001, the brief's Guan County water-pipe case, dispatched on Tuesday
+    """S001, the Guan County water-pipe case, dispatched on Tuesday
     2026-09-22 at 10:00, before the Mid-Autumn and National Day holidays."""
     return Flow.start(engine, sample("S001", engine), at(9, 22))
 

@@ -58,7 +58,9 @@ def business() -> Any:
                 target(
                     "sum by (event_type) (increase(hotline_events_published_total"
                     '{service=~"intake|router", outcome="confirmed", '
-                    'event_type=~"ticket.received|ticket.resolved_on_spot|ticket.linked|ticket.dispatched"}[1h]))',
+                    # The label holds the event type as the envelope names it, without
+                    # the routing key's "ticket." prefix.
+                    'event_type=~"received|resolved_on_spot|linked|dispatched"}[1h]))',
                     "{{event_type}}",
                 ),
             ),

@@ -19,7 +19,8 @@ def flow() -> Any:
             stat("Replicas up", 'count by (service) (up{job="hotline"} == 1)', "{{service}}", w=12),
             stat(
                 "Consumers per queue",
-                'sum by (queue) (rabbitmq_detailed_queue_consumers{queue=~".+\\\\.events"})',
+                "sum by (queue) (rabbitmq_detailed_queue_consumers"
+                '{queue!~".+\\\\.dlq|.+\\\\.retry\\\\..+"})',
                 "{{queue}}",
                 w=12,
             ),

@@ -18,7 +18,7 @@ ROUTER = Actor(kind=ActorKind.SYSTEM, id="router")
 
 @dataclass(frozen=True)
 class Policy:
-    # BRIEF §4: a wrong dispatch is returned within 2 working days; one extension
+    # docs/DOMAIN.md §3: a wrong dispatch is returned within 2 working days; one extension
     # of up to 10 working days; an unsatisfied citizen reopens a ticket once.
     return_window_days: int = 2
     max_extensions: int = 1
