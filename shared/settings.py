@@ -107,6 +107,11 @@ class RouterSettings(CommonSettings):
     # None means the shipped rules of the reference city.
     rules_file: Path | None = None
     calendar_overrides_file: Path | None = None
+    # Extension requests a department may make per dispatch, a refused one included.
+    extension_requests_per_dispatch: int = Field(default=1, ge=1)
+    # The time limit (a name of the rules' time_limits) a reopened ticket (重办)
+    # gets from the reopening; None: the limit its rule gave it.
+    reopen_time_limit: str | None = None
 
 
 class NotifierSettings(MailRelaySettings):

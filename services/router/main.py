@@ -16,6 +16,7 @@ from services.router.preview import install_preview
 from services.router.refused import RefusedFeedbackRepository, build_refused_routes
 from services.router.reload import install_sighup, load_engine, watch_rules
 from services.router.repository import TicketRepository
+from services.router.workflow.context import Policy
 from shared.access import open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
@@ -53,13 +54,20 @@ async def main(settings: RouterSettings) -> None:
         asyncio.get_running_loop(), settings.rules_file, engines, build_engine, directory
     )
 
+    limits = engines.engine.ruleset.time_limits
+    if settings.reopen_time_limit is not None and settings.reopen_time_limit not in limits:
+        raise SystemExit(f"HOTLINE_REOPEN_TIME_LIMIT: no time limit {settings.reopen_time_limit!r}")
     infra = await connect(settings, SERVICE)
     repo, refused = TicketRepository(infra.db), RefusedFeedbackRepository(infra.db)
     for store in (repo, refused):
         await store.ensure_indexes()
     publisher = Publisher(infra.broker.exchange, SERVICE)
     clock = Clock(settings.clock_offset_file)
-    commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected)
+    policy = Policy(
+        extension_requests_per_dispatch=settings.extension_requests_per_dispatch,
+        reopen_time_limit=settings.reopen_time_limit,
+    )
+    commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected, policy)
     await infra.consume(
         TypeAdapter(TicketReceived | TicketFeedback),
         partial(handle_event, commands=commands, refused=refused),

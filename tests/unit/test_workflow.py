@@ -568,8 +568,8 @@ def test_a_refused_extension_keeps_the_deadline(guan: Flow) -> None:
     assert guan.state.deadline == at(9, 30)
     assert guan.state.extensions_granted == 0
     assert guan.state.pending_extension_days is None
-    # Nothing was granted: the department may ask again.
-    guan.do(asks(WATER, 2), WATER)
+    # One request per dispatch, the refused one included (issue #17, point 6).
+    guan.refuse(asks(WATER, 2), "EXTENSION_LIMIT", 409)
 
 
 def test_only_staff_decide_an_extension(guan: Flow) -> None:

@@ -19,11 +19,15 @@ ROUTER = Actor(kind=ActorKind.SYSTEM, id="router")
 @dataclass(frozen=True)
 class Policy:
     # docs/DOMAIN.md §3: a wrong dispatch is returned within 2 working days; one extension
-    # of up to 10 working days; an unsatisfied citizen reopens a ticket once.
+    # request of up to 10 working days per dispatch, a refused one included; an
+    # unsatisfied citizen reopens a ticket once.
     return_window_days: int = 2
     max_extensions: int = 1
+    extension_requests_per_dispatch: int = 1
     max_extension_days: int = 10
     max_reopens: int = 1
+    # The time limit a reopened ticket gets from the reopening; None: its rule's.
+    reopen_time_limit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,12 @@ class Context:
         return self.calendar.deadline(start, self.limit(time_limit))
 
     def response_deadline(
-        self, priority: Priority, start: datetime, name: str | None = None
+        self, priority: Priority, start: datetime, deadline: datetime, name: str | None = None
     ) -> datetime:
-        """By the named response limit (a rule's), else the default for the priority."""
+        """By the named response limit (a rule's), else the default for the priority;
+        never later than the handling deadline: over a weekend a 24-hour ticket's 2
+        working hours would otherwise end after it, and the urge (催办) would come
+        after the red card."""
         defaults = self.engine.ruleset.defaults
         limits = self.engine.ruleset.response_limits
         if name is None:
@@ -61,7 +68,7 @@ class Context:
                 if priority == Priority.URGENT
                 else defaults.response_limit
             )
-        return self.calendar.deadline(start, limits[name])
+        return min(self.calendar.deadline(start, limits[name]), deadline)
 
     def decide(self, state: TicketState, exclude: tuple[str, ...] = ()) -> Decision:
         return self.engine.decide(state.draft, self.now, exclude=exclude)

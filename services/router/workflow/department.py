@@ -90,8 +90,18 @@ def request_extension(
     require_text("reason", reason, 2000)
     if state.extensions_granted >= ctx.policy.max_extensions:
         raise WorkflowError("EXTENSION_LIMIT", "this ticket was extended already")
+    if state.extension_requests >= ctx.policy.extension_requests_per_dispatch:
+        raise WorkflowError(
+            "EXTENSION_LIMIT",
+            f"an extension may be asked {ctx.policy.extension_requests_per_dispatch} time(s)"
+            " per dispatch, a refused request included",
+        )
     new = state.model_copy(
-        update={"status": Status.EXTENSION_REQUESTED, "pending_extension_days": days}
+        update={
+            "status": Status.EXTENSION_REQUESTED,
+            "pending_extension_days": days,
+            "extension_requests": state.extension_requests + 1,
+        }
     )
     event = TicketExtensionRequested(
         ticket_id=state.ticket_id,

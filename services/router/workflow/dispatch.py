@@ -73,7 +73,7 @@ def dispatch(
             raise WorkflowError("UNKNOWN_DEPARTMENT", f"no department {dep_id!r}", 422)
     priority = target.priority or state.priority
     deadline = target.deadline or ctx.deadline(target.time_limit, ctx.now)
-    response_deadline = ctx.response_deadline(priority, ctx.now, target.response_limit)
+    response_deadline = ctx.response_deadline(priority, ctx.now, deadline, target.response_limit)
     passed_on_by = (state.department,) if via == "sub_dispatch" and state.department else ()
     handlers = (*state.handlers, *passed_on_by, target.department, *target.co_departments)
     new = state.model_copy(
@@ -85,11 +85,13 @@ def dispatch(
             "co_departments": target.co_departments,
             "round": state.round + 1,
             "time_limit": target.time_limit,
+            "response_limit": target.response_limit,
             "dispatched_at": ctx.now,
             "deadline": deadline,
             "response_deadline": response_deadline,
             "accepted_at": None,
             "pending_extension_days": None,
+            "extension_requests": 0,
         }
     )
     event = TicketDispatched(

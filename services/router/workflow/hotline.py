@@ -123,14 +123,21 @@ def feedback(state: TicketState, event: TicketFeedback, ctx: Context) -> Transit
 
 
 def _reopen(state: TicketState, department: str, event: TicketFeedback, ctx: Context) -> Transition:
+    """重办: a new time limit from the reopening (the centre's limit for reopenings,
+    else the rule's), with a new response deadline within it."""
+    time_limit = ctx.policy.reopen_time_limit or state.time_limit
+    deadline = ctx.deadline(time_limit, ctx.now)
+    response = ctx.response_deadline(state.priority, ctx.now, deadline, state.response_limit)
     new = state.model_copy(
         update={
             "status": Status.REOPENED,
             "reopen_count": state.reopen_count + 1,
             "resolved_at": None,
             "accepted_at": None,
-            "deadline": ctx.deadline(state.time_limit, ctx.now),
-            "response_deadline": ctx.response_deadline(state.priority, ctx.now),
+            "time_limit": time_limit,
+            "deadline": deadline,
+            "response_deadline": response,
+            "extension_requests": 0,
         }
     )
     reopened = TicketReopened(

@@ -36,12 +36,16 @@ class TicketState(BaseModel):
     # sub-centre that passed it on (转派): who may read it from then on.
     handlers: tuple[str, ...] = ()
     time_limit: str = ""
+    # The rule's response limit of the current dispatch; None: the default.
+    response_limit: str | None = None
     dispatched_at: datetime | None = None
     deadline: datetime | None = None
     response_deadline: datetime | None = None
     accepted_at: datetime | None = None
     pending_extension_days: int | None = None
     extensions_granted: int = 0
+    # Extension requests in this dispatch, refused ones included (docs/DOMAIN.md §3).
+    extension_requests: int = 0
     resolved_at: datetime | None = None
     reply: str | None = None
     reopen_count: int = 0
