@@ -104,3 +104,15 @@ def require_text(name: str, text: str, max_length: int) -> str:
 def require_staff(who: Principal) -> None:
     if who.kind != ActorKind.STAFF:
         raise WorkflowError("STAFF_ONLY", "only hotline staff can do this", 403)
+
+
+def before_deadline(state: TicketState, ctx: Context) -> None:
+    """An extension moves a deadline that has not passed: once it has, the ticket
+    was due and overdue on that day, and each time limit is due once
+    (docs/DOMAIN.md §4)."""
+    assert state.deadline is not None
+    if ctx.now > state.deadline:
+        raise WorkflowError(
+            "EXTENSION_TOO_LATE",
+            f"the deadline ({state.deadline.isoformat()}) has passed: the ticket is overdue",
+        )

@@ -7,6 +7,7 @@ from services.router.workflow.context import (
     Context,
     Transition,
     actor_of,
+    before_deadline,
     require_department,
     require_text,
 )
@@ -90,6 +91,7 @@ def request_extension(
     require_text("reason", reason, 2000)
     if state.extensions_granted >= ctx.policy.max_extensions:
         raise WorkflowError("EXTENSION_LIMIT", "this ticket was extended already")
+    before_deadline(state, ctx)
     if state.extension_requests >= ctx.policy.extension_requests_per_dispatch:
         raise WorkflowError(
             "EXTENSION_LIMIT",

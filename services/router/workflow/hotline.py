@@ -7,6 +7,7 @@ from services.router.workflow.context import (
     Context,
     Transition,
     actor_of,
+    before_deadline,
     require_staff,
     require_text,
 )
@@ -36,6 +37,8 @@ def decide_extension(
     days = state.pending_extension_days or 0
     department = state.lead()
     assert state.deadline is not None
+    if approve:
+        before_deadline(state, ctx)
     if not approve:
         require_text("note", note, 2000)  # a refusal says why
         refused = state.model_copy(
