@@ -131,12 +131,12 @@ class TicketStory:
     def _dept(self) -> Actor:
         return Actor(kind=ActorKind.DEPARTMENT, id=self.department)
 
-    def received(self, at: datetime) -> TicketReceived:
+    def received(self, at: datetime, related_to: str | None = None) -> TicketReceived:
         return TicketReceived(
             ticket_id=self.ticket_id,
             occurred_at=at,
             actor=Actor(kind=ActorKind.AGENT, id="seat-7"),
-            payload=ReceivedPayload(ticket=self.draft),
+            payload=ReceivedPayload(ticket=self.draft, related_to=related_to),
         )
 
     def resolved_on_spot(self, at: datetime, answer: str = "已当场答复") -> TicketResolvedOnSpot:

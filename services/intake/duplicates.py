@@ -1,5 +1,6 @@
 """Duplicates (并单): the same caller with near-identical text within the window is
-linked to the earlier ticket instead of opening a new one.
+linked to the earlier ticket, while it is open, instead of opening a new one; a
+repeat of a closed ticket opens a new one that records the earlier as related.
 
 One small document per caller (keyed by a hash of the number, an _id lookup)
 holds that caller's tickets of the window, so a check never scans the tickets.
@@ -42,15 +43,15 @@ class CallerIndex:
         since = now - self._window
         return [e for e in (doc or {}).get("recent", []) if e["at"] >= since]
 
-    async def find(self, caller: str, text: str, now: datetime) -> Earlier | None:
-        """The caller's most similar ticket of the window, if near-identical."""
+    async def find(self, caller: str, text: str, now: datetime) -> list[Earlier]:
+        """The caller's near-identical tickets of the window, the most similar first."""
         folded = fold(text)
-        best: Earlier | None = None
-        for entry in await self._recent(caller, now):
-            score = fuzz.ratio(folded, entry["text"])
-            if score >= self._threshold and (best is None or score > best.similarity):
-                best = Earlier(entry["ticket_id"], score)
-        return best
+        found = [
+            Earlier(entry["ticket_id"], fuzz.ratio(folded, entry["text"]))
+            for entry in await self._recent(caller, now)
+        ]
+        close = [e for e in found if e.similarity >= self._threshold]
+        return sorted(close, key=lambda e: -e.similarity)
 
     async def remember(self, caller: str, ticket_id: str, text: str, now: datetime) -> None:
         recent = await self._recent(caller, now)

@@ -39,6 +39,7 @@ from shared.events import (
     TicketReceived,
     TicketResolvedOnSpot,
 )
+from shared.events.catalogue import CLOSED_STATUSES
 from shared.locks import KeyedLock
 from shared.messaging.publisher import Publisher
 
@@ -135,16 +136,31 @@ class Intake:
         # One caller at a time: the check and the remembering of a new ticket must
         # not interleave, or two quick identical calls would both open tickets.
         async with self.caller_locks.hold(caller):
-            earlier = await self.callers.find(caller, submission.draft.text, self.clock())
-            if earlier is not None:
-                return await self._link(submission, key, earlier)
-            return await self._open(submission, key, caller)
+            similar = await self.callers.find(caller, submission.draft.text, self.clock())
+            for earlier in similar:
+                if await self._still_open(earlier.ticket_id):
+                    return await self._link(submission, key, earlier)
+            # A repeat of a closed matter is not lost in a closed ticket: a new one,
+            # recording the earlier (a repeat complaint).
+            related = similar[0].ticket_id if similar else None
+            return await self._open(submission, key, caller, related)
 
-    async def _open(self, submission: Submission, key: str | None, caller: str | None) -> Receipt:
+    async def _still_open(self, ticket_id: str) -> bool:
+        progress = await self.status.get(ticket_id)
+        status = progress.status if progress is not None else None
+        return status not in CLOSED_STATUSES
+
+    async def _open(
+        self,
+        submission: Submission,
+        key: str | None,
+        caller: str | None,
+        related_to: str | None = None,
+    ) -> Receipt:
         now = self.clock()
         record = await self.repo.insert_new(
             now.astimezone(self.timezone).date(),
-            lambda ticket_id: _event(ticket_id, submission, now),
+            lambda ticket_id: _event(ticket_id, submission, now, related_to),
             now,
             key,
             submission.draft.channel.value,
@@ -286,7 +302,9 @@ def _link_id(key: str | None) -> uuid.UUID:
     return uuid.uuid5(LINK_IDS, key) if key is not None else uuid.uuid4()
 
 
-def _event(ticket_id: str, submission: Submission, now: datetime) -> Envelope:
+def _event(
+    ticket_id: str, submission: Submission, now: datetime, related_to: str | None = None
+) -> Envelope:
     draft = submission.draft
     if submission.on_spot_answer is not None:
         return TicketResolvedOnSpot(
@@ -299,9 +317,13 @@ def _event(ticket_id: str, submission: Submission, now: datetime) -> Envelope:
         ticket_id=ticket_id,
         occurred_at=now,
         actor=submission.actor,
-        payload=ReceivedPayload(ticket=draft),
+        payload=ReceivedPayload(ticket=draft, related_to=related_to),
     )
 
 
 def _receipt(record: IntakeRecord, replayed: bool) -> Receipt:
-    return Receipt(ticket_id=record.ticket_id, status=record.event.event_type, replayed=replayed)
+    event = record.event
+    related = event.payload.related_to if isinstance(event, TicketReceived) else None
+    return Receipt(
+        ticket_id=record.ticket_id, status=event.event_type, replayed=replayed, related_to=related
+    )

@@ -65,6 +65,11 @@ class Receipt(BaseModel):
         description="set when the request repeats the caller's earlier ticket (并单): "
         "it was linked to that ticket and no new one was opened",
     )
+    related_to: str | None = Field(
+        default=None,
+        description="set when the request repeats the caller's earlier ticket that is "
+        "already closed: a new ticket was opened, recording the earlier one",
+    )
 
 
 class FeedbackSubmission(BaseModel):

@@ -25,6 +25,7 @@ from shared.events import (
     TicketDispatched,
     TicketEvent,
     TicketOverdue,
+    TicketReceived,
     TicketReopened,
     TicketResolved,
 )
@@ -60,6 +61,8 @@ EVENT_COUNTERS = {
 FIELDS: tuple[str, ...] = (
     *EVENT_COUNTERS.values(),
     "redispatched",
+    # Tickets repeating the caller's closed ticket (重复投诉): a new ticket each.
+    "repeated",
     "accepted_in_time",
     "resolved_on_time",
     "rated",
@@ -126,6 +129,8 @@ def increments(event: TicketEvent, tz: ZoneInfo) -> Iterator[tuple[Bucket, dict[
     counts: dict[str, float] = {EVENT_COUNTERS[event.event_type]: 1}
     if event.event_type == "resolved_on_spot":
         counts["received"] = 1  # answered on the spot is received, too
+    if isinstance(event, TicketReceived) and event.payload.related_to is not None:
+        counts["repeated"] = 1
     if isinstance(event, TicketDispatched) and event.payload.round > 1:
         counts["redispatched"] = 1
     if isinstance(event, TicketAccepted) and event.payload.responded_in_time:

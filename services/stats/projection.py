@@ -73,6 +73,8 @@ def _received(view: Document, at: datetime, p: dict[str, Any]) -> None:
     view["caller"] = caller_digest((ticket.get("citizen") or {}).get("phone"))
     if "answer" in p:
         view["answer"] = p["answer"]
+    if p.get("related_to"):
+        view["related_to"] = p["related_to"]  # the closed ticket this one repeats
 
 
 def _dispatched(view: Document, at: datetime, p: dict[str, Any]) -> None:

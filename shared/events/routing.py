@@ -12,6 +12,9 @@ from shared.events.envelope import Envelope
 
 class ReceivedPayload(Frozen):
     ticket: TicketDraft
+    # The caller's earlier, already closed ticket this request repeats: a new
+    # ticket that records it (a repeat complaint), never linked to a closed one.
+    related_to: str | None = None
 
 
 class TicketReceived(Envelope):

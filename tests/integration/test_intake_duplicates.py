@@ -23,7 +23,14 @@ from shared.events import (
 )
 from shared.messaging.publisher import Publisher
 from shared.settings import CommonSettings
-from tests.intake_support import IntakeHarness, Probe, intake_settings_of, reconnect, running
+from tests.intake_support import (
+    IntakeHarness,
+    Probe,
+    intake_settings_of,
+    progress_to,
+    reconnect,
+    running,
+)
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -64,6 +71,7 @@ async def test_same_caller_near_identical_text_is_linked_not_opened(
         "status": "linked",
         "replayed": False,
         "duplicate_of": first["ticket_id"],
+        "related_to": None,
     }
     [event] = await probe.wait_for("router", 1)  # one ticket published, not two
     assert event.ticket_id == first["ticket_id"]
@@ -74,6 +82,32 @@ async def test_same_caller_near_identical_text_is_linked_not_opened(
     assert linked.payload.ticket.text == again_text.strip()
     assert linked.payload.similarity >= 90
     assert await harness.intake.callers.links_of(first["ticket_id"]) == 1
+
+
+@pytest.mark.parametrize("closed_by", [("resolved",), ("resolved", "closed")])
+async def test_a_repeat_of_a_closed_ticket_opens_a_new_one_related_to_it(
+    harness: IntakeHarness, probe: Probe, closed_by: tuple[str, ...]
+) -> None:
+    first = (await harness.post(REPORT)).json()["ticket_id"]
+    await progress_to(harness, first, "dispatched", "accepted", *closed_by)
+    again = await harness.post(REPORT)
+    assert again.status_code == 202, again.text
+    body = again.json()
+    assert (body["status"], body["duplicate_of"], body["related_to"]) == (
+        "received",
+        None,
+        first,
+    )
+    assert body["ticket_id"] != first
+    # Two tickets go to the router: the repeat is dispatched, not lost.
+    received = await probe.wait_for("router", 2)
+    assert [e.ticket_id for e in received] == [first, body["ticket_id"]]
+    repeat = received[1]
+    assert isinstance(repeat, TicketReceived) and repeat.payload.related_to == first
+    assert await harness.intake.callers.links_of(first) == 0
+    # A third call while the repeat is open is linked to the open one.
+    third = (await harness.post(REPORT)).json()
+    assert (third["status"], third["duplicate_of"]) == ("linked", body["ticket_id"])
 
 
 async def test_other_text_other_caller_or_after_the_window_opens_a_new_ticket(

@@ -144,6 +144,13 @@ def test_increments_of_each_kind(kind: str) -> None:
         assert set(counts) <= set(FIELDS)
 
 
+def test_a_repeat_of_a_closed_ticket_is_received_and_counted_as_a_repeat() -> None:
+    event = story().received(city(D1, 11), related_to="LC20250301-0009")
+    [(bucket, counts)] = counted(event)
+    assert bucket == on(D1, "")
+    assert counts == {"received": 1, "repeated": 1}
+
+
 def test_first_dispatch_is_not_a_redispatch() -> None:
     event = story().dispatched(city(D1, 10), WATER, hours=72)
     assert counted(event) == [(on(D1), {"dispatched": 1})]
