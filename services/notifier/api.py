@@ -30,7 +30,7 @@ def build_router(deliveries: DeliveryRepository, timers: TimerRepository) -> API
     async def list_deliveries(
         reader: Reader,
         ticket_id: TicketId = None,
-        status: Literal["pending", "delivered", "dead"] | None = None,
+        status: Literal["pending", "delivered", "dead", "superseded"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
         """Deliveries of a ticket's notices, or all of one status (status=dead lists

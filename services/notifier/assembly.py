@@ -56,6 +56,7 @@ async def assemble(
         settings.delivery_backoff_cap_s,
         settings.delivery_max_attempts,
         lease,
+        standing=timers.standing,
     )
     delivery_worker = JobWorker(deliveries, sender.attempt, clock, settings.delivery_poll_s)
     sender.offer = delivery_worker.offer
@@ -83,6 +84,7 @@ async def assemble(
         delivery_worker.offer,
         timer_worker.offer,
         firer.overdue_missed,
+        settings.hotline_centre,
     )
     return NotifierParts(
         deliveries, timers, channels, sender, delivery_worker, firer, timer_worker, notifier

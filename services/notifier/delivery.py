@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.notifier.channels import DeliveryChannel, Outcome
+from services.notifier.currency import is_current
 from services.notifier.metrics import DELIVERIES
 from services.notifier.notices import minimised
 from services.notifier.repository import DeliveryRepository
@@ -31,6 +32,9 @@ class DeliverySender:
     # Set once the worker that runs this sender exists: a retry due soon is
     # handed straight back to it instead of waiting for its next scan.
     offer: Callable[[Document], None] = lambda _job: None
+    # Where the notifier last learnt a ticket stands (TimerRepository.standing);
+    # None: every notice is current.
+    standing: Callable[[str], Awaitable[Document | None]] | None = None
     throttle: LogThrottle = field(default_factory=LogThrottle)
 
     def backoff(self, attempt_no: int) -> timedelta:
@@ -42,12 +46,36 @@ class DeliverySender:
     async def attempt(self, delivery: Document) -> None:
         if not await self.repo.claim(delivery, self.clock(), self.lease):
             return
+        if not await self._current(delivery):
+            await self._supersede(delivery)
+            return
         channel = self.channels.get(str(delivery["channel"]))
         if channel is None or not delivery.get("target"):
             outcome = Outcome(False, error="no channel reaches this department")
         else:
             outcome = await channel.send(delivery)
         await self._record(delivery, outcome, reachable=channel is not None)
+
+    async def _current(self, delivery: Document) -> bool:
+        if self.standing is None:
+            return True
+        return is_current(delivery, await self.standing(str(delivery["ticket_id"])))
+
+    async def _supersede(self, delivery: Document) -> None:
+        """Dropped before the attempt: the ticket moved on (returned, re-dispatched,
+        resolved, closed, staff acted). Recorded as superseded, not sent."""
+        record = {
+            "n": int(delivery["attempt_no"]) + 1,
+            "at": self.clock(),
+            "ok": False,
+            "status_code": None,
+            "error": "superseded: the ticket is no longer with this department at this step",
+        }
+        await self.repo.record_attempt(
+            delivery["_id"], record, "superseded", None, minimised(delivery)
+        )
+        DELIVERIES.labels(str(delivery["channel"]), "superseded").inc()
+        logger.info("delivery %s superseded", delivery["_id"])
 
     async def _record(self, delivery: Document, outcome: Outcome, reachable: bool) -> None:
         now = self.clock()

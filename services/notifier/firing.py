@@ -72,6 +72,7 @@ class TimerFirer:
             department_id=recipient,
             fields=self._fields(timer),
             now=now,
+            about=str(timer["department"]),
         )
         if delivery is not None:
             self.offer_delivery(delivery)

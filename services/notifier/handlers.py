@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from services.notifier.channels import DeliveryChannel
+from services.notifier.currency import standing
 from services.notifier.notices import contact_line, notify
 from services.notifier.repository import DeliveryRepository
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
@@ -21,8 +22,11 @@ from shared.events import (
     TicketDispatched,
     TicketEvent,
     TicketExtended,
+    TicketExtensionRefused,
+    TicketExtensionRequested,
     TicketReopened,
     TicketResolved,
+    TicketUnroutable,
 )
 from shared.locks import KeyedLock
 from shared.mongo import Document
@@ -46,6 +50,8 @@ class Notifier:
     # Sends the overdue event a late resolution finds never sent
     # (TimerFirer.overdue_missed): ticket, its generations, resolved at.
     overdue_missed: Callable[[str, list[str], datetime], Awaitable[None]]
+    # The hotline centre (city.platform): told when staff must act.
+    hotline_centre: str = "city.platform"
     locks: KeyedLock = field(default_factory=KeyedLock)
 
 
@@ -53,7 +59,9 @@ async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
     async with notifier.locks.hold(event.ticket_id):
         schedules = isinstance(event, (TicketDispatched, TicketExtended, TicketReopened))
         generation = str(event.event_id) if schedules else None
-        known = await notifier.timers.accept_event(event.ticket_id, event.occurred_at, generation)
+        known = await notifier.timers.accept_event(
+            event.ticket_id, event.occurred_at, generation, standing(event)
+        )
         if known is None:
             logger.info(
                 "ignoring %s of %s: a newer event applied", event.event_type, event.ticket_id
@@ -73,6 +81,10 @@ async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
         await _schedule(n, event, plan, p.department, p.deadline, p.response_deadline)
     elif isinstance(event, TicketAccepted):
         await n.timers.cancel(event.ticket_id, kinds=("urge",), known=known)
+    elif isinstance(event, TicketExtensionRequested):
+        await _to_centre(n, event, "extension_request", _extension_fields(event, n))
+    elif isinstance(event, TicketExtensionRefused):
+        return  # the clock runs on; the centre's notice of the request is superseded
     elif isinstance(event, TicketExtended):
         p2 = event.payload
         await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen, known=known)
@@ -87,6 +99,43 @@ async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
         if isinstance(event, TicketResolved) and not event.payload.on_time and known.generations:
             await n.overdue_missed(event.ticket_id, known.generations, event.occurred_at)
         await n.timers.cancel(event.ticket_id, known=known)
+        if isinstance(event, TicketUnroutable):
+            fields = {"reason": event.payload.reason, "district_name": _district(event, n)}
+            await _to_centre(n, event, "manual_queue", fields)
+
+
+async def _to_centre(n: Notifier, event: TicketEvent, kind: str, fields: Document) -> None:
+    """A notice to the hotline centre that staff must act (issue #17, point 7),
+    delivered like any other and dropped once they have (currency.is_current)."""
+    delivery = await notify(
+        n.deliveries,
+        n.directory,
+        n.channels,
+        cause=str(event.event_id),
+        kind=kind,
+        ticket_id=event.ticket_id,
+        department_id=n.hotline_centre,
+        fields=fields,
+        now=n.clock(),
+    )
+    if delivery is not None:
+        n.offer_delivery(delivery)
+
+
+def _extension_fields(event: TicketExtensionRequested, n: Notifier) -> Document:
+    p = event.payload
+    handler = n.directory.department(p.department)
+    return {
+        "handler": p.department,
+        "handler_name": handler.name if handler else p.department,
+        "days": p.days,
+        "reason": p.reason,
+    }
+
+
+def _district(event: TicketUnroutable, n: Notifier) -> str:
+    district = n.directory.district(event.payload.dims.district)
+    return district.name if district else event.payload.dims.district
 
 
 async def _schedule(
@@ -122,6 +171,7 @@ async def _dispatch_notices(event: TicketDispatched, n: Notifier) -> None:
             department_id=department,
             fields=_dispatch_fields(event, role, n.calendar),
             now=n.clock(),
+            step=str(event.event_id),
         )
         if delivery is not None:
             n.offer_delivery(delivery)

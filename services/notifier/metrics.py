@@ -6,12 +6,12 @@ from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES = Counter(
     "hotline_notifier_deliveries_total",
-    "Delivery attempts by channel and outcome (delivered, failed, dead)",
+    "Delivery attempts by channel and outcome (delivered, failed, dead, superseded)",
     ["channel", "outcome"],
 )
 DELIVERIES_BY_STATUS = Gauge(
     "hotline_notifier_delivery_backlog",
-    "Deliveries by status (pending, delivered, dead), as last counted",
+    "Deliveries by status (pending, delivered, dead, superseded), as last counted",
     ["status"],
 )
 TIMERS_PENDING = Gauge("hotline_notifier_timers_pending", "Timers waiting to fire", ["kind"])

@@ -54,10 +54,15 @@ async def notify(
     department_id: str,
     fields: dict[str, Any],
     now: datetime,
+    step: str | None = None,
+    about: str | None = None,
 ) -> Document | None:
     """Schedule one notice to one department over its preferred channel. A
     department no channel can reach gets a dead delivery: recorded, counted.
-    Returns the new delivery, None if it was scheduled before."""
+    Returns the new delivery, None if it was scheduled before. `step` (the
+    dispatch a dispatch notice announces) and `about` (the department a
+    deadline notice is about) say when it is no longer current
+    (services.notifier.currency)."""
     department = directory.department(department_id)
     channel = channel_for(department, channels) if department else None
     target = channels[channel].target(department) if channel and department else None
@@ -85,6 +90,8 @@ async def notify(
                 "department_name": name,
                 "text": text,
             },
+            "step": step,
+            "about": about or department_id,
             "created_at": now,
             "next_attempt_at": now,
         }

@@ -12,7 +12,9 @@ from pymongo.errors import DuplicateKeyError
 from services.notifier.jobs import JobStore
 from shared.mongo import Document
 
-DELIVERY_STATUSES = ("pending", "delivered", "dead")
+# superseded: dropped before an attempt, the ticket having moved on
+# (services.notifier.currency).
+DELIVERY_STATUSES = ("pending", "delivered", "dead", "superseded")
 
 
 class DeliveryRepository(JobStore):
@@ -67,6 +69,9 @@ class DeliveryRepository(JobStore):
                 query[field] = value
         cursor = self.jobs.find(query).sort("created_at", 1).limit(limit)
         return await cursor.to_list()
+
+    async def get(self, delivery_id: str) -> Document | None:
+        return await self.jobs.find_one({"_id": delivery_id})
 
     async def for_ticket(self, ticket_id: str) -> list[Document]:
         return await self.find(ticket_id, None)

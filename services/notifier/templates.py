@@ -31,6 +31,17 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "{department_name}：{handler_name}承办的工单{ticket_id}已超期{count}个工作日"
         "（期限{deadline_local}），请督促其尽快办结。",
     ),
+    # To the hotline centre: staff must act.
+    "manual_queue": (
+        "【12345待人工派单】{ticket_id}",
+        "{department_name}：工单{ticket_id}（{district_name}）无法自动派单，已进入人工派单队列，"
+        "请尽快派单。原因：{reason}",
+    ),
+    "extension_request": (
+        "【12345延期申请】{ticket_id}",
+        "{department_name}：{handler_name}申请将工单{ticket_id}延期{days}个工作日"
+        "，请审批。理由：{reason}",
+    ),
 }
 
 ROLE_NAMES = {"lead": "主办", "co": "协办"}

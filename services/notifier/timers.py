@@ -165,21 +165,30 @@ class TimerRepository(JobStore):
                 oldest = doc["due_at"]
         return counts, (now - oldest).total_seconds() if oldest else 0.0
 
+    async def standing(self, ticket_id: str) -> Document | None:
+        """Where the notifier last learnt the ticket stands (by _id)."""
+        return await self._tickets.find_one({"_id": ticket_id})
+
     async def for_ticket(self, ticket_id: str) -> list[Document]:
         cursor = self.jobs.find({"ticket_id": ticket_id}).sort("original_due_at", 1)
         return await cursor.to_list()
 
     async def accept_event(
-        self, ticket_id: str, occurred_at: datetime, generation: str | None = None
+        self,
+        ticket_id: str,
+        occurred_at: datetime,
+        generation: str | None = None,
+        standing: Document | None = None,
     ) -> TicketTimers | None:
         """None for an event older than one already applied to the ticket: a late
         redelivery must not cancel the timers a newer event set. An event that
         sets timers records its generation, which cancel() needs: the
-        generations from before this event are returned for it."""
+        generations from before this event are returned for it. `standing`:
+        where the event leaves the ticket (services.notifier.currency)."""
         doc = await self._tickets.find_one({"_id": ticket_id})
         if doc is not None and doc["last_at"] > occurred_at:
             return None
-        update: dict[str, Any] = {"$set": {"last_at": occurred_at}}
+        update: dict[str, Any] = {"$set": {"last_at": occurred_at, **(standing or {})}}
         if doc is None:
             update["$set"]["generations"] = [generation] if generation else []
         elif generation is not None and "generations" in doc:

@@ -578,7 +578,12 @@ async def test_two_workers_deliver_each_notice_exactly_once(notifiers: Notifiers
     two.start_deliveries()
 
     async def all_delivered() -> bool:
-        return await one.deliveries.count_by_status() == {"pending": 0, "delivered": 20, "dead": 0}
+        return await one.deliveries.count_by_status() == {
+            "pending": 0,
+            "delivered": 20,
+            "dead": 0,
+            "superseded": 0,
+        }
 
     await eventually(all_delivered, timeout_s=30)
     counts = notifiers.receiver.per_delivery()
@@ -723,9 +728,19 @@ async def test_api_reads_are_scoped_to_the_department_and_masked(notifiers: Noti
 async def test_delivery_counts_fall_back_to_zero(notifiers: Notifiers) -> None:
     """A status nobody is in any more reads 0: the backlog gauge must drain."""
     n = await notifiers.replica()
-    assert await n.deliveries.count_by_status() == {"pending": 0, "delivered": 0, "dead": 0}
+    assert await n.deliveries.count_by_status() == {
+        "pending": 0,
+        "delivered": 0,
+        "dead": 0,
+        "superseded": 0,
+    }
     await n.handle(dispatched("LC-COUNT"))
     assert (await n.deliveries.count_by_status())["pending"] == 1
     n.start_deliveries()
     await n.wait_for_status("LC-COUNT", "delivered")
-    assert await n.deliveries.count_by_status() == {"pending": 0, "delivered": 1, "dead": 0}
+    assert await n.deliveries.count_by_status() == {
+        "pending": 0,
+        "delivered": 1,
+        "dead": 0,
+        "superseded": 0,
+    }
