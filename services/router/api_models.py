@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router.workflow.state import Status, TicketState
+from services.router.workflow.state import ReturnRecord, Status, TicketState
 from shared.logmask import mask_phones
 from shared.privacy import Contact, contact_of
 
@@ -54,6 +54,12 @@ class TicketView(BaseModel):
     co_departments: list[str]
     round: int
     returned_by: list[str]
+    returns: list[ReturnRecord] = Field(
+        default=[], description="every return (退单): the department, its reason and when"
+    )
+    extension_requests: int = Field(
+        default=0, description="extension requests in this dispatch, refused ones included"
+    )
     time_limit: str
     dispatched_at: datetime | None
     deadline: datetime | None
@@ -79,6 +85,8 @@ class TicketView(BaseModel):
     def of(cls, state: TicketState, with_contact: bool) -> TicketView:
         data = state.model_dump(exclude={"draft", "version", "feedback_ids", "handlers"})
         contact = contact_of(state.draft.model_dump(mode="json"))
+        if not with_contact:  # a reason may quote the citizen's number
+            data["returns"] = [{**r, "reason": mask_phones(r["reason"])} for r in data["returns"]]
         return cls(
             **data,
             district=state.draft.district,

@@ -14,6 +14,7 @@ from services.router.workflow.context import (
 from services.router.workflow.dispatch import Target, by_rules, dispatch
 from services.router.workflow.state import (
     Principal,
+    ReturnRecord,
     Status,
     TicketState,
     WorkflowError,
@@ -63,8 +64,13 @@ def return_ticket(state: TicketState, who: Principal, reason: str, ctx: Context)
             f"a ticket can be returned only within {ctx.policy.return_window_days} working days"
             f" of dispatch (until {window_end.isoformat()})",
         )
+    record = ReturnRecord(department=department, reason=reason, at=ctx.now)
     returned = state.model_copy(
-        update={"returned_by": (*state.returned_by, department), "accepted_at": None}
+        update={
+            "returned_by": (*state.returned_by, department),
+            "returns": (*state.returns, record),
+            "accepted_at": None,
+        }
     )
     event = TicketReturned(
         ticket_id=state.ticket_id,

@@ -21,6 +21,16 @@ class Status(StrEnum):
     UNROUTABLE = "unroutable"
 
 
+class ReturnRecord(BaseModel):
+    """One return (退单): who, why and when, shown in the ticket's view."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    department: str
+    reason: str
+    at: datetime
+
+
 class TicketState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -32,6 +42,7 @@ class TicketState(BaseModel):
     co_departments: tuple[str, ...] = ()
     round: int = 0
     returned_by: tuple[str, ...] = ()
+    returns: tuple[ReturnRecord, ...] = ()
     # Every unit the ticket was dispatched to (lead or co-handler) and every county
     # sub-centre that passed it on (转派): who may read it from then on.
     handlers: tuple[str, ...] = ()
