@@ -28,6 +28,7 @@ from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from shared.access import Access, install_access, open_access
 from shared.clock import ManualClock
+from shared.directory import load_directory
 from shared.domain import Actor, ActorKind, Category, Channel, Priority, TicketDims, TicketDraft
 from shared.events import (
     AcceptedPayload,
@@ -74,7 +75,7 @@ from shared.events import (
 )
 from shared.keys import KeyKind
 from shared.mongo import Document, create_client, service_database
-from shared.settings import CommonSettings
+from shared.settings import DATA_DIR, CommonSettings
 
 CITY = ZoneInfo("Asia/Shanghai")
 ROUTER = Actor(kind=ActorKind.SYSTEM, id="router")
@@ -427,7 +428,9 @@ async def stats_harness(
         clock = ManualClock(now)
         aggregator = Aggregator(archive, views, counters, meta, CITY, clock, "live", batch)
         app = FastAPI()
-        app.include_router(build_router(StatsApi(views, counters, CITY, clock)))
+        directory = load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
+        names = {d.id: d.name for d in directory.departments.values()}
+        app.include_router(build_router(StatsApi(views, counters, CITY, clock, names=names)))
         access = open_access(client, settings, None)
         install_access(app, access)
         staff = (await access.store.issue(KeyKind.STAFF, "stats.tester", utcnow()))[1]

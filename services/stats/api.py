@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from services.stats.access import StatsReader, TicketReader, ticket_contact
 from services.stats.csvout import csv_response
 from services.stats.exports import ExportLog, export_routes, with_contacts
 from services.stats.projection import ordered_steps
+from services.stats.ranking import COLUMNS, rank_departments
 from services.stats.rates import add_up, measures
 from services.stats.repository import Counters, TicketViews
 from shared.access import refusal_responses
@@ -35,11 +36,14 @@ class StatsApi:
         tz: ZoneInfo,
         clock: Callable[[], datetime] | None = None,
         exports: ExportLog | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.views = views
         self.counters = counters
         self.exports = exports or ExportLog(views.collection.database)
         self.tz = tz
+        # Department id -> its Chinese name in the directory (the ranking shows both).
+        self.names: Mapping[str, str] = names or {}
         # The service's clock (shared.clock), so that "today" and "overdue" agree
         # with the notifier's deadlines when tests move time.
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -134,13 +138,29 @@ def _ticket_routes(api: StatsApi) -> APIRouter:
             rows = with_contacts([reader.shown(item) for item in items])
             asked = {**filters, "overdue": overdue, "from": from_, "to": to, "offset": offset}
             await api.exports.record(reader.owner, api.clock(), _plain(asked), len(rows))
-            return csv_response("tickets-contacts.csv", rows)
+            return csv_response("tickets-contacts.csv", rows, TICKET_COLUMNS)
         shown = [reader.shown(item) for item in items]
         if format == "csv":
-            return csv_response("tickets.csv", shown)
+            return csv_response("tickets.csv", shown, TICKET_COLUMNS)
         return {"total": total, "offset": offset, "limit": limit, "items": shown}
 
     return router
+
+
+# The columns every ticket export has, even an empty one; a row's others follow.
+TICKET_COLUMNS = (
+    "ticket_id",
+    "status",
+    "received_at",
+    "district",
+    "town",
+    "category",
+    "channel",
+    "priority",
+    "department",
+    "deadline",
+    "text",
+)
 
 
 def _stats_routes(api: StatsApi) -> APIRouter:
@@ -191,11 +211,11 @@ def _stats_routes(api: StatsApi) -> APIRouter:
         start, end = api.period(from_, to, default_days=30)
         rows = await api.totals(start, end, {}, group_by="department")
         rows.pop("", None)  # receipts and other steps before any department
-        ranked = rank_departments(rows)
+        ranked = rank_departments(rows, api.names)
         if reader.department is not None:
             ranked = [r for r in ranked if r["department"] == reader.department]
         if format == "csv":
-            return csv_response("ranking.csv", ranked)
+            return csv_response("ranking.csv", ranked, COLUMNS)
         return {"from": start, "to": end, "departments": ranked}
 
     @router.get("/trend")
@@ -221,36 +241,6 @@ def _stats_routes(api: StatsApi) -> APIRouter:
         return {"from": start, "to": end, "days": days}
 
     return router
-
-
-def rank_departments(rows: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    """Ordered by the mean of the three rates; the bottom quarter (with enough
-    volume to judge) is flagged as laggard."""
-    ranked = []
-    for department, row in rows.items():
-        m = measures(row)
-        three = [m["rates"][k]["value"] for k in ("response", "resolution", "satisfaction")]
-        known = [v for v in three if v is not None]
-        ranked.append(
-            {
-                "department": department,
-                "dispatched": m["counts"]["dispatched"],
-                "response_rate": m["rates"]["response"]["value"],
-                "resolution_rate": m["rates"]["resolution"]["value"],
-                "satisfaction_rate": m["rates"]["satisfaction"]["value"],
-                "completion_rate": m["rates"]["completion"]["value"],
-                "score": round(sum(known) / len(known), 4) if known else None,
-            }
-        )
-    ranked.sort(
-        key=lambda r: (r["score"] is None, -(r["score"] or 0), -r["dispatched"], r["department"])
-    )
-    scored = [r for r in ranked if r["score"] is not None]
-    cut = len(scored) - max(1, len(scored) // 4) if len(scored) >= 4 else len(scored)
-    for position, row in enumerate(ranked, start=1):
-        row["rank"] = position
-        row["laggard"] = row["score"] is not None and position > cut
-    return ranked
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from fastapi.responses import Response
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
+def to_csv(rows: list[dict[str, Any]], header: Sequence[str] = ()) -> str:
+    """`header`: the columns an answer always has, so that an empty one still
+    has its header row; a row's other keys follow."""
+    columns: list[str] = list(header)
     for row in rows:
         columns += [key for key in row if key not in columns]
     out = io.StringIO()
@@ -33,8 +36,8 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_response(filename: str, rows: list[dict[str, Any]]) -> Response:
-    body = "\ufeff" + to_csv(rows)
+def csv_response(filename: str, rows: list[dict[str, Any]], header: Sequence[str] = ()) -> Response:
+    body = "\ufeff" + to_csv(rows, header)
     return Response(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",

@@ -40,12 +40,13 @@ async def main(settings: StatsSettings) -> None:
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
     exports = ExportLog(infra.db)
     await exports.ensure_indexes()
-    api = StatsApi(views, counters, tz, clock, exports)
-    app.include_router(build_router(api))
     directory = load_directory(settings.districts_file, settings.directory_file)
+    names = {d.id: d.name for d in directory.departments.values()}
+    api = StatsApi(views, counters, tz, clock, exports, names)
+    app.include_router(build_router(api))
     install_access(app, open_access(infra.mongo, settings, directory))
     mount_dashboard(app)
-    units = list(load_directory(settings.districts_file, settings.directory_file).departments)
+    units = list(directory.departments)
     tasks = [aggregator.run(), refresh_gauges(api, clock, units)]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 

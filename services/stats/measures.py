@@ -28,6 +28,7 @@ from shared.events import (
     TicketReceived,
     TicketReopened,
     TicketResolved,
+    TicketReturned,
 )
 
 # Upper edges (hours) of the handling-time histogram; one more bucket is open-ended.
@@ -64,6 +65,10 @@ FIELDS: tuple[str, ...] = (
     # Tickets repeating the caller's closed ticket (重复投诉): a new ticket each.
     "repeated",
     "accepted_in_time",
+    # Answered otherwise within the response limit: returned (not ours), or passed
+    # on (转派) by a sub-centre before accepting. Responses, as acceptances are.
+    "returned_in_time",
+    "passed_on_in_time",
     "resolved_on_time",
     "rated",
     "rated_solved",
@@ -135,12 +140,18 @@ def increments(event: TicketEvent, tz: ZoneInfo) -> Iterator[tuple[Bucket, dict[
         counts["redispatched"] = 1
     if isinstance(event, TicketAccepted) and event.payload.responded_in_time:
         counts["accepted_in_time"] = 1
+    if isinstance(event, TicketReturned) and event.payload.responded_in_time:
+        counts["returned_in_time"] = 1
     if isinstance(event, TicketClosed | TicketReopened):
         counts.update(_rating(event))
     if isinstance(event, TicketResolved):
         yield from _resolved(event, here, counts, tz)
         return
     yield here, counts
+    if isinstance(event, TicketDispatched) and event.payload.passed_on_in_time:
+        # The sub-centre's response, in its own bucket, not its unit's.
+        passer = here._replace(department=event.payload.previous_department or "")
+        yield passer, {"passed_on_in_time": 1}
     if isinstance(event, TicketOverdue):
         yield bucket_of(event, day_of(event.payload.deadline, tz)), {"due_overdue": 1}
 

@@ -65,7 +65,12 @@ def measures(totals: dict[str, float]) -> dict[str, Any]:
             "on_time": rate(t["resolved_on_time"], resolved),
             # A reopened ticket must be accepted again within the response limit,
             # so each reopening asks for a response as a dispatch does.
-            "response": rate(t["accepted_in_time"], t["dispatched"] + t["reopened"]),
+            # A return or a sub-centre's pass-on within the limit answers the
+            # dispatch too: not an ignored ticket.
+            "response": rate(
+                t["accepted_in_time"] + t["returned_in_time"] + t["passed_on_in_time"],
+                t["dispatched"] + t["reopened"],
+            ),
             "resolution": rate(t["rated_solved"], t["rated"]),
             "satisfaction": rate(t["rated_satisfied"], t["rated"]),
             "return": rate(t["returned"], t["dispatched"]),

@@ -72,6 +72,9 @@ class DispatchedPayload(Frozen):
     # centre, or by a county sub-centre passing the ticket to one of its units.
     via: Literal["rules", "manual", "sub_dispatch"] = "rules"
     previous_department: str | None = None
+    # A sub-centre that passed the ticket on (转派) before accepting it, within
+    # its response limit, responded: its response rate counts it as such.
+    passed_on_in_time: bool = False
 
 
 class TicketDispatched(Envelope):

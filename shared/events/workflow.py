@@ -17,6 +17,9 @@ class AcceptedPayload(DepartmentStep):
 
 class ReturnedPayload(DepartmentStep):
     reason: str = Field(min_length=1, max_length=2000)
+    # Returned within the response limit: a response ("not ours"), counted in
+    # the response rate as one, never as an ignored ticket.
+    responded_in_time: bool = False
 
 
 class ExtensionRequestedPayload(DepartmentStep):

@@ -198,6 +198,10 @@ def check_ranking(driver: WebDriver, ranking: dict[str, Any]) -> None:
     assert shown == [d["department"] for d in departments]
     laggards = driver.find_elements(By.CSS_SELECTOR, "#ranking-table tbody tr.laggard")
     assert len(laggards) == sum(1 for d in departments if d["laggard"])
+    # Each department under its Chinese name, with its id beside.
+    for row, department in zip(rows, departments, strict=True):
+        assert department["department_name"] != department["department"]
+        assert department["department_name"] in row.text and department["department"] in row.text
 
 
 def check_overdue(driver: WebDriver, page: dict[str, Any]) -> None:

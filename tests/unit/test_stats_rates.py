@@ -1,5 +1,5 @@
 """From summed counters to the measures (services/stats/rates.py), the department
-ranking (services/stats/api.rank_departments) and CSV answers (services/stats/csvout.py).
+ranking (services/stats/ranking.py) and CSV answers (services/stats/csvout.py).
 
 Every expected figure is worked out by hand in the comments next to it.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from services.stats.api import rank_departments
 from services.stats.csvout import csv_response, to_csv
 from services.stats.measures import FIELDS, HIST_FIELDS
+from services.stats.ranking import rank_departments
 from services.stats.rates import add_up, measures, p90_hours, rate
 
 # A department's month, as the counters would hold it.
@@ -182,29 +182,58 @@ def test_ranking_orders_on_the_mean_of_the_three_rates() -> None:
             "guanxian.water": row(4, 3, 3, 2, 2),
             # response 0 of 1, nothing rated: score 0 on the one rate known
             "city.housing": row(1, 0, 0, 0, 0),
-            # nothing dispatched, nothing rated: no score, ranked last
+            # nothing dispatched, nothing rated: no score, no rank
             "city.tax": {},
-        }
+        },
+        {"city.env": "市生态环境局"},
     )
     assert [(r["department"], r["score"], r["rank"]) for r in ranked] == [
         ("city.env", 1.0, 1),
         ("yanggu.urban-mgmt", 0.7222, 2),
         ("guanxian.water", 0.6945, 3),
         ("city.housing", 0.0, 4),
-        ("city.tax", None, 5),
+        ("city.tax", None, None),
     ]
-    # four scored: the bottom quarter (one) is the laggard; no score, no judgement
-    assert [r["laggard"] for r in ranked] == [False, False, False, True, False]
+    # Fewer than five departments with five tickets: nobody is judged a laggard.
+    assert not any(r["laggard"] for r in ranked)
     assert ranked[1]["response_rate"] == 0.6667
     assert ranked[3]["resolution_rate"] is None
+    # The Chinese name beside the id; the id where the directory has none.
+    assert [r["department_name"] for r in ranked[:2]] == ["市生态环境局", "yanggu.urban-mgmt"]
 
 
-def test_ranking_ties_go_to_volume_then_name() -> None:
+def test_equal_scores_share_a_rank() -> None:
     ranked = rank_departments(
         {"b": row(1, 1, 0, 0, 0), "a": row(1, 1, 0, 0, 0), "c": row(5, 5, 0, 0, 0)}
+        | {"d": row(2, 1, 0, 0, 0)}
     )
-    assert [r["department"] for r in ranked] == ["c", "a", "b"]
-    assert not any(r["laggard"] for r in ranked)  # fewer than four: nobody flagged
+    # Shown by volume, then id; ranked 1, 1, 1, 4.
+    assert [(r["department"], r["rank"]) for r in ranked] == [
+        ("c", 1),
+        ("a", 1),
+        ("b", 1),
+        ("d", 4),
+    ]
+
+
+def test_laggards_are_the_lowest_tenth_with_enough_tickets_ties_included() -> None:
+    # Eleven departments with at least five tickets: the lowest ceil(1.1) = 2
+    # scores are laggards' — 0.4 and the two tied at 0.5, all three; a
+    # department with fewer tickets is never judged, however low its score.
+    rows = {f"dep{i:02d}": row(10, 9, 0, 0, 0) for i in range(8)}
+    rows |= {"low": row(10, 4, 0, 0, 0), "tie-b": row(10, 5, 0, 0, 0), "tie-a": row(10, 5, 0, 0, 0)}
+    rows |= {"few": row(4, 0, 0, 0, 0)}
+    ranked = rank_departments(rows)
+    flagged = sorted(r["department"] for r in ranked if r["laggard"])
+    assert flagged == ["low", "tie-a", "tie-b"]
+    ties = [r["rank"] for r in ranked if r["department"].startswith("tie")]
+    assert ties == [9, 9]
+
+
+def test_nobody_lags_when_everyone_scores_the_same() -> None:
+    ranked = rank_departments({f"dep{i}": row(10, 10, 0, 0, 0) for i in range(6)})
+    assert {r["rank"] for r in ranked} == {1}
+    assert not any(r["laggard"] for r in ranked)
 
 
 # --- CSV ---------------------------------------------------------------------------------

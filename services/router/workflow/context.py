@@ -116,3 +116,8 @@ def before_deadline(state: TicketState, ctx: Context) -> None:
             "EXTENSION_TOO_LATE",
             f"the deadline ({state.deadline.isoformat()}) has passed: the ticket is overdue",
         )
+
+
+def responded_in_time(state: TicketState, ctx: Context) -> bool:
+    """A department's first answer (accept, return, pass on) within its response limit."""
+    return state.response_deadline is None or ctx.now <= state.response_deadline

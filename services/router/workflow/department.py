@@ -10,6 +10,7 @@ from services.router.workflow.context import (
     before_deadline,
     require_department,
     require_text,
+    responded_in_time,
 )
 from services.router.workflow.dispatch import Target, by_rules, dispatch
 from services.router.workflow.state import (
@@ -38,7 +39,7 @@ def accept(state: TicketState, who: Principal, ctx: Context) -> Transition:
     department = require_department(state, who)
     if state.status not in (Status.DISPATCHED, Status.REOPENED):
         raise illegal("accept", state)
-    in_time = state.response_deadline is None or ctx.now <= state.response_deadline
+    in_time = responded_in_time(state, ctx)
     new = state.model_copy(update={"status": Status.ACCEPTED, "accepted_at": ctx.now})
     event = TicketAccepted(
         ticket_id=state.ticket_id,
@@ -76,7 +77,12 @@ def return_ticket(state: TicketState, who: Principal, reason: str, ctx: Context)
         ticket_id=state.ticket_id,
         occurred_at=ctx.now,
         actor=actor_of(who),
-        payload=ReturnedPayload(dims=state.dims, department=department, reason=reason),
+        payload=ReturnedPayload(
+            dims=state.dims,
+            department=department,
+            reason=reason,
+            responded_in_time=responded_in_time(state, ctx),
+        ),
     )
     after = by_rules(returned, ctx, reason=f"returned by {department}; no other rule matched")
     return Transition(after.state, [event, *after.events])
@@ -158,6 +164,7 @@ def sub_dispatch(state: TicketState, who: Principal, unit: str, ctx: Context) ->
     require_department(state, who)
     if state.status not in (Status.DISPATCHED, Status.ACCEPTED):
         raise illegal("pass on", state)
+    in_time = state.status == Status.DISPATCHED and responded_in_time(state, ctx)
     target = ctx.directory.department(unit)
     if target is None or target.parent != who.id:
         raise WorkflowError("NOT_YOUR_UNIT", f"{unit!r} is not a unit under {who.id}", 422)
@@ -174,6 +181,7 @@ def sub_dispatch(state: TicketState, who: Principal, unit: str, ctx: Context) ->
         actor_of(who),
         Target(unit, (), state.time_limit, "sub-dispatch", None, state.deadline),
         "sub_dispatch",
+        passed_on_in_time=in_time,
     )
 
 

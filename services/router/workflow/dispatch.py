@@ -66,7 +66,12 @@ def decision_target(decision: Decision) -> Target:
 
 
 def dispatch(
-    state: TicketState, ctx: Context, actor: Actor, target: Target, via: Via
+    state: TicketState,
+    ctx: Context,
+    actor: Actor,
+    target: Target,
+    via: Via,
+    passed_on_in_time: bool = False,
 ) -> Transition:
     for dep_id in (target.department, *target.co_departments):
         if ctx.directory.department(dep_id) is None:
@@ -110,6 +115,7 @@ def dispatch(
             round=new.round,
             via=via,
             previous_department=state.department,
+            passed_on_in_time=passed_on_in_time,
         ),
     )
     return Transition(new, [event])

@@ -183,17 +183,18 @@
       const row = element("tr", null, d.laggard ? "laggard" : "");
       row.dataset.department = String(d.department);
       const name = element("td");
-      name.append(element("span", d.department, "dept"));
+      name.append(element("span", d.department_name || d.department, "dept"));
+      name.append(element("span", " " + d.department, "dept-id"));
       if (d.laggard) name.append(element("span", "靠后", "badge"));
       row.append(
-        element("td", d.rank, "num"), name, element("td", count(d.dispatched), "num"),
+        element("td", d.rank == null ? "—" : d.rank, "num"), name, element("td", count(d.dispatched), "num"),
         element("td", percent(d.response_rate), "num"),
         element("td", percent(d.resolution_rate), "num"),
         element("td", percent(d.satisfaction_rate), "num"),
         element("td", percent(d.completion_rate), "num"),
         element("td", percent(d.score), "num score"),
       );
-      if (d.laggard) row.title = "排名靠后：综合得分处于末尾四分之一";
+      if (d.laggard) row.title = "排名靠后：本期至少5件工单的单位中，综合得分处于最低的10%（同分同判）";
       return row;
     });
     byId("ranking-table").tBodies[0].replaceChildren(...rows);
