@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from shared.keys import KeyKind
 from shared.settings import DATA_DIR
@@ -40,6 +41,10 @@ class Receiver:
 
     port: int = field(default_factory=free_port)
     notices: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    # Departments whose endpoint answers 500 (their notices are retried), and
+    # how many notices it refused so.
+    failing: set[str] = field(default_factory=set)
+    refused: int = 0
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -47,9 +52,12 @@ class Receiver:
         app = FastAPI()
 
         @app.post("/hooks/{department}")
-        async def hook(department: str, request: Request) -> dict[str, str]:
+        async def hook(department: str, request: Request) -> JSONResponse:
+            if department in self.failing:
+                self.refused += 1
+                return JSONResponse({"error": "try later"}, status_code=500)
             self.notices.append((department, await request.json(), dict(request.headers)))
-            return {"ok": "yes"}
+            return JSONResponse({"ok": "yes"})
 
         return app
 
