@@ -26,6 +26,10 @@ PY
 launch() {
   local svc=$1
   if running "$svc"; then return; fi
+  # A demo environment: staff may move every service's clock (POST /v1/clock on
+  # the router) to watch deadlines pass; production settings refuse this.
+  HOTLINE_ENVIRONMENT="${HOTLINE_ENVIRONMENT:-demo}" \
+  HOTLINE_CLOCK_OFFSET_FILE="${HOTLINE_CLOCK_OFFSET_FILE:-$RUN/clock-offset}" \
   HOTLINE_HTTP_PORT="${PORTS[$svc]}" nohup "$BIN/hotline" "$svc" >>"$RUN/logs/$svc.log" 2>&1 &
   echo $! >"$RUN/$svc.pid"
 }
@@ -83,6 +87,11 @@ Endpoints (the same in the docker-compose stack):
 Every API and the dashboard need an API key (the demo printed a staff key above):
   .venv/bin/hotline keys issue --staff NAME | --department UNIT_ID | --agent SEAT | --channel NAME
 Local services listen on 127.0.0.1 only (HOTLINE_HTTP_HOST).
+Notices: the directory points every department's webhook at 127.0.0.1:9900, where
+only a running "hotline demo" listens; after it ends nothing does, and each
+notice is retried (see GET /v1/deliveries on the notifier) until it is dead.
+Move time on this demo stack (staff key): curl -X POST -H "X-API-Key: \$KEY"
+  -H 'Content-Type: application/json' -d '{"advance_hours": 24}' http://127.0.0.1:${PORTS[router]}/v1/clock
 Only in the docker-compose stack:
   Prometheus http://127.0.0.1:9090   Grafana http://127.0.0.1:3000   RabbitMQ management http://127.0.0.1:15672
 EOF

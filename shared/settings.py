@@ -7,8 +7,9 @@ Makefile and the tests name the same variables.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(__file__).parent / "data" / "liaocheng"
@@ -43,12 +44,23 @@ class CommonSettings(BaseSettings):
     # How long a verified key is trusted without asking the store again: a revoked
     # key stops working at most this many seconds later.
     key_cache_s: float = Field(default=2.0, ge=0, le=10)
-    # Tests only: a file holding seconds to add to the clock (shared.clock).
+    # Tests and demos only: a file holding seconds to add to the clock
+    # (shared.clock); staff move it with POST /v1/clock on the router in a demo
+    # environment (shared.democlock). Refused in production.
     clock_offset_file: Path | None = None
+    # development (the default), demo (the clock control answers) or production
+    # (no clock offset: time is the machine's).
+    environment: Literal["development", "demo", "production"] = "development"
 
     @property
     def keys_database(self) -> str:
         return self.keys_db or f"{self.mongo_db_prefix}_keys"
+
+    @model_validator(mode="after")
+    def _production_keeps_real_time(self) -> CommonSettings:
+        if self.environment == "production" and self.clock_offset_file is not None:
+            raise ValueError("HOTLINE_CLOCK_OFFSET_FILE is refused in production")
+        return self
 
     @field_validator("queue_type")
     @classmethod

@@ -20,6 +20,7 @@ from services.router.workflow.context import Policy
 from shared.access import open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
+from shared.democlock import clock_routes
 from shared.directory import load_directory
 from shared.events import TicketFeedback, TicketReceived
 from shared.http import BodyLimitMiddleware, create_app
@@ -77,6 +78,7 @@ async def main(settings: RouterSettings) -> None:
     install(app, commands, repo, open_access(infra.mongo, settings, directory))
     install_preview(app, engines)
     app.include_router(build_refused_routes(refused))
+    app.include_router(clock_routes(settings, clock))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     tasks = [
         relay_forever(commands),
