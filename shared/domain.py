@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# What people write between a phone number's digits.
+PHONE_SEPARATORS = re.compile(r"[\s\-.()（）]")
 
 
 class Channel(StrEnum):
@@ -57,6 +61,19 @@ class Location(Frozen):
 class Citizen(Frozen):
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$")
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _written_forms(cls, value: object) -> object:
+        """A number as people write it (+86 136-0535-6789, (0635) 8888 123, with
+        spaces, dashes, dots or brackets) is one number: stored as digits, a
+        Chinese number without its country code, another with its + kept."""
+        if not isinstance(value, str):
+            return value
+        compact = PHONE_SEPARATORS.sub("", value.strip())
+        if compact.startswith(("+86", "0086")):
+            return compact.removeprefix("+86").removeprefix("0086")
+        return compact
 
 
 class TicketDraft(Frozen):

@@ -25,7 +25,7 @@ from services.intake.models import Receipt, TicketSubmission
 from services.intake.repository import IntakeRecord, IntakeRepository, KeyBinding
 from services.intake.status import StatusProjection
 from services.intake.textparse import caller_key
-from shared.directory import Directory
+from shared.directory import Directory, District
 from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
     Envelope,
@@ -280,6 +280,7 @@ class Intake:
         district = self.directory.district(submission.district)
         if district is None:
             raise SubmissionError("district", f"unknown district {submission.district!r}")
+        _check_town(district, submission.town)
         return TicketDraft(
             channel=submission.channel,
             district=district.id,
@@ -290,6 +291,21 @@ class Intake:
             citizen=submission.citizen,
             location=submission.location,
             external_id=submission.id,
+        )
+
+
+def _check_town(district: District, town: str | None) -> None:
+    """A town the directory does not list for the district is refused, with the
+    ones it lists; a district listed without towns takes any, with a warning in
+    the log (the dispatch then goes by the district alone)."""
+    if not town:
+        return
+    if not district.towns:
+        logger.warning("district %s lists no towns: town %r taken as given", district.id, town)
+        return
+    if town not in district.towns:
+        raise SubmissionError(
+            "town", f"{district.name} has no town {town!r}; its towns: {'、'.join(district.towns)}"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.timefmt import deadline_label
 from shared.workcalendar import WorkCalendar
 
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -62,4 +63,4 @@ class _Lenient(dict[str, Any]):
 
 def local_time(value: datetime | None, calendar: WorkCalendar) -> str:
     """A time as people in the city read it."""
-    return value.astimezone(calendar.tz).strftime("%Y-%m-%d %H:%M") if value else ""
+    return deadline_label(value, calendar) if value else ""

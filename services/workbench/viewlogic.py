@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 
+from shared.timefmt import deadline_label
 from shared.workcalendar import WorkCalendar
 
 TABS = (
@@ -106,6 +107,12 @@ def worklist(
 def city_time(value: Any, tz: ZoneInfo) -> str:
     moment = parse_time(value)
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def deadline_time(value: Any, calendar: WorkCalendar) -> str:
+    """A deadline: at midnight, the previous working day's 24:00."""
+    moment = parse_time(value)
+    return deadline_label(moment, calendar) if moment else "—"
 
 
 def _span(seconds: float) -> str:

@@ -79,8 +79,10 @@ def districts_of(request: Request) -> list[dict[str, Any]]:
 def make_templates(tz_name: str, directory: Directory) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
-    tz = WorkCalendar(tz_name).tz
+    calendar = WorkCalendar(tz_name)
+    tz = calendar.tz
     env.filters["city_time"] = lambda value: vl.city_time(value, tz)
+    env.filters["deadline_time"] = lambda value: vl.deadline_time(value, calendar)
     env.filters["district_name"] = lambda key: getattr(directory.district(str(key)), "name", key)
     env.globals.update(
         status_label=lambda s: vl.STATUS_LABELS.get(str(s), str(s)),

@@ -197,6 +197,8 @@ INVALID: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("missing text", {k: v for k, v in VALID.items() if k != "text"}, ["body", "text"]),
     ("unknown category", {**VALID, "category": "gossip"}, ["body", "category"]),
     ("unknown district", {**VALID, "district": "火星区"}, ["body", "district"]),
+    ("unknown town", {**VALID, "town": "古楼街道"}, ["body", "town"]),  # Dongchangfu's
+    ("not a phone", {**VALID, "citizen": {"phone": "call me"}}, ["body", "citizen", "phone"]),
     ("extra field", {**VALID, "mood": "angry"}, ["body", "mood"]),
     ("wrong type", {**VALID, "text": 12345}, ["body", "text"]),
     ("bad location", {**VALID, "location": {"lat": 123.0, "lon": 0}}, ["body", "location", "lat"]),
@@ -212,6 +214,27 @@ async def test_invalid_submission_is_refused_with_its_field(
     assert loc in error_locs(response)
     assert await probe.count("router") == 0
     assert await probe.count("stats") == 0
+
+
+async def test_an_unknown_town_is_refused_with_the_districts_towns(harness: IntakeHarness) -> None:
+    response = await harness.post({**VALID, "town": "古楼街道"})
+    assert response.status_code == 422
+    assert "贾镇" in response.text and "烟庄街道" in response.text  # 冠县's own towns
+
+
+@pytest.mark.parametrize(
+    "written", ["+86 136-0535-6789", "136 0535 6789", "0086-136-0535-6789", "(136)05356789"]
+)
+async def test_a_phone_number_in_any_written_form_is_normalised(
+    harness: IntakeHarness, probe: Probe, written: str
+) -> None:
+    body = {**VALID, "citizen": {"name": "李四", "phone": written}}
+    response = await harness.post(body)
+    assert response.status_code == 202, response.text
+    [received] = await probe.wait_for("router", 1)
+    assert isinstance(received, TicketReceived)
+    assert received.payload.ticket.citizen is not None
+    assert received.payload.ticket.citizen.phone == "13605356789"
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])

@@ -171,7 +171,7 @@ async def test_sms_becomes_a_ticket_with_its_place_read_from_the_text(
     assert isinstance(event, TicketReceived)
     draft = event.payload.ticket
     assert (draft.channel, draft.district, draft.town) == (Channel.SMS, "guanxian", "贾镇")
-    assert draft.citizen is not None and draft.citizen.phone == "+8613700001111"
+    assert draft.citizen is not None and draft.citizen.phone == "13700001111"  # normalised
 
 
 @pytest.mark.parametrize(

@@ -453,14 +453,26 @@ def test_text_length_is_bounded(text: str) -> None:
     assert any(loc == ("text",) for loc in error_locs(info.value))
 
 
-@pytest.mark.parametrize("phone", ["13800000000", "+8613800000000", "12345"])
-def test_good_phone_numbers_are_accepted(phone: str) -> None:
-    assert Citizen(phone=phone).phone == phone
-
-
 @pytest.mark.parametrize(
-    "phone", ["138-0000-0000", "phone", "1234", "+86 138", "1" * 21, "++8613800000000"]
+    ("phone", "stored"),
+    [
+        ("13800000000", "13800000000"),
+        ("12345", "12345"),
+        # Written forms (issue #17): one number, digits only, without China's code.
+        ("+8613800000000", "13800000000"),
+        ("+86 138-0000-0000", "13800000000"),
+        ("138-0000-0000", "13800000000"),
+        ("138 0000 0000", "13800000000"),
+        ("0086 138.0000.0000", "13800000000"),
+        ("(0635) 8888-123", "06358888123"),
+        ("+44 20 7946 0958", "+442079460958"),
+    ],
 )
+def test_good_phone_numbers_are_accepted_and_normalised(phone: str, stored: str) -> None:
+    assert Citizen(phone=phone).phone == stored
+
+
+@pytest.mark.parametrize("phone", ["phone", "1234", "+86 138", "1" * 21, "++8613800000000"])
 def test_bad_phone_numbers_are_refused(phone: str) -> None:
     with pytest.raises(ValidationError) as info:
         make_draft(citizen={"phone": phone})
