@@ -27,6 +27,7 @@ from pymongo import AsyncMongoClient
 from shared.directory import Directory
 from shared.keys import KeyKind, KeyOwner, KeyStore, keys_database
 from shared.mongo import Document
+from shared.problems import problem_response
 from shared.settings import CommonSettings
 
 MAX_CACHED = 10_000
@@ -166,8 +167,7 @@ def install_access(app: FastAPI, access: Access) -> None:
 
 def refusal(status: int, code: str, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="hotline"'} if status == 401 else None
-    body = {"code": code, "message": message, "detail": message}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return problem_response(status, message, code, headers=headers)
 
 
 def refusal_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

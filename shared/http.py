@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.asgibody import replay_body
 from shared.errors import UNAVAILABLE_ERRORS
 from shared.metrics import DEPENDENCY_UP, HTTP_DURATION, HTTP_REQUESTS, method_label
+from shared.problems import install_problems, problem, problem_response
 from shared.textguard import TextGuardMiddleware
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -45,7 +46,11 @@ def create_app(
         """Ready when every dependency (broker, store) answers."""
         results = await probe_all()
         ready = all(results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        if ready:
+            return JSONResponse({"ready": ready, "checks": results})
+        down = ", ".join(name for name, up in results.items() if not up)
+        body = {**problem(503, f"not ready: {down} unreachable"), "ready": False, "checks": results}
+        return JSONResponse(body, status_code=503)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
@@ -57,6 +62,7 @@ def create_app(
     # Inside the metrics middleware, so that its refusals are counted too.
     app.add_middleware(TextGuardMiddleware)
     app.middleware("http")(_metrics_middleware(service))
+    install_problems(app)
     _install_unavailable_handler(app)
     return app
 
@@ -69,9 +75,9 @@ def _install_unavailable_handler(app: FastAPI) -> None:
     not logged as a crash."""
 
     async def unavailable(_: Request, exc: Exception) -> Response:
-        return JSONResponse(
-            {"detail": "service temporarily unavailable; nothing was changed, retry later"},
-            status_code=503,
+        return problem_response(
+            503,
+            "service temporarily unavailable; nothing was changed, retry later",
             headers={"Retry-After": "5"},
         )
 
@@ -148,7 +154,5 @@ class BodyLimitMiddleware:
         await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413
-        )
+        response = problem_response(413, f"request body larger than {self.max_bytes} bytes")
         await response(scope, receive, send)

@@ -16,10 +16,10 @@ import json
 import re
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.asgibody import read_body, replay_body
+from shared.problems import invalid_input
 
 SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|\\u00[01][0-9a-fA-F]|\\u007[fF]")
 ALLOWED_CONTROLS = frozenset("\t\n\r")
@@ -73,8 +73,8 @@ class TextGuardMiddleware:
         found = _check(body) if SUSPECT.search(body) else None
         if found is not None:
             loc, problem = found
-            detail = [{"loc": loc, "msg": f"text {problem}", "type": "value_error.text"}]
-            await JSONResponse({"detail": detail}, status_code=422)(scope, receive, send)
+            errors = [{"loc": loc, "msg": f"text {problem}", "type": "value_error.text"}]
+            await invalid_input(errors)(scope, receive, send)
             return
         await self.app(scope, replay_body(body, receive), send)
 

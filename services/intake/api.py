@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Scope
@@ -25,6 +24,7 @@ from services.intake.intake import (
 from services.intake.lookup import LookupResult, Lookups
 from services.intake.protection import Forbidden, RateLimited, Unauthorized
 from shared.access import Caller, forbidden, refusal, refusal_responses
+from shared.problems import invalid_input, problem_response
 
 NOT_FOUND = "no ticket matches this number and phone"
 
@@ -63,7 +63,7 @@ def build_router(
         ctx.guard.limit(f"lookup:{address}", "lookup")
         found = await lookups.find(ticket, phone_last4, address)
         if found is None:
-            return JSONResponse({"detail": NOT_FOUND}, status_code=404)
+            return problem_response(404, NOT_FOUND)
         return JSONResponse(found.model_dump(mode="json"))
 
     @router.get(
@@ -93,13 +93,12 @@ def error_response(scope: Scope, status: int, message: str) -> Response:
     path = str(scope.get("path", ""))
     if path.startswith(OPEN311):
         return render_error(format_of_path(path), status, message)
-    return JSONResponse({"detail": message}, status_code=status)
+    return problem_response(status, message)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     def field_error(loc: list[str], msg: str, kind: str) -> JSONResponse:
-        detail = [{"loc": loc, "msg": msg, "type": kind}]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return invalid_input([{"loc": loc, "msg": msg, "type": kind}])
 
     @app.exception_handler(SubmissionError)
     async def _submission(request: Request, exc: SubmissionError) -> Response:
@@ -117,7 +116,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyConflict)
     async def _conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return field_error(["header", "Idempotency-Key"], str(exc), "conflict")
+        # A call-centre seat's retry is keyed by its call_id: name what it sent.
+        loc = ["body", "call_id"] if exc.key_name == "call_id" else ["header", "Idempotency-Key"]
+        return field_error(loc, str(exc), "conflict")
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(request: Request, exc: Unauthorized) -> Response:
@@ -144,7 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         if not request.url.path.startswith(OPEN311):
-            return await request_validation_exception_handler(request, exc)
+            return invalid_input(exc.errors())
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error_response(request.scope, 400, f"{where}: {first.get('msg', 'invalid')}")

@@ -63,7 +63,16 @@ class FeedbackNotExpected(Exception):
 
 
 class IdempotencyConflict(ValueError):
-    """The same Idempotency-Key came with a different request."""
+    """The same Idempotency-Key (or a seat's call_id) came with a different request."""
+
+    def __init__(self, key: str) -> None:
+        self.key_name = "call_id" if key.startswith(CALL_KEY_PREFIX) else "Idempotency-Key"
+        given = key.removeprefix(CALL_KEY_PREFIX)
+        super().__init__(f"{self.key_name} {given!r} was used for another request")
+
+
+# The idempotency key of a call a seat records: its call_id (services.intake.channels.agent).
+CALL_KEY_PREFIX = "agent-call:"
 
 
 @dataclass(frozen=True)
@@ -255,7 +264,7 @@ class Intake:
 
     async def _replay(self, key: str, request_hash: str, bound: KeyBinding) -> Receipt:
         if bound.fingerprint != request_hash:
-            raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for another request")
+            raise IdempotencyConflict(key)
         if bound.linked:
             # Its event may not have gone out (the broker failed, the process died).
             link = await self.callers.unpublished_link(str(_link_id(key)))

@@ -17,6 +17,7 @@ from shared.access import Access, Caller, forbidden, install_access, refusal
 from shared.domain import ActorKind
 from shared.keys import KeyKind
 from shared.params import Offset, UnitId
+from shared.problems import problem_response
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid API key", "model": m.Refusal},
@@ -187,13 +188,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StaleState)
     async def _stale(_: Request, exc: StaleState) -> JSONResponse:
-        body = {"code": "CONFLICT", "message": "the ticket changed meanwhile; read it and retry"}
-        return JSONResponse(body, status_code=409)
+        return problem_response(409, "the ticket changed meanwhile; read it and retry")
 
     @app.exception_handler(PublishPending)
     async def _pending(_: Request, exc: PublishPending) -> JSONResponse:
-        body = {
-            "code": "PUBLISH_PENDING",
-            "message": "the change is recorded; its notification will follow. Do not repeat it.",
-        }
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        message = "the change is recorded; its notification will follow. Do not repeat it."
+        return problem_response(503, message, "PUBLISH_PENDING", headers={"Retry-After": "5"})

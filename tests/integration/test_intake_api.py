@@ -73,7 +73,7 @@ def sample_lines() -> list[dict[str, Any]]:
 
 
 def error_locs(response: httpx.Response) -> list[list[Any]]:
-    return [list(error["loc"]) for error in response.json()["detail"]]
+    return [list(error["loc"]) for error in response.json()["errors"]]
 
 
 async def test_every_sample_request_is_received_and_published(

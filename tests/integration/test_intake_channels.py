@@ -73,6 +73,17 @@ async def test_agent_call_becomes_a_ticket_with_agent_and_caller(
     assert draft.citizen is not None and draft.citizen.phone == CALLER
 
 
+async def test_a_call_id_used_for_another_call_names_call_id(harness: IntakeHarness) -> None:
+    await harness.client.post("/v1/agent/tickets", json=CALL)
+    other = await harness.client.post("/v1/agent/tickets", json={**CALL, "text": "另一件事" * 500})
+    assert other.status_code == 422
+    body = other.json()
+    assert body["code"] == "INVALID_INPUT"
+    assert [e["loc"] for e in body["errors"]] == [["body", "call_id"]]
+    assert "call_id 'call-0001'" in body["message"] and "Idempotency-Key" not in other.text
+    assert "另一件事" not in other.text  # the refused input is not echoed back
+
+
 async def test_agent_answer_on_the_spot_closes_at_intake(
     harness: IntakeHarness, probe: Probe
 ) -> None:

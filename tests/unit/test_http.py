@@ -77,7 +77,10 @@ def test_readyz_names_the_failing_check(failing: ReadinessCheck) -> None:
     client = TestClient(make_app({"broker": up, "store": failing}))
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json() == {"ready": False, "checks": {"broker": True, "store": False}}
+    body = response.json()
+    assert (body["ready"], body["checks"]) == (False, {"broker": True, "store": False})
+    # The one error shape (shared/problems.py), naming what is down.
+    assert (body["code"], body["message"]) == ("UNAVAILABLE", "not ready: store unreachable")
 
 
 def test_readyz_gives_up_on_a_hanging_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,7 +249,8 @@ def test_body_over_the_declared_limit_is_refused_before_the_handler() -> None:
     app, calls = limited_app()
     response = TestClient(app).post("/v1/items", content=json_body(LIMIT + 1), headers=JSON)
     assert response.status_code == 413
-    assert response.json() == {"detail": f"request body larger than {LIMIT} bytes"}
+    message = f"request body larger than {LIMIT} bytes"
+    assert response.json() == {"code": "TOO_LARGE", "message": message, "detail": message}
     assert calls == []
 
 
@@ -306,3 +310,34 @@ def test_streamed_body_over_the_limit_to_a_raw_route_is_413() -> None:
     response = client.post("/v1/raw", content=chunks(b"x" * (LIMIT * 2)))
     assert response.status_code == 413
     assert calls == []
+
+
+def test_every_error_has_the_one_shape() -> None:
+    """404, 405, 422 and a crash: {code, message, detail}, errors for 422 only,
+    and a 422 never echoes the value it refused."""
+    app = make_app({"broker": up})
+
+    @app.get("/items/{n}")
+    async def item(n: int) -> dict[str, int]:
+        return {"n": 100 // (n - 7)}
+
+    client = TestClient(app, raise_server_exceptions=False)
+    big = "9" * 5000 + "x"
+    answers = {
+        404: client.get("/nowhere"),
+        405: client.post("/healthz"),
+        422: client.get(f"/items/{big}"),
+        500: client.get("/items/7"),
+    }
+    for status, response in answers.items():
+        assert response.status_code == status
+        body = response.json()
+        assert set(body) == (
+            {"code", "message", "detail", "errors"}
+            if status == 422
+            else {"code", "message", "detail"}
+        )
+        assert body["code"] and body["message"] == body["detail"]
+    assert answers[422].json()["errors"][0]["loc"] == ["path", "n"]
+    assert big not in answers[422].text and len(answers[422].content) < 1000
+    assert answers[500].json()["code"] == "INTERNAL_ERROR"

@@ -47,7 +47,7 @@ async def post(content: bytes) -> httpx.Response:
 async def test_refused_with_the_field(raw: bytes, field: list[object], problem: str) -> None:
     response = await post(raw)
     assert response.status_code == 422
-    detail = response.json()["detail"][0]
+    detail = response.json()["errors"][0]
     assert detail["loc"] == field
     assert problem in detail["msg"]
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.intake.channels import BaseChannel, ChannelContext
 from services.intake.channels.web import SUBMIT_RESPONSES
-from services.intake.intake import Submission, fingerprint
+from services.intake.intake import CALL_KEY_PREFIX, Submission, fingerprint
 from services.intake.models import (
     AgentEntry,
     FeedbackSubmission,
@@ -55,7 +55,7 @@ class AgentChannel(BaseChannel):
                 fingerprint=fingerprint(entry.model_dump(mode="json")),
                 on_spot_answer=entry.on_spot_answer,
             )
-            key = f"agent-call:{entry.call_id}" if entry.call_id else None
+            key = f"{CALL_KEY_PREFIX}{entry.call_id}" if entry.call_id else None
             receipt = await ctx.intake.accept(submission, key)
             return JSONResponse(receipt.model_dump(), status_code=202)
 

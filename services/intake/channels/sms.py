@@ -24,6 +24,7 @@ from services.intake.protection import Unauthorized
 from shared.domain import Actor, ActorKind, Channel, Citizen, TicketDraft
 from shared.events import Rating
 from shared.privacy import normalise_phone
+from shared.problems import invalid_input
 from shared.signing import verify
 
 TICKET = re.compile(r"[A-Z]{1,6}\d{14}")
@@ -100,7 +101,7 @@ class SmsChannel(BaseChannel):
             try:
                 sms = SmsInbound.model_validate_json(body)
             except ValidationError as exc:
-                return JSONResponse({"detail": exc.errors(include_url=False)}, status_code=422)
+                return invalid_input(exc.errors(include_url=False))
             answer = await self._feedback(sms, ctx)
             if answer is not None:
                 return answer
