@@ -432,10 +432,21 @@ async def test_late_redelivery_of_an_older_event_cancels_nothing(timed: Timed) -
     gen = str(second.event_id)
     assert live == {(gen, "urge"), (gen, "warning"), (gen, "overdue")}
     assert len(timers) == 6  # the first round's three, cancelled; nothing recreated
-    await timed.wait_calls("dispatch", 2)
-    # Each delivery is its own job, sent concurrently: the order of arrival is free.
-    notified = sorted(c.department for c in timed.receiver.of_kind("dispatch"))
-    assert notified == sorted([WATER, "guanxian.env"])
+    # The second round's notice arrives. The first round's went out if its
+    # attempt came before the return was handled, else it was superseded
+    # (issue #17, point 4): never both sent late and counted otherwise.
+    await timed.wait_calls("dispatch", 1, "LC-AGAIN")
+    docs = await timed.n.deliveries.for_ticket("LC-AGAIN")
+
+    async def settled() -> bool:
+        docs[:] = await timed.n.deliveries.for_ticket("LC-AGAIN")
+        return all(d["status"] in ("delivered", "superseded") for d in docs)
+
+    await eventually(settled)
+    by_department = {d["department"]: d["status"] for d in docs}
+    assert by_department["guanxian.env"] == "delivered"
+    notified = {c.department for c in timed.receiver.of_kind("dispatch")}
+    assert (WATER in notified) == (by_department[WATER] == "delivered")
 
 
 # --- firing exactly once -----------------------------------------------------------------------
