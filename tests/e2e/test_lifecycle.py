@@ -220,7 +220,7 @@ async def a_reopened_ticket_has_a_new_deadline(walk: Walk, ticket: str) -> None:
 
 async def a_repeat_of_the_closed_ticket_is_a_new_ticket(walk: Walk, first: str) -> None:
     async def closed_for_intake() -> bool:
-        return (await walk.lookup(first))["status"] == "closed"
+        return bool((await walk.lookup(first))["status"] == "closed")
 
     await eventually(closed_for_intake, timeout_s=30)
     again = await walk.call("POST", "intake", "/v1/tickets", "", json=REQUEST)
