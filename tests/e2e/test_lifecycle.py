@@ -31,14 +31,14 @@ from tests.support import eventually, issue_keys, make_settings
 pytestmark = pytest.mark.e2e
 
 PHONE = "13605356789"
-REQUEST = {
-    "channel": "phone",
-    "district": "冠县",
-    "town": "贾镇",
-    "category": "help",
-    "text": "村里安装自来水管道占用了我家的耕地，补偿款至今未付。",
-    "citizen": {"name": "李四", "phone": PHONE},
-}
+REQUEST = dict(
+    channel="phone",
+    district="冠县",
+    town="贾镇",
+    category="help",
+    text="村里安装自来水管道占用了我家的耕地，补偿款至今未付。",
+    citizen={"name": "李四", "phone": PHONE},
+)
 CENTRE = "city.platform"
 WATER, NATRES, GUANXIAN = "guanxian.water", "city.natres", "guanxian"
 

@@ -13,6 +13,7 @@ from shared.events import (
     ExtensionRequestedPayload,
     ResolvedPayload,
     ReturnedPayload,
+    TicketDispatched,
     TicketExtended,
     TicketExtensionRequested,
     TicketResolved,
@@ -47,12 +48,37 @@ def after(event: Envelope, seconds: float = 1.0) -> dict[str, object]:
     }
 
 
+def extension_requested(dispatch: Envelope) -> TicketExtensionRequested:
+    return TicketExtensionRequested(
+        **after(dispatch, 3600),
+        actor=WATER,
+        payload=ExtensionRequestedPayload(
+            dims=DIMS, department="guanxian.water", days=3, reason="需协调村委会"
+        ),
+    )
+
+
 async def one_failed_attempt(n: Replica, delivery: str) -> None:
     async def tried() -> bool:
         doc = await n.deliveries.get(delivery)
         return doc is not None and len(doc["attempts"]) >= 1
 
     await eventually(tried)
+
+
+async def notice_failing(
+    notifiers: Notifiers, ticket_id: str
+) -> tuple[Replica, TicketDispatched, str]:
+    """A ticket dispatched to the water company, whose endpoint fails: its
+    notice has been tried once and waits for its retry."""
+    notifiers.receiver.failing.add("guanxian.water")
+    n = await notifiers.replica(delivery_backoff_base_s=0.5, delivery_backoff_cap_s=0.5)
+    n.start_deliveries()
+    first = dispatched(ticket_id)
+    await n.handle(first)
+    water = delivery_id(first.event_id, "guanxian.water")
+    await one_failed_attempt(n, water)
+    return n, first, water
 
 
 async def delivery_of(n: Replica, delivery: str, status: str) -> Document:
@@ -68,13 +94,7 @@ async def delivery_of(n: Replica, delivery: str, status: str) -> Document:
 
 
 async def test_a_returned_tickets_notice_is_superseded_not_retried(notifiers: Notifiers) -> None:
-    notifiers.receiver.failing.add("guanxian.water")
-    n = await notifiers.replica(delivery_backoff_base_s=0.5, delivery_backoff_cap_s=0.5)
-    n.start_deliveries()
-    first = dispatched("LC-STALE-R")
-    await n.handle(first)
-    water = delivery_id(first.event_id, "guanxian.water")
-    await one_failed_attempt(n, water)
+    n, first, water = await notice_failing(notifiers, "LC-STALE-R")
     # The department returns it (through the workbench, say); the rules send it on.
     returned = TicketReturned(
         **after(first),
@@ -102,13 +122,7 @@ async def test_a_returned_tickets_notice_is_superseded_not_retried(notifiers: No
 
 
 async def test_a_resolved_tickets_notices_are_superseded(notifiers: Notifiers) -> None:
-    notifiers.receiver.failing.add("guanxian.water")
-    n = await notifiers.replica(delivery_backoff_base_s=0.5, delivery_backoff_cap_s=0.5)
-    n.start_deliveries()
-    first = dispatched("LC-STALE-C")
-    await n.handle(first)
-    water = delivery_id(first.event_id, "guanxian.water")
-    await one_failed_attempt(n, water)
+    n, first, water = await notice_failing(notifiers, "LC-STALE-C")
     p = first.payload
     await n.handle(
         TicketResolved(
@@ -146,13 +160,7 @@ async def test_the_centre_is_told_of_the_manual_queue_and_extension_requests(
 
     first = dispatched("LC-CENTRE-E")
     await n.handle(first)
-    asked = TicketExtensionRequested(
-        **after(first, 3600),
-        actor=WATER,
-        payload=ExtensionRequestedPayload(
-            dims=DIMS, department="guanxian.water", days=3, reason="需协调村委会"
-        ),
-    )
+    asked = extension_requested(first)
     await n.handle(asked)
     await delivery_of(n, delivery_id(asked.event_id, CENTRE), "delivered")
     [request] = notifiers.receiver.of_kind("extension_request", "LC-CENTRE-E")
@@ -166,13 +174,7 @@ async def test_a_decided_extension_requests_notice_is_superseded(notifiers: Noti
     n.start_deliveries()
     first = dispatched("LC-CENTRE-D")
     await n.handle(first)
-    asked = TicketExtensionRequested(
-        **after(first, 3600),
-        actor=WATER,
-        payload=ExtensionRequestedPayload(
-            dims=DIMS, department="guanxian.water", days=3, reason="需协调村委会"
-        ),
-    )
+    asked = extension_requested(first)
     await n.handle(asked)
     notice = delivery_id(asked.event_id, CENTRE)
     await one_failed_attempt(n, notice)
