@@ -14,11 +14,9 @@ in force) and the departments holding the ticket in it.
 from __future__ import annotations
 
 from shared.events import TicketDispatched, TicketEvent, TicketReopened
-from shared.events.catalogue import CLOSED_STATUSES, STATUS_AFTER
+from shared.events.catalogue import CENTRE_STATUSES, CLOSED_STATUSES, STATUS_AFTER
 from shared.mongo import Document
 
-# Statuses in which no department holds the ticket: the hotline centre does.
-WITH_THE_CENTRE = frozenset({"returned", "unroutable"})
 # Notices to the hotline centre, current while the ticket waits in that status.
 CENTRE_NOTICES = {"manual_queue": "unroutable", "extension_request": "extension_requested"}
 
@@ -31,14 +29,14 @@ def standing(event: TicketEvent) -> Document:
         return {}
     fields: Document = {
         "status": status,
-        "open": status not in CLOSED_STATUSES and status not in WITH_THE_CENTRE,
+        "open": status not in CLOSED_STATUSES and status not in CENTRE_STATUSES,
     }
     if isinstance(event, TicketDispatched):
         p = event.payload
         fields.update(step=str(event.event_id), holders=[p.department, *p.co_departments])
     elif isinstance(event, TicketReopened):
         fields.update(step=str(event.event_id), holders=[event.payload.department])
-    elif status in WITH_THE_CENTRE:
+    elif status in CENTRE_STATUSES:
         fields["holders"] = []
     return fields
 

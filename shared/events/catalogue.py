@@ -25,16 +25,20 @@ class EventKind:
     status_after: str | None = None
     # The status ends the handling: the ticket is no longer open.
     closes: bool = False
+    # In this status no department holds the ticket: the hotline centre does
+    # (a return before the next dispatch, the manual queue). The notifier drops
+    # the departments' notices then (services/notifier/currency.py).
+    with_centre: bool = False
 
 
 CATALOGUE: tuple[EventKind, ...] = (
     EventKind("received", 0, "received"),
     EventKind("resolved_on_spot", 1, "resolved_on_spot", closes=True),
     EventKind("linked", 1),
-    EventKind("returned", 1, "returned"),
+    EventKind("returned", 1, "returned", with_centre=True),
     EventKind("feedback", 1),
     EventKind("dispatched", 2, "dispatched"),
-    EventKind("unroutable", 2, "unroutable"),
+    EventKind("unroutable", 2, "unroutable", with_centre=True),
     EventKind("accepted", 3, "accepted"),
     EventKind("extension_requested", 4, "extension_requested"),
     EventKind("extended", 5, "accepted"),
@@ -53,6 +57,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(kind.name for kind in CATALOGUE)
 STATUS_AFTER = {k.name: k.status_after for k in CATALOGUE if k.status_after is not None}
 NEUTRAL_EVENTS = frozenset(k.name for k in CATALOGUE if k.status_after is None)
 CLOSED_STATUSES = frozenset(k.status_after for k in CATALOGUE if k.closes and k.status_after)
+CENTRE_STATUSES = frozenset(k.status_after for k in CATALOGUE if k.with_centre and k.status_after)
 UNKNOWN_STAGE = max(k.stage for k in CATALOGUE) + 1
 
 
