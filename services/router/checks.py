@@ -61,7 +61,10 @@ def rule_problems(rules: Iterable[tuple[int, Rule]], directory: Directory) -> li
         # Only a rule whose department exists everywhere takes tickets from those
         # below it; one that names a missing department (or "{district}.x") falls
         # through. An empty condition is refused already: no second report.
-        if directory.department(rule.then.department) and not rule.when.is_empty():
+        # A fallback rule is tried after all the others: it takes nothing from them.
+        if directory.department(rule.then.department) and not (
+            rule.when.is_empty() or rule.fallback
+        ):
             earlier.add(shape)
     return problems
 

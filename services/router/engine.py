@@ -1,22 +1,35 @@
-"""Matching tickets against the rules.
+"""Deciding where a ticket goes: the rules, then the responsibility lists, then
+the suggesters (a model trained on the city's history), then a person.
 
-The keywords of the rules go into Aho-Corasick automatons (services.router.index),
-so a ticket's text is scanned once whatever the number of rules; only the rules
-of the ticket's district whose keywords were found (and those without positive
-keywords) are then tested, in file order, with their other conditions
-(services.router.conditions).
+The keywords of the rules and the terms of the lists go into Aho-Corasick
+automatons (services.router.index), so a ticket's text is scanned once whatever
+the number of rules and terms; only the rules of the ticket's district whose
+keywords were found (and those without positive keywords) are then tested, in
+file order, with their other conditions (services.router.conditions). A ticket
+no rule takes is scored against the lists from the same scan
+(services.router.scoring); a rule marked fallback takes what the lists and the
+suggesters know nothing of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from services.router.conditions import Check, Facts, compile_checks, normalized
-from services.router.index import KeywordIndex, bits
+from services.router.index import KeywordIndex, Scan, bits
 from services.router.schema import Action, Rule, RuleSet, limit_name
+from services.router.scoring import CompiledLists, TypeScore
 from services.router.text import normalize
+from services.router.verdict import (
+    Candidate,
+    DecidedBy,
+    Suggester,
+    list_verdict,
+    suggestions,
+    top_candidates,
+)
 from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
 from shared.workcalendar import TimeLimit, WorkCalendar
@@ -33,6 +46,13 @@ class Decision:
     deadline: datetime | None
     response_deadline: datetime | None
     also_matched: tuple[str, ...] = ()
+    decided_by: DecidedBy = "rule"
+    probability: float | None = None  # a model's, when it decided
+    # The best three departments the lists and suggesters name (the manual
+    # queue shows them), the types as scored, and why this decision.
+    candidates: tuple[Candidate, ...] = ()
+    scores: tuple[TypeScore, ...] = ()
+    reason: str = ""
 
     @property
     def routed(self) -> bool:
@@ -47,6 +67,7 @@ class _Compiled:
     negative_kw: frozenset[str]  # none
     district_ids: frozenset[str]
     checks: tuple[Check, ...]
+    fallback: bool
 
 
 @dataclass
@@ -54,6 +75,10 @@ class RuleEngine:
     ruleset: RuleSet
     directory: Directory
     calendar: WorkCalendar
+    lists: CompiledLists | None = None
+    suggesters: tuple[Suggester, ...] = ()
+    # A suggester decides only from this probability on; below, a person does.
+    min_probability: float = 0.6
     _rules: list[_Compiled] = field(init=False)
     _indexes: dict[str, KeywordIndex] = field(init=False)  # by district id
     _elsewhere: KeywordIndex = field(init=False)  # for a district the directory lacks
@@ -76,6 +101,8 @@ class RuleEngine:
             for index in targets:
                 index.add(c.index, c.positive_kw, c.negative_kw)
         for index in (*self._indexes.values(), self._elsewhere):
+            if self.lists is not None:
+                index.add_terms(self.lists.ids, self.lists.context)
             index.build()
 
     def found_keywords(self, text: str) -> set[str]:
@@ -85,15 +112,15 @@ class RuleEngine:
             for c in self._rules:
                 self._everywhere.add(c.index, c.positive_kw, c.negative_kw)
             self._everywhere.build()
-        return self._everywhere.scan(normalize(text))[0]
+        return self._everywhere.scan(normalize(text)).found
 
-    def _scan(self, draft: TicketDraft, at: datetime) -> tuple[Facts, int]:
-        """The ticket's facts and its candidate rules as a bit mask."""
+    def _scan(self, draft: TicketDraft, at: datetime) -> tuple[Facts, Scan]:
+        """The ticket's facts, its candidate rules and the list terms found."""
         text = normalize(draft.text)
-        found, candidates = self._indexes.get(draft.district, self._elsewhere).scan(text)
+        scan = self._indexes.get(draft.district, self._elsewhere).scan(text)
         district = self.directory.district(draft.district)
         kind = district.kind if district is not None else None
-        return Facts(draft, text, found, at.astimezone(self.calendar.tz), kind), candidates
+        return Facts(draft, text, scan.found, at.astimezone(self.calendar.tz), kind), scan
 
     def matching_rules(
         self,
@@ -104,12 +131,17 @@ class RuleEngine:
     ) -> list[Rule]:
         """The rules that match, in file order (only the first with first_only);
         a time window is judged at `at`, by default now."""
-        facts, candidates = self._scan(draft, at or datetime.now(UTC))
-        excluded = set(exclude)
+        facts, scan = self._scan(draft, at or datetime.now(UTC))
+        return self._matching(facts, scan.candidates, set(exclude), first_only)
+
+    def _matching(
+        self, facts: Facts, candidates: int, excluded: set[str], first_only: bool, fallback: bool = False
+    ) -> list[Rule]:
+        draft = facts.draft
         result = []
         for index in bits(candidates):
             compiled = self._rules[index]
-            if not all(check(facts) for check in compiled.checks):
+            if compiled.fallback != fallback or not all(check(facts) for check in compiled.checks):
                 continue
             department = self.resolve_department(compiled.rule.then.department, draft.district)
             if department is None or department in excluded:
@@ -130,15 +162,81 @@ class RuleEngine:
         exclude: Iterable[str] = (),
         explain: bool = False,
     ) -> Decision:
-        """The first matching rule decides; with explain, also_matched lists the
-        other rules that match too (slower: every candidate is tested)."""
-        matches = self.matching_rules(draft, exclude, first_only=not explain, at=at)
-        if not matches:
-            return self.decision_for(draft, at, None)
-        return self.decision_for(draft, at, matches[0], tuple(r.id for r in matches[1:]))
+        """The first matching rule decides, else the lists, else a suggester sure
+        enough, else a fallback rule for what nothing knows, else a person. With
+        explain, also_matched lists the other rules that match too (slower:
+        every candidate is tested)."""
+        facts, scan = self._scan(draft, at)
+        excluded = set(exclude)
+        matches = self._matching(facts, scan.candidates, excluded, not explain)
+        if matches:
+            others = tuple(r.id for r in matches[1:])
+            return self.decision_for(draft, at, matches[0], others)
+        return self._beyond_rules(facts, scan, excluded, at)
+
+    def _beyond_rules(self, facts: Facts, scan: Scan, excluded: set[str], at: datetime) -> Decision:
+        draft = facts.draft
+        ranked: tuple[Candidate, ...] = ()
+        scores: tuple[TypeScore, ...] = ()
+        reason = "no list"
+        if self.lists is not None:
+            found = self.lists.score(scan.hits, scan.found)
+            verdict = list_verdict(
+                self.lists, found, draft.district, self.directory, excluded, scan.found
+            )
+            ranked, scores, reason = verdict.ranked, verdict.scores, verdict.reason
+            if verdict.winner is not None:
+                top = top_candidates(ranked)
+                return self._to(draft, at, verdict.winner, "list", top, scores, reason)
+        suggested = suggestions(self.suggesters, draft, excluded)
+        top = top_candidates(ranked, suggested)
+        if suggested and suggested[0].score >= self.min_probability:
+            best = suggested[0]
+            why = f"{reason}; {best.source} gives {best.department} p={best.score:.2f}"
+            return self._to(draft, at, best, "model", top, scores, why, best.score)
+        if not ranked:
+            fallback = self._matching(facts, scan.candidates, excluded, True, fallback=True)
+            if fallback:
+                why = f"{reason}; fallback rule {fallback[0].id}"
+                decision = self.decision_for(draft, at, fallback[0], (), why)
+                return replace(decision, candidates=top)
+        manual = self.decision_for(draft, at, None, (), reason)
+        return replace(manual, candidates=top, scores=scores)
+
+    def _to(
+        self,
+        draft: TicketDraft,
+        at: datetime,
+        winner: Candidate,
+        by: DecidedBy,
+        top: tuple[Candidate, ...],
+        scores: tuple[TypeScore, ...],
+        reason: str,
+        probability: float | None = None,
+    ) -> Decision:
+        """A decision for a department the lists or a suggester chose: the
+        rules' default limits for the ticket."""
+        base = self.decision_for(draft, at, None, (), reason)
+        _, limit = self._time_limit(None, draft, base.priority)
+        _, response = self._response_limit(None, base.priority)
+        return replace(
+            base,
+            department=winner.department,
+            deadline=self.calendar.deadline(at, limit),
+            response_deadline=self.calendar.deadline(at, response),
+            decided_by=by,
+            probability=probability,
+            candidates=top,
+            scores=scores,
+        )
 
     def decision_for(
-        self, draft: TicketDraft, at: datetime, rule: Rule | None, others: tuple[str, ...] = ()
+        self,
+        draft: TicketDraft,
+        at: datetime,
+        rule: Rule | None,
+        others: tuple[str, ...] = (),
+        reason: str = "",
     ) -> Decision:
         """What a rule decides for a ticket (None: manual dispatch)."""
         action = rule.then if rule is not None else None
@@ -146,7 +244,18 @@ class RuleEngine:
         time_limit, limit = self._time_limit(action, draft, priority)
         response_name, response = self._response_limit(action, priority)
         if action is None or rule is None:
-            return Decision(None, (), None, time_limit, response_name, priority, None, None)
+            return Decision(
+                None,
+                (),
+                None,
+                time_limit,
+                response_name,
+                priority,
+                None,
+                None,
+                decided_by="manual",
+                reason=reason,
+            )
         department = self.resolve_department(action.department, draft.district)
         co = tuple(
             dep
@@ -163,6 +272,7 @@ class RuleEngine:
             deadline=self.calendar.deadline(at, limit),
             response_deadline=self.calendar.deadline(at, response),
             also_matched=others,
+            reason=reason or f"rule {rule.id}",
         )
 
     def _time_limit(
@@ -205,4 +315,5 @@ def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:
         # reports it. The impossible id keeps such a rule out of every district.
         district_ids=frozenset(d.id if d else "\0unknown" for d in districts),
         checks=compile_checks(rule.when),
+        fallback=rule.fallback,
     )

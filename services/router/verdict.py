@@ -1,0 +1,107 @@
+"""What the lists and the suggesters say about a ticket no rule decided: the
+candidate departments, and whether the best is sure enough to dispatch to."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from services.router.lists import DecisionPolicy, resolve_target
+from services.router.scoring import CompiledLists, Scoring, TypeScore
+from shared.directory import Directory
+from shared.domain import TicketDraft
+
+DecidedBy = Literal["rule", "list", "model", "manual"]
+TOP = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    department: str
+    score: float  # a list score, or a model's probability
+    source: str  # "list", or the suggester's name
+    type: str = ""
+    terms: tuple[str, ...] = ()
+
+
+class Suggester(Protocol):
+    """A source of suggestions (the trained model, or a city's own service,
+    plugged in by the entry point group hotline.dispatch_suggesters)."""
+
+    name: str
+
+    def suggest(self, draft: TicketDraft) -> Sequence[Candidate]:
+        """Departments with a probability, best first."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListVerdict:
+    ranked: tuple[Candidate, ...]  # every department the lists point to, best first
+    scores: tuple[TypeScore, ...]  # the types as scored, for explanations
+    winner: Candidate | None
+    reason: str
+
+
+def list_verdict(
+    lists: CompiledLists,
+    scoring: Scoring,
+    district: str,
+    directory: Directory,
+    excluded: Collection[str],
+    found: Collection[str],
+) -> ListVerdict:
+    ranked: list[Candidate] = []
+    seen: set[str] = set()
+    for score in scoring.types:
+        index = lists.names.index(score.type)
+        city = lists.city_unit(index, found, scoring.city_wide)
+        department = resolve_target(lists.targets[index], district, directory, city)
+        if department is None or department in excluded or department in seen:
+            continue
+        seen.add(department)
+        ranked.append(Candidate(department, score.score, "list", score.type, score.terms))
+    winner, reason = _judge(ranked, lists.lists.decision)
+    return ListVerdict(tuple(ranked), tuple(scoring.types), winner, reason)
+
+
+def _judge(ranked: Sequence[Candidate], policy: DecisionPolicy) -> tuple[Candidate | None, str]:
+    if not ranked:
+        return None, "no term of the lists was found"
+    best = ranked[0]
+    if best.score < policy.min_score:
+        return None, f"best score {best.score:g} ({best.type}) is below {policy.min_score:g}"
+    if len(ranked) > 1:
+        second = ranked[1]
+        lead = best.score - second.score
+        if lead < policy.margin:
+            return None, (
+                f"{best.type} {best.score:g} leads {second.type} {second.score:g}"
+                f" by {lead:g}, less than the margin {policy.margin:g}"
+            )
+        return best, (
+            f"{best.type} scored {best.score:g} ({'、'.join(best.terms)}), "
+            f"{lead:g} above {second.type} {second.score:g}"
+        )
+    return best, f"{best.type} scored {best.score:g} ({'、'.join(best.terms)}), no other type"
+
+
+def suggestions(
+    suggesters: Sequence[Suggester], draft: TicketDraft, excluded: Collection[str]
+) -> list[Candidate]:
+    """Every suggester's suggestions, best first, without excluded departments."""
+    found = [
+        c for suggester in suggesters for c in suggester.suggest(draft) if c.department not in excluded
+    ]
+    return sorted(found, key=lambda c: -c.score)
+
+
+def top_candidates(*groups: Sequence[Candidate]) -> tuple[Candidate, ...]:
+    """The first three distinct departments, taking each group's best in turn."""
+    merged: list[Candidate] = []
+    for rank in range(TOP):
+        for group in groups:
+            if rank < len(group) and all(c.department != group[rank].department for c in merged):
+                merged.append(group[rank])
+    return tuple(merged[:TOP])
