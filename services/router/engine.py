@@ -135,7 +135,12 @@ class RuleEngine:
         return self._matching(facts, scan.candidates, set(exclude), first_only)
 
     def _matching(
-        self, facts: Facts, candidates: int, excluded: set[str], first_only: bool, fallback: bool = False
+        self,
+        facts: Facts,
+        candidates: int,
+        excluded: set[str],
+        first_only: bool,
+        fallback: bool = False,
     ) -> list[Rule]:
         draft = facts.draft
         result = []
@@ -178,7 +183,7 @@ class RuleEngine:
         draft = facts.draft
         ranked: tuple[Candidate, ...] = ()
         scores: tuple[TypeScore, ...] = ()
-        reason = "no list"
+        reason = "no rule matched"
         if self.lists is not None:
             found = self.lists.score(scan.hits, scan.found)
             verdict = list_verdict(

@@ -16,7 +16,7 @@ from pathlib import Path
 from services.router.engine import RuleEngine
 from services.router.lists import SHIPPED_LISTS, check_lists_file
 from services.router.model import ModelError, ModelSuggester, load_model
-from services.router.rules import RulesError, RuleSet
+from services.router.rules import RulesError, RuleSet, load_rules
 from services.router.scoring import CompiledLists
 from services.router.verdict import Suggester
 from shared.directory import Directory
@@ -41,11 +41,13 @@ class EngineFactory:
     plugins: bool = True
 
     @classmethod
-    def of(cls, settings: RouterSettings, directory: Directory, calendar: WorkCalendar) -> EngineFactory:
+    def of(
+        cls, settings: RouterSettings, directory: Directory, calendar: WorkCalendar
+    ) -> EngineFactory:
         return cls(
             directory,
             calendar,
-            settings.lists_file or SHIPPED_LISTS,
+            (settings.lists_file or SHIPPED_LISTS) if settings.dispatch_lists else None,
             settings.dispatch_model_file,
             settings.dispatch_min_probability,
         )
@@ -77,12 +79,12 @@ class EngineFactory:
             return None, problems
         return CompiledLists(lists, place_names(self.directory)), []
 
-    def load_suggesters(
-        self, lists: CompiledLists | None
-    ) -> tuple[list[Suggester], list[str]]:
+    def load_suggesters(self, lists: CompiledLists | None) -> tuple[list[Suggester], list[str]]:
         found: list[Suggester] = []
         problems: list[str] = []
-        if self.model_file is not None:
+        if self.model_file is not None and not self.model_file.exists():
+            logger.info("no dispatch model at %s yet: dispatching without", self.model_file)
+        elif self.model_file is not None:
             try:
                 model = load_model(self.model_file)
             except ModelError as exc:
@@ -120,3 +122,8 @@ def plugin_suggesters(directory: Directory) -> list[Suggester]:
         except Exception:  # a broken plugin must not stop dispatching
             logger.exception("dispatch suggester %s failed to load", point.name)
     return found
+
+
+def shipped_engine(directory: Directory, calendar: WorkCalendar) -> RuleEngine:
+    """The reference city's rules and lists, without a model or plugins."""
+    return EngineFactory(directory, calendar, plugins=False)(load_rules())

@@ -186,5 +186,7 @@ def _claimed_twice(lists: ListSet) -> list[Problem]:
                         f"term {word!r} is claimed by {other[0]} with the same weight"
                         f" {weight} and no exclusion"
                     )
-                    problems.append(Problem(("types", name, "terms", weight, i), message, show_path=True))
+                    problems.append(
+                        Problem(("types", name, "terms", weight, i), message, show_path=True)
+                    )
     return problems

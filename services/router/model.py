@@ -118,7 +118,9 @@ def load_model(path: Path) -> DispatchModel:
     pipeline = data.get("pipeline")
     if not isinstance(pipeline, Pipeline) or not hasattr(pipeline, "classes_"):
         raise ModelError(f"{path}: the dispatch model holds no trained classifier")
-    return DispatchModel(int(data["version"]), str(data["trained_at"]), int(data["tickets"]), pipeline)
+    return DispatchModel(
+        int(data["version"]), str(data["trained_at"]), int(data["tickets"]), pipeline
+    )
 
 
 def next_version(path: Path) -> int:

@@ -70,9 +70,9 @@ class CompiledLists:
                     term = normalize(word)
                     weights[term] = max(weights.get(term, 0), weight)
             for term, weight in weights.items():
-                words = unless.get(term, frozenset())
-                self.context |= words
-                claims.setdefault(term, []).append(Claim(index, weight, words))
+                context = unless.get(term, frozenset())
+                self.context |= context
+                claims.setdefault(term, []).append(Claim(index, weight, context))
         places = {normalize(p) for p in places} - {""}
         self.terms = [
             Term(text, tuple(c), text in places, text in self.city_wide)

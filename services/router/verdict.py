@@ -92,7 +92,10 @@ def suggestions(
 ) -> list[Candidate]:
     """Every suggester's suggestions, best first, without excluded departments."""
     found = [
-        c for suggester in suggesters for c in suggester.suggest(draft) if c.department not in excluded
+        c
+        for suggester in suggesters
+        for c in suggester.suggest(draft)
+        if c.department not in excluded
     ]
     return sorted(found, key=lambda c: -c.score)
 

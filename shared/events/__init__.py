@@ -20,10 +20,12 @@ from shared.events.envelope import (
     utcnow,
 )
 from shared.events.routing import (
+    DecidedBy,
     DispatchedPayload,
     LinkedPayload,
     ReceivedPayload,
     ResolvedOnSpotPayload,
+    Suggestion,
     TicketDispatched,
     TicketLinked,
     TicketReceived,
@@ -125,6 +127,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AcceptedPayload",
     "ClosedPayload",
+    "DecidedBy",
     "DepartmentStep",
     "DispatchedPayload",
     "Envelope",
@@ -141,6 +144,7 @@ __all__ = [
     "ResolvedOnSpotPayload",
     "ResolvedPayload",
     "ReturnedPayload",
+    "Suggestion",
     "SupervisedPayload",
     "TicketAccepted",
     "TicketClosed",

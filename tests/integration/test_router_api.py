@@ -25,11 +25,10 @@ from pydantic import TypeAdapter
 
 from services.router.api import install
 from services.router.commands import CommandService
-from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
 from services.router.keys import KeyRepository
+from services.router.knowledge import shipped_engine
 from services.router.repository import TicketRepository
-from services.router.rules import load_rules
 from services.router.workflow.state import Principal
 from shared.bootstrap import Infra, connect
 from shared.directory import Directory, load_directory
@@ -140,7 +139,7 @@ class Api:
 @pytest.fixture
 async def api(settings: CommonSettings) -> AsyncIterator[Api]:
     directory = load_directory(settings.districts_file, settings.directory_file)
-    engines = EngineHolder(RuleEngine(load_rules(), directory, WorkCalendar()))
+    engines = EngineHolder(shipped_engine(directory, WorkCalendar()))
     infra = await connect(settings, SERVICE)
     connection = None
     client = None
