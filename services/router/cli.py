@@ -25,7 +25,7 @@ __all__ = ["check", "diff", "draft_from_json", "explain"]
 SAMPLES = DATA_DIR / "sample_requests.jsonl"
 
 
-def _context() -> tuple[RouterSettings, Directory, WorkCalendar]:
+def context() -> tuple[RouterSettings, Directory, WorkCalendar]:
     settings = RouterSettings()
     directory = load_directory(settings.districts_file, settings.directory_file)
     calendar = WorkCalendar(settings.timezone, load_overrides(settings.calendar_overrides_file))
@@ -39,7 +39,7 @@ def _rules_path(file: str | None, settings: RouterSettings) -> Path:
 def check(file: str | None) -> int:
     """Exit 0 when the rules file, the lists and the model are usable; else
     every problem as FILE:LINE: ... on stderr."""
-    settings, directory, calendar = _context()
+    settings, directory, calendar = context()
     path = _rules_path(file, settings)
     ruleset, problems = check_file(path, directory)
     factory = EngineFactory.of(settings, directory, calendar)
@@ -58,7 +58,7 @@ def check(file: str | None) -> int:
 
 
 def explain(file: str | None) -> int:
-    settings, directory, calendar = _context()
+    settings, directory, calendar = context()
     path = _rules_path(file, settings)
     try:
         engine = EngineFactory.of(settings, directory, calendar)(load_rules(path))
@@ -74,7 +74,7 @@ def explain(file: str | None) -> int:
 def diff(old: str, new: str, tickets: str | None) -> int:
     """Replay tickets through both files at one time; list those that would go
     elsewhere. Exit 1 only when a file cannot be used."""
-    _, directory, calendar = _context()
+    _, directory, calendar = context()
     rulesets, problems = _checked(directory, Path(old), Path(new))
     path = Path(tickets) if tickets else SAMPLES
     try:

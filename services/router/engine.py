@@ -221,18 +221,23 @@ class RuleEngine:
     ) -> Decision:
         """A decision for a department the lists or a suggester chose: the
         rules' default limits for the ticket."""
-        base = self.decision_for(draft, at, None, (), reason)
-        _, limit = self._time_limit(None, draft, base.priority)
-        _, response = self._response_limit(None, base.priority)
-        return replace(
-            base,
+        priority = draft.priority
+        time_limit, limit = self._time_limit(None, draft, priority)
+        response_name, response = self._response_limit(None, priority)
+        return Decision(
             department=winner.department,
+            co_departments=(),
+            rule=None,
+            time_limit=time_limit,
+            response_limit=response_name,
+            priority=priority,
             deadline=self.calendar.deadline(at, limit),
             response_deadline=self.calendar.deadline(at, response),
             decided_by=by,
             probability=probability,
             candidates=top,
             scores=scores,
+            reason=reason,
         )
 
     def decision_for(

@@ -64,11 +64,14 @@ class KeywordIndex:
         hits: list[tuple[int, int]] = []
         mask = self._without_keywords
         if self._automaton is not None:
+            # Run for every keyword and term found: bound methods, no attribute reads.
+            add, append = found.add, hits.append
             for end, (kw, kw_mask, term) in self._automaton.iter(text):
-                found.add(kw)
-                mask |= kw_mask
+                add(kw)
+                if kw_mask:
+                    mask |= kw_mask
                 if term != NO_TERM:
-                    hits.append((end, term))
+                    append((end, term))
         return Scan(found, mask, hits)
 
 

@@ -57,6 +57,7 @@ class CompiledLists:
     def __init__(self, lists: ListSet, places: Iterable[str] = ()) -> None:
         self.lists = lists
         self.names = list(lists.types)
+        self.index = {name: i for i, name in enumerate(self.names)}
         self.targets = [spec.target for spec in lists.types.values()]
         self.city_wide = normalized(lists.city_wide)
         self.city_terms = [normalized(spec.city_terms) for spec in lists.types.values()]
@@ -81,6 +82,9 @@ class CompiledLists:
         extra = (places | self.city_wide) - claims.keys()
         self.terms += [Term(w, (), w in places, w in self.city_wide) for w in sorted(extra)]
         self.ids = {term.text: i for i, term in enumerate(self.terms)}
+        # Looked up for every term found: plain lists, not attribute reads.
+        self._lengths = [len(term.text) for term in self.terms]
+        self._special = [term.place or term.city for term in self.terms]
 
     def city_unit(self, type_index: int, found: Collection[str], city_wide: bool) -> bool:
         """Whether the text makes this type's matter the city unit's."""
@@ -93,42 +97,53 @@ class CompiledLists:
         counted: dict[int, list[str]] = {}
         excluded: dict[int, list[str]] = {}
         kept, city_wide = self._outermost(hits)
-        for term in kept:
+        terms = self.terms
+        for tid in kept:
+            term = terms[tid]
             for claim in term.claims:
+                index = claim.type_index
                 if claim.unless and not claim.unless.isdisjoint(found):
-                    excluded.setdefault(claim.type_index, []).append(term.text)
+                    excluded.setdefault(index, []).append(term.text)
                     continue
-                totals[claim.type_index] = totals.get(claim.type_index, 0) + claim.weight
-                counted.setdefault(claim.type_index, []).append(term.text)
-        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+                totals[index] = totals.get(index, 0) + claim.weight
+                counted.setdefault(index, []).append(term.text)
+        # A type whose every term was excluded stays, at 0, to show why.
+        ranked = sorted({**dict.fromkeys(excluded, 0.0), **totals}.items(), key=_best_first)
         types = [
-            TypeScore(self.names[i], total, tuple(counted[i]), tuple(excluded.get(i, ())))
+            TypeScore(self.names[i], total, tuple(counted.get(i, ())), tuple(excluded.get(i, ())))
             for i, total in ranked
-            if total > 0
         ]
         return Scoring(types, city_wide)
 
-    def _outermost(self, hits: Sequence[tuple[int, int]]) -> tuple[list[Term], bool]:
-        """Each distinct term found, except those inside a longer one found at
-        the same place or touching a place name; and whether a city-wide word
-        stands on its own."""
-        terms = self.terms
-        spans = [(end - len(terms[tid].text) + 1, end, tid) for end, tid in hits]
-        spans.sort(key=lambda span: (span[0], span[0] - span[1]))
-        places = [(s, e) for s, e, tid in spans if terms[tid].place]
+    def _outermost(self, hits: Sequence[tuple[int, int]]) -> tuple[list[int], bool]:
+        """The id of each distinct term found, except those inside a longer one
+        found at the same place or touching a place name; and whether a
+        city-wide word stands on its own."""
+        lengths, special = self._lengths, self._special
+        spans = sorted([(end - lengths[tid] + 1, -lengths[tid], tid) for end, tid in hits])
+        marked = [(s, s - n - 1, tid) for s, n, tid in spans if special[tid]]
+        places = [(s, e) for s, e, tid in marked if self.terms[tid].place]
         reach, seen, kept = -1, set(), []
-        for start, end, tid in spans:
-            if end <= reach or any(s <= end and start <= e for s, e in places):
+        for start, negative_length, tid in spans:
+            end = start - negative_length - 1
+            if end <= reach or (places and _touches(start, end, places)):
                 continue
             reach = end
             if tid not in seen:
                 seen.add(tid)
-                kept.append(terms[tid])
-        city_wide = any(
-            terms[tid].city and _alone(start, end, tid, spans) for start, end, tid in spans
-        )
+                kept.append(tid)
+        city_wide = any(self.terms[tid].city and _alone(s, e, tid, spans) for s, e, tid in marked)
         return kept, city_wide
 
 
+def _best_first(item: tuple[int, float]) -> tuple[float, int]:
+    return -item[1], item[0]
+
+
+def _touches(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(s <= end and start <= e for s, e in spans)
+
+
 def _alone(start: int, end: int, tid: int, spans: Sequence[tuple[int, int, int]]) -> bool:
-    return not any(s <= end and start <= e and t != tid for s, e, t in spans)
+    """No other term found overlaps [start, end]."""
+    return not any(s <= end and start <= s - n - 1 and t != tid for s, n, t in spans)

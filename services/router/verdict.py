@@ -38,7 +38,7 @@ class Suggester(Protocol):
 
 @dataclass(frozen=True)
 class ListVerdict:
-    ranked: tuple[Candidate, ...]  # every department the lists point to, best first
+    ranked: tuple[Candidate, ...]  # the best three departments the lists point to
     scores: tuple[TypeScore, ...]  # the types as scored, for explanations
     winner: Candidate | None
     reason: str
@@ -53,15 +53,18 @@ def list_verdict(
     found: Collection[str],
 ) -> ListVerdict:
     ranked: list[Candidate] = []
-    seen: set[str] = set()
     for score in scoring.types:
-        index = lists.names.index(score.type)
+        if score.score <= 0:
+            break  # the rest were only excluded
+        index = lists.index[score.type]
         city = lists.city_unit(index, found, scoring.city_wide)
         department = resolve_target(lists.targets[index], district, directory, city)
-        if department is None or department in excluded or department in seen:
+        if department is None or department in excluded:
             continue
-        seen.add(department)
-        ranked.append(Candidate(department, score.score, "list", score.type, score.terms))
+        if all(c.department != department for c in ranked):
+            ranked.append(Candidate(department, score.score, "list", score.type, score.terms))
+        if len(ranked) == TOP:
+            break  # the decision needs the first two, the manual queue three
     winner, reason = _judge(ranked, lists.lists.decision)
     return ListVerdict(tuple(ranked), tuple(scoring.types), winner, reason)
 
