@@ -230,7 +230,8 @@ def test_a_city_wide_matter_goes_to_the_city_unit(directory: Directory) -> None:
 
 RULES = rules_text(
     rule("urgent-water", "{keywords: {any: [爆管]}}", "city.water"),
-    "{id: local, fallback: true, when: {district_kinds: [county]}, then: {department: '{district}'}}",
+    "{id: local, fallback: true, when: {district_kinds: [county]},"
+    " then: {department: '{district}'}}",
 )
 
 
