@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from services.stats.aggregator import Aggregator
 from services.stats.api import StatsApi, build_router
 from services.stats.dashboard import mount_dashboard
+from services.stats.dispatch_quality import refresh_dispatch_gauges
 from services.stats.gauges import refresh_gauges
 from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
@@ -38,7 +39,11 @@ async def main(settings: StatsSettings) -> None:
     api = StatsApi(views, counters, tz, clock)
     app.include_router(build_router(api))
     mount_dashboard(app)
-    tasks = [aggregator.run(), refresh_gauges(api, clock)]
+    tasks = [
+        aggregator.run(),
+        refresh_gauges(api, clock),
+        refresh_dispatch_gauges(views, tz, clock),
+    ]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 
 
