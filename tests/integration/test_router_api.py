@@ -490,7 +490,7 @@ async def test_the_manual_queue_shows_the_candidates(api: Api, staff: str) -> No
         "guanxian.housing",
     ]
     assert {c["source"] for c in waiting["candidates"]} == {"list"}
-    assert [c.department for c in event.payload.candidates] == [  # type: ignore[union-attr]
+    assert [c.department for c in event.payload.candidates] == [
         "guanxian.water",
         "guanxian.housing",
     ]
