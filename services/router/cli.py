@@ -12,10 +12,9 @@ from pydantic import ValidationError
 
 from services.router.backtest import draft_from_json, read_tickets, replay, report
 from services.router.checks import check_file
-from services.router.engine import Decision
 from services.router.knowledge import EngineFactory
 from services.router.rules import SHIPPED_RULES, RulesError, RuleSet, load_rules
-from services.router.verdict import Candidate
+from services.router.verdict import Candidate, Decision
 from shared.directory import Directory, load_directory
 from shared.settings import DATA_DIR, RouterSettings
 from shared.workcalendar import WorkCalendar, load_overrides

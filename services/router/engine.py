@@ -19,12 +19,15 @@ from datetime import UTC, datetime
 
 from services.router.conditions import Check, Facts, compile_checks, normalized
 from services.router.index import KeywordIndex, Scan, bits
-from services.router.schema import Action, Rule, RuleSet, limit_name
-from services.router.scoring import CompiledLists, TypeScore
+from services.router.limits import response_limit_of, time_limit_of
+from services.router.schema import Action, Rule, RuleSet
+from services.router.scoring import CompiledLists
 from services.router.text import normalize
 from services.router.verdict import (
+    LIST,
     Candidate,
-    DecidedBy,
+    Decision,
+    ListVerdict,
     Suggester,
     list_verdict,
     suggestions,
@@ -32,31 +35,7 @@ from services.router.verdict import (
 )
 from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
-from shared.workcalendar import TimeLimit, WorkCalendar
-
-
-@dataclass(frozen=True)
-class Decision:
-    department: str | None  # None: manual dispatch at the hotline centre
-    co_departments: tuple[str, ...]
-    rule: str | None
-    time_limit: str
-    response_limit: str
-    priority: Priority
-    deadline: datetime | None
-    response_deadline: datetime | None
-    also_matched: tuple[str, ...] = ()
-    decided_by: DecidedBy = "rule"
-    probability: float | None = None  # a model's, when it decided
-    # The best three departments the lists and suggesters name (the manual
-    # queue shows them), the types as scored, and why this decision.
-    candidates: tuple[Candidate, ...] = ()
-    scores: tuple[TypeScore, ...] = ()
-    reason: str = ""
-
-    @property
-    def routed(self) -> bool:
-        return self.department is not None
+from shared.workcalendar import WorkCalendar
 
 
 @dataclass(frozen=True)
@@ -181,63 +160,52 @@ class RuleEngine:
 
     def _beyond_rules(self, facts: Facts, scan: Scan, excluded: set[str], at: datetime) -> Decision:
         draft = facts.draft
-        ranked: tuple[Candidate, ...] = ()
-        scores: tuple[TypeScore, ...] = ()
-        reason = "no rule matched"
-        if self.lists is not None:
-            found = self.lists.score(scan.hits, scan.found)
-            verdict = list_verdict(
-                self.lists, found, draft.district, self.directory, excluded, scan.found
-            )
-            ranked, scores, reason = verdict.ranked, verdict.scores, verdict.reason
-            if verdict.winner is not None:
-                top = top_candidates(ranked)
-                return self._to(draft, at, verdict.winner, "list", top, scores, reason)
+        verdict = self._list_verdict(draft, scan, excluded)
+        ranked, scores = verdict.ranked, verdict.scores
+        if verdict.winner is not None:
+            return self._chosen(draft, at, verdict.winner, verdict, top_candidates(ranked))
         suggested = suggestions(self.suggesters, draft, excluded)
         top = top_candidates(ranked, suggested)
         if suggested and suggested[0].score >= self.min_probability:
-            best = suggested[0]
-            why = f"{reason}; {best.source} gives {best.department} p={best.score:.2f}"
-            return self._to(draft, at, best, "model", top, scores, why, best.score)
-        if not ranked:
-            fallback = self._matching(facts, scan.candidates, excluded, True, fallback=True)
-            if fallback:
-                why = f"{reason}; fallback rule {fallback[0].id}"
-                decision = self.decision_for(draft, at, fallback[0], (), why)
-                return replace(decision, candidates=top)
-        manual = self.decision_for(draft, at, None, (), reason)
+            return self._chosen(draft, at, suggested[0], verdict, top)
+        fallback = [] if ranked else self._matching(facts, scan.candidates, excluded, True, True)
+        if fallback:
+            why = f"{verdict.reason}; fallback rule {fallback[0].id}"
+            return replace(self.decision_for(draft, at, fallback[0], (), why), candidates=top)
+        manual = self.decision_for(draft, at, None, (), verdict.reason)
         return replace(manual, candidates=top, scores=scores)
 
-    def _to(
+    def _chosen(
         self,
         draft: TicketDraft,
         at: datetime,
         winner: Candidate,
-        by: DecidedBy,
+        verdict: ListVerdict,
         top: tuple[Candidate, ...],
-        scores: tuple[TypeScore, ...],
-        reason: str,
-        probability: float | None = None,
     ) -> Decision:
-        """A decision for a department the lists or a suggester chose: the
-        rules' default limits for the ticket."""
-        priority = draft.priority
-        time_limit, limit = self._time_limit(None, draft, priority)
-        response_name, response = self._response_limit(None, priority)
+        """The lists' winner, or a suggester's best (with its probability)."""
+        by_list = winner.source == LIST
+        reason = verdict.reason
+        if not by_list:
+            reason += f"; {winner.source} gives {winner.department} p={winner.score:.2f}"
         return Decision(
-            department=winner.department,
-            co_departments=(),
-            rule=None,
-            time_limit=time_limit,
-            response_limit=response_name,
-            priority=priority,
-            deadline=self.calendar.deadline(at, limit),
-            response_deadline=self.calendar.deadline(at, response),
-            decided_by=by,
-            probability=probability,
+            winner.department,
+            (),
+            None,
+            *self._limits(draft, at, None),
+            decided_by="list" if by_list else "model",
+            probability=None if by_list else winner.score,
             candidates=top,
-            scores=scores,
+            scores=verdict.scores,
             reason=reason,
+        )
+
+    def _list_verdict(self, draft: TicketDraft, scan: Scan, excluded: set[str]) -> ListVerdict:
+        if self.lists is None:
+            return ListVerdict((), (), None, "no rule matched")
+        scoring = self.lists.score(scan.hits, scan.found)
+        return list_verdict(
+            self.lists, scoring, draft.district, self.directory, excluded, scan.found
         )
 
     def decision_for(
@@ -249,11 +217,10 @@ class RuleEngine:
         reason: str = "",
     ) -> Decision:
         """What a rule decides for a ticket (None: manual dispatch)."""
-        action = rule.then if rule is not None else None
-        priority = (action.priority if action else None) or draft.priority
-        time_limit, limit = self._time_limit(action, draft, priority)
-        response_name, response = self._response_limit(action, priority)
-        if action is None or rule is None:
+        if rule is None:
+            priority = draft.priority
+            time_limit, _ = time_limit_of(self.ruleset, None, draft, priority)
+            response_name, _ = response_limit_of(self.ruleset, None, priority)
             return Decision(
                 None,
                 (),
@@ -266,51 +233,27 @@ class RuleEngine:
                 decided_by="manual",
                 reason=reason,
             )
+        action = rule.then
         department = self.resolve_department(action.department, draft.district)
         co = tuple(
             dep
             for dep in (self.resolve_department(t, draft.district) for t in action.co_departments)
             if dep is not None and dep != department
         )
-        return Decision(
-            department=department,
-            co_departments=co,
-            rule=rule.id,
-            time_limit=time_limit,
-            response_limit=response_name,
-            priority=priority,
-            deadline=self.calendar.deadline(at, limit),
-            response_deadline=self.calendar.deadline(at, response),
-            also_matched=others,
-            reason=reason or f"rule {rule.id}",
-        )
+        limits = self._limits(draft, at, action)
+        reason = reason or f"rule {rule.id}"
+        return Decision(department, co, rule.id, *limits, also_matched=others, reason=reason)
 
-    def _time_limit(
-        self, action: Action | None, draft: TicketDraft, priority: Priority
-    ) -> tuple[str, TimeLimit]:
-        ref = action.time_limit if action else None
-        if ref is None:
-            defaults = self.ruleset.defaults
-            ref = (
-                defaults.urgent_time_limit
-                if priority == Priority.URGENT
-                else defaults.consultation_time_limit
-                if draft.category == "consultation"
-                else defaults.time_limit
-            )
-        return _named(ref, self.ruleset.time_limits)
-
-    def _response_limit(self, action: Action | None, priority: Priority) -> tuple[str, TimeLimit]:
-        ref = action.response_limit if action else None
-        if ref is None:
-            defaults = self.ruleset.defaults
-            urgent = priority == Priority.URGENT
-            ref = defaults.urgent_response_limit if urgent else defaults.response_limit
-        return _named(ref, self.ruleset.response_limits)
-
-
-def _named(ref: str | TimeLimit, table: dict[str, TimeLimit]) -> tuple[str, TimeLimit]:
-    return (ref, table[ref]) if isinstance(ref, str) else (limit_name(ref), ref)
+    def _limits(
+        self, draft: TicketDraft, at: datetime, action: Action | None
+    ) -> tuple[str, str, Priority, datetime, datetime]:
+        """The action's limits (else the rules' defaults for the ticket), the
+        priority and the deadlines, in the order of Decision's fields."""
+        priority = (action.priority if action else None) or draft.priority
+        time_limit, limit = time_limit_of(self.ruleset, action, draft, priority)
+        response_name, response = response_limit_of(self.ruleset, action, priority)
+        deadline, response_deadline = (self.calendar.deadline(at, x) for x in (limit, response))
+        return time_limit, response_name, priority, deadline, response_deadline
 
 
 def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:

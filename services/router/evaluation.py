@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.router.backtest import Ticket
-from services.router.engine import Decision, RuleEngine
+from services.router.engine import RuleEngine
+from services.router.verdict import Decision
 
 MANUAL = "manual dispatch"
 

@@ -12,18 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.lines import (
     Document,
     Problem,
-    duplicate_keys,
     format_problems,
-    read_document,
-    syntax_problem,
+    read_file,
 )
-from services.router.rules import schema_problems
+from services.router.rules import parse_as
 from services.router.text import normalize
 from shared.directory import Directory
 
@@ -99,15 +96,9 @@ def resolve_target(
 
 
 def read_lists(text: str, directory: Directory) -> ParsedLists:
-    try:
-        document = read_document(text)
-    except yaml.YAMLError as exc:
-        return ParsedLists(Document(None, None), problems=[syntax_problem(exc, text)])
-    parsed = ParsedLists(document, problems=duplicate_keys(document.root))
-    try:
-        lists = ListSet.model_validate(document.data)
-    except ValidationError as exc:
-        parsed.problems += schema_problems(exc)
+    document, problems, lists = parse_as(text, ListSet)
+    parsed = ParsedLists(document, problems=problems)
+    if lists is None:
         return parsed
     parsed.problems += list_problems(lists, directory)
     if not parsed.problems:
@@ -118,12 +109,9 @@ def read_lists(text: str, directory: Directory) -> ParsedLists:
 def check_lists_file(path: Path, directory: Directory) -> tuple[ListSet | None, list[str]]:
     """The lists if the file has no problem, else None and its problems as
     FILE:LINE: message."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [f"{path}: cannot read the lists file: {exc.strerror or exc}"]
-    except UnicodeDecodeError as exc:
-        return None, [f"{path}: not UTF-8 text: {exc}"]
+    text, problems = read_file(path, "lists file")
+    if text is None:
+        return None, problems
     parsed = read_lists(text, directory)
     if parsed.lists is None:
         return None, format_problems(str(path), parsed.document, parsed.problems)

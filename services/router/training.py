@@ -34,22 +34,23 @@ class Example:
     label: str  # the department type
 
 
-def examples_from_tickets(tickets: Iterable[Ticket], directory: Directory) -> list[Example]:
+def examples(pairs: Iterable[tuple[str, str | None]], directory: Directory) -> list[Example]:
+    """(text, final department) pairs as examples; a department the directory
+    does not know (any more) teaches nothing."""
     found = []
-    for ticket in tickets:
-        label = unit_type(ticket.expected, directory) if ticket.expected else None
+    for text, department in pairs:
+        label = unit_type(department, directory) if department else None
         if label is not None:
-            found.append(Example(ticket.draft.text, label))
+            found.append(Example(text, label))
     return found
+
+
+def examples_from_tickets(tickets: Iterable[Ticket], directory: Directory) -> list[Example]:
+    return examples(((t.draft.text, t.expected) for t in tickets), directory)
 
 
 def examples_from_states(states: Iterable[TicketState], directory: Directory) -> list[Example]:
-    found = []
-    for state in states:
-        label = unit_type(state.department, directory) if state.department else None
-        if label is not None:
-            found.append(Example(state.draft.text, label))
-    return found
+    return examples(((s.draft.text, s.department) for s in states), directory)
 
 
 async def history_from_store(settings: RouterSettings, directory: Directory) -> list[Example]:

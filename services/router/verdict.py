@@ -1,19 +1,46 @@
-"""What the lists and the suggesters say about a ticket no rule decided: the
-candidate departments, and whether the best is sure enough to dispatch to."""
+"""A dispatch decision, and what the lists and the suggesters say about a
+ticket no rule decided: the candidate departments, and whether the best is
+sure enough to dispatch to."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from services.router.lists import DecisionPolicy, resolve_target
 from services.router.scoring import CompiledLists, Scoring, TypeScore
 from shared.directory import Directory
-from shared.domain import TicketDraft
+from shared.domain import Priority, TicketDraft
 
 DecidedBy = Literal["rule", "list", "model", "manual"]
 TOP = 3
+LIST = "list"  # the source of a candidate the lists name
+
+
+@dataclass(frozen=True)
+class Decision:
+    department: str | None  # None: manual dispatch at the hotline centre
+    co_departments: tuple[str, ...]
+    rule: str | None
+    time_limit: str
+    response_limit: str
+    priority: Priority
+    deadline: datetime | None
+    response_deadline: datetime | None
+    also_matched: tuple[str, ...] = ()
+    decided_by: DecidedBy = "rule"
+    probability: float | None = None  # a model's, when it decided
+    # The best three departments the lists and suggesters name (the manual
+    # queue shows them), the types as scored, and why this decision.
+    candidates: tuple[Candidate, ...] = ()
+    scores: tuple[TypeScore, ...] = ()
+    reason: str = ""
+
+    @property
+    def routed(self) -> bool:
+        return self.department is not None
 
 
 @dataclass(frozen=True)
@@ -62,7 +89,7 @@ def list_verdict(
         if department is None or department in excluded:
             continue
         if all(c.department != department for c in ranked):
-            ranked.append(Candidate(department, score.score, "list", score.type, score.terms))
+            ranked.append(Candidate(department, score.score, LIST, score.type, score.terms))
         if len(ranked) == TOP:
             break  # the decision needs the first two, the manual queue three
     winner, reason = _judge(ranked, lists.lists.decision)

@@ -29,10 +29,11 @@ import yaml
 
 from services.demo import sample_requests
 from services.router.cli import draft_from_json
-from services.router.engine import Decision, RuleEngine
+from services.router.engine import RuleEngine
 from services.router.knowledge import shipped_engine
 from services.router.rules import Rule, RuleSet, parse_rules
 from services.router.text import normalize
+from services.router.verdict import Decision
 from shared.directory import Directory, load_directory
 from shared.domain import TicketDraft
 from shared.settings import DATA_DIR

@@ -3,7 +3,6 @@ a ticket's text against them, and where they stand in the one decision."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +15,12 @@ from services.router.knowledge import EngineFactory, place_names, shipped_engine
 from services.router.lists import SHIPPED_LISTS, ListSet, check_lists_file, read_lists
 from services.router.rules import RulesError, load_rules, parse_rules
 from services.router.scoring import CompiledLists
-from shared.directory import Directory, load_directory
+from shared.directory import Directory
 from shared.domain import TicketDraft
-from shared.settings import DATA_DIR
 from shared.workcalendar import WorkCalendar
 from tests.unit.test_rules import rule, rules_text
 
+pytestmark = pytest.mark.usefixtures("no_hotline_env")
 AT = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in the city
 
 LISTS = """\
@@ -55,18 +54,6 @@ types:
     terms:
       8: [户口]
 """
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("HOTLINE_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="module")
-def directory() -> Directory:
-    return load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
 
 
 def engine_with(directory: Directory, lists_text: str, rules: str | None = None) -> RuleEngine:

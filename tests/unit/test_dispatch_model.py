@@ -8,7 +8,6 @@ model trained on the history's closed tickets gets them right."""
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,11 +26,11 @@ from services.router.model import ModelError, load_model, unit_type
 from services.router.rules import RulesError, load_rules
 from services.router.training import examples_from_tickets, train_and_save
 from services.router.verdict import Candidate
-from shared.directory import Directory, load_directory
+from shared.directory import Directory
 from shared.domain import TicketDraft
-from shared.settings import DATA_DIR
 from shared.workcalendar import WorkCalendar
 
+pytestmark = pytest.mark.usefixtures("no_hotline_env")
 AT = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 COUNTIES = ["guanxian", "yanggu", "linqing", "gaotang", "shenxian"]
 # Each unit's matters by the nicknames of this (imaginary) city.
@@ -44,18 +43,6 @@ NICKNAMES = {
     "{district}": ["老碾盘那档子事", "碾盘旁边那事", "老碾盘又闹腾"],
 }
 FILLERS = ["麻烦帮忙看看", "好几天了", "一直没人管", "怎么办", "急", "请尽快处理", ""]
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("HOTLINE_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="module")
-def directory() -> Directory:
-    return load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
 
 
 def history(count: int, seed: int) -> list[Ticket]:

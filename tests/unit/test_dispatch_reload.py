@@ -14,8 +14,7 @@ import pytest
 from services.router.knowledge import EngineFactory
 from services.router.reload import load_engine, reload_rules, watch_rules
 from services.router.rules import RulesError
-from shared.directory import Directory, load_directory
-from shared.settings import DATA_DIR
+from shared.directory import Directory
 from shared.workcalendar import WorkCalendar
 from tests.unit.test_dispatch_lists import LISTS
 from tests.unit.test_rules import rule, rules_text
@@ -23,11 +22,6 @@ from tests.unit.test_rules_reload import Holder, metric, reloads
 
 RULES = rules_text(rule("praise", "{categories: [praise]}", "{district}"))
 MORE = LISTS.replace("8: [户口]", "8: [户口, 身份证]")
-
-
-@pytest.fixture(scope="module")
-def directory() -> Directory:
-    return load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from services.router.engine import Decision
+from services.router.verdict import Decision
 from services.router.workflow.context import ROUTER, Context, Transition
 from services.router.workflow.state import Status, TicketState, WorkflowError
 from shared.domain import Actor, Priority, TicketDraft
