@@ -99,7 +99,7 @@ class RuleEngine:
         scan = self._indexes.get(draft.district, self._elsewhere).scan(text)
         district = self.directory.district(draft.district)
         kind = district.kind if district is not None else None
-        return Facts(draft, text, scan.found, at.astimezone(self.calendar.tz), kind), scan
+        return Facts(draft, text, scan.found, at, self.calendar.tz, kind), scan
 
     def matching_rules(
         self,
@@ -145,20 +145,25 @@ class RuleEngine:
         at: datetime,
         exclude: Iterable[str] = (),
         explain: bool = False,
+        deadlines: bool = True,
     ) -> Decision:
         """The first matching rule decides, else the lists, else a suggester sure
         enough, else a fallback rule for what nothing knows, else a person. With
         explain, also_matched lists the other rules that match too (slower:
-        every candidate is tested)."""
+        every candidate is tested). Without deadlines, the decision has none (the
+        workflow sets them itself, at the dispatch)."""
         facts, scan = self._scan(draft, at)
         excluded = set(exclude)
+        when = at if deadlines else None
         matches = self._matching(facts, scan.candidates, excluded, not explain)
         if matches:
             others = tuple(r.id for r in matches[1:])
-            return self.decision_for(draft, at, matches[0], others)
-        return self._beyond_rules(facts, scan, excluded, at)
+            return self.decision_for(draft, when, matches[0], others)
+        return self._beyond_rules(facts, scan, excluded, when)
 
-    def _beyond_rules(self, facts: Facts, scan: Scan, excluded: set[str], at: datetime) -> Decision:
+    def _beyond_rules(
+        self, facts: Facts, scan: Scan, excluded: set[str], at: datetime | None
+    ) -> Decision:
         draft = facts.draft
         verdict = self._list_verdict(draft, scan, excluded)
         ranked, scores = verdict.ranked, verdict.scores
@@ -178,7 +183,7 @@ class RuleEngine:
     def _chosen(
         self,
         draft: TicketDraft,
-        at: datetime,
+        at: datetime | None,
         winner: Candidate,
         verdict: ListVerdict,
         top: tuple[Candidate, ...],
@@ -211,7 +216,7 @@ class RuleEngine:
     def decision_for(
         self,
         draft: TicketDraft,
-        at: datetime,
+        at: datetime | None,
         rule: Rule | None,
         others: tuple[str, ...] = (),
         reason: str = "",
@@ -245,13 +250,16 @@ class RuleEngine:
         return Decision(department, co, rule.id, *limits, also_matched=others, reason=reason)
 
     def _limits(
-        self, draft: TicketDraft, at: datetime, action: Action | None
-    ) -> tuple[str, str, Priority, datetime, datetime]:
+        self, draft: TicketDraft, at: datetime | None, action: Action | None
+    ) -> tuple[str, str, Priority, datetime | None, datetime | None]:
         """The action's limits (else the rules' defaults for the ticket), the
-        priority and the deadlines, in the order of Decision's fields."""
+        priority and the deadlines from at (none without), in the order of
+        Decision's fields."""
         priority = (action.priority if action else None) or draft.priority
         time_limit, limit = time_limit_of(self.ruleset, action, draft, priority)
         response_name, response = response_limit_of(self.ruleset, action, priority)
+        if at is None:
+            return time_limit, response_name, priority, None, None
         deadline, response_deadline = (self.calendar.deadline(at, x) for x in (limit, response))
         return time_limit, response_name, priority, deadline, response_deadline
 

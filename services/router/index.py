@@ -19,7 +19,7 @@ NO_TERM = -1
 
 
 class Scan(NamedTuple):
-    found: set[str]  # every keyword, term and exclusion word found
+    found: set[str]  # the rules' keywords and the words of exclusions found
     candidates: int  # the mask of candidate rules
     hits: list[tuple[int, int]]  # (end, term id) of each list term found
 
@@ -53,7 +53,14 @@ class KeywordIndex:
         if words:
             self._automaton = ahocorasick.Automaton()
             for kw in words:
-                value = (kw, self._masks.get(kw, 0), self._terms.get(kw, NO_TERM))
+                # Only the rules' keywords and the words exclusions look for are
+                # needed in `found`; a term that is neither is left out of it.
+                value = (
+                    kw,
+                    self._masks.get(kw, 0),
+                    self._terms.get(kw, NO_TERM),
+                    kw in self._masks,
+                )
                 self._automaton.add_word(kw, value)
             self._automaton.make_automaton()
         return self
@@ -66,8 +73,9 @@ class KeywordIndex:
         if self._automaton is not None:
             # Run for every keyword and term found: bound methods, no attribute reads.
             add, append = found.add, hits.append
-            for end, (kw, kw_mask, term) in self._automaton.iter(text):
-                add(kw)
+            for end, (kw, kw_mask, term, keep) in self._automaton.iter(text):
+                if keep:
+                    add(kw)
                 if kw_mask:
                     mask |= kw_mask
                 if term != NO_TERM:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.router.conditions import normalized
-from services.router.lists import ListSet
+from services.router.lists import ListSet, resolve_target
 from services.router.text import normalize
+from shared.directory import Directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +39,17 @@ class Term:
     city: bool = False
 
 
-@dataclass(frozen=True)
-class Scoring:
-    types: list[TypeScore]  # the types with a positive score, best first
-    city_wide: bool
-
-
-@dataclass(frozen=True)
-class TypeScore:
+class TypeScore(NamedTuple):
+    # A named tuple, not a dataclass: several are made for every ticket.
     type: str
     score: float
     terms: tuple[str, ...]  # the terms that counted, in the order found
     excluded: tuple[str, ...] = ()  # found, but an exclusion word was in the text
+
+
+class Scoring(NamedTuple):
+    types: list[TypeScore]  # best first; a type whose terms were all excluded at 0
+    city_wide: bool
 
 
 class CompiledLists:
@@ -85,6 +86,16 @@ class CompiledLists:
         # Looked up for every term found: plain lists, not attribute reads.
         self._lengths = [len(term.text) for term in self.terms]
         self._special = [term.place or term.city for term in self.terms]
+        self._units: dict[tuple[int, str, bool], str | None] = {}
+
+    def unit(self, type_index: int, district: str, city: bool, directory: Directory) -> str | None:
+        """The unit a type maps to in a district (its city unit with city);
+        remembered, as there are few types and districts."""
+        key = (type_index, district, city)
+        if key not in self._units:
+            targets = self.targets[type_index]
+            self._units[key] = resolve_target(targets, district, directory, city)
+        return self._units[key]
 
     def city_unit(self, type_index: int, found: Collection[str], city_wide: bool) -> bool:
         """Whether the text makes this type's matter the city unit's."""
@@ -118,21 +129,26 @@ class CompiledLists:
     def _outermost(self, hits: Sequence[tuple[int, int]]) -> tuple[list[int], bool]:
         """The id of each distinct term found, except those inside a longer one
         found at the same place or touching a place name; and whether a
-        city-wide word stands on its own."""
+        city-wide word stands on its own. Run for every ticket: plain loops."""
         lengths, special = self._lengths, self._special
-        spans = sorted([(end - lengths[tid] + 1, -lengths[tid], tid) for end, tid in hits])
-        marked = [(s, s - n - 1, tid) for s, n, tid in spans if special[tid]]
-        places = [(s, e) for s, e, tid in marked if self.terms[tid].place]
-        reach, seen, kept = -1, set(), []
+        spans, marked = [], False
+        for end, tid in hits:
+            length = lengths[tid]
+            spans.append((end - length + 1, -length, tid))
+            marked = marked or special[tid]
+        spans.sort()  # by start, the longest first
+        places = [(s, s - n - 1) for s, n, tid in spans if self.terms[tid].place] if marked else []
+        reach, kept = -1, []
         for start, negative_length, tid in spans:
             end = start - negative_length - 1
             if end <= reach or (places and _touches(start, end, places)):
                 continue
             reach = end
-            if tid not in seen:
-                seen.add(tid)
+            if tid not in kept:  # a handful of terms: a list beats a set
                 kept.append(tid)
-        city_wide = any(self.terms[tid].city and _alone(s, e, tid, spans) for s, e, tid in marked)
+        city_wide = marked and any(
+            self.terms[tid].city and _alone(s, s - n - 1, tid, spans) for s, n, tid in spans
+        )
         return kept, city_wide
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-from services.router.lists import DecisionPolicy, resolve_target
+from services.router.lists import DecisionPolicy
 from services.router.scoring import CompiledLists, Scoring, TypeScore
 from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
@@ -43,8 +43,8 @@ class Decision:
         return self.department is not None
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    # A named tuple, not a dataclass: made for every ticket the lists score.
     department: str
     score: float  # a list score, or a model's probability
     source: str  # "list", or the suggester's name
@@ -85,7 +85,7 @@ def list_verdict(
             break  # the rest were only excluded
         index = lists.index[score.type]
         city = lists.city_unit(index, found, scoring.city_wide)
-        department = resolve_target(lists.targets[index], district, directory, city)
+        department = lists.unit(index, district, city, directory)
         if department is None or department in excluded:
             continue
         if all(c.department != department for c in ranked):
@@ -121,6 +121,8 @@ def suggestions(
     suggesters: Sequence[Suggester], draft: TicketDraft, excluded: Collection[str]
 ) -> list[Candidate]:
     """Every suggester's suggestions, best first, without excluded departments."""
+    if not suggesters:
+        return []
     found = [
         c
         for suggester in suggesters
@@ -132,6 +134,8 @@ def suggestions(
 
 def top_candidates(*groups: Sequence[Candidate]) -> tuple[Candidate, ...]:
     """The first three distinct departments, taking each group's best in turn."""
+    if len(groups) == 1:
+        return tuple(groups[0][:TOP])  # the lists' ranking is distinct already
     merged: list[Candidate] = []
     for rank in range(TOP):
         for group in groups:

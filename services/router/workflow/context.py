@@ -65,7 +65,8 @@ class Context:
         return self.calendar.deadline(start, limits[name])
 
     def decide(self, state: TicketState, exclude: tuple[str, ...] = ()) -> Decision:
-        return self.engine.decide(state.draft, self.now, exclude=exclude)
+        # The deadlines are set at the dispatch, from its time limit.
+        return self.engine.decide(state.draft, self.now, exclude=exclude, deadlines=False)
 
 
 @dataclass(frozen=True)
