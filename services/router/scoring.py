@@ -92,10 +92,12 @@ class CompiledLists:
         """The unit a type maps to in a district (its city unit with city);
         remembered, as there are few types and districts."""
         key = (type_index, district, city)
-        if key not in self._units:
-            targets = self.targets[type_index]
-            self._units[key] = resolve_target(targets, district, directory, city)
-        return self._units[key]
+        unit = self._units.get(key, "")
+        if unit == "":
+            unit = resolve_target(self.targets[type_index], district, directory, city)
+            if district in directory.districts:  # a bounded set: never a stranger's
+                self._units[key] = unit
+        return unit
 
     def city_unit(self, type_index: int, found: Collection[str], city_wide: bool) -> bool:
         """Whether the text makes this type's matter the city unit's."""
