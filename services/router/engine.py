@@ -37,6 +37,9 @@ from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
 from shared.workcalendar import WorkCalendar
 
+# Decision lives beside the verdicts now; code that imports it from here still works.
+__all__ = ["Decision", "RuleEngine"]
+
 
 @dataclass(frozen=True)
 class _Compiled:
