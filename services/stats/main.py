@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from services.stats.aggregator import Aggregator
 from services.stats.api import StatsApi, build_router
 from services.stats.dashboard import mount_dashboard
+from services.stats.dispatch_quality import refresh_dispatch_gauges
 from services.stats.exports import ExportLog
 from services.stats.gauges import refresh_gauges
 from services.stats.handlers import archive_batch
@@ -45,8 +46,11 @@ async def main(settings: StatsSettings) -> None:
     directory = load_directory(settings.districts_file, settings.directory_file)
     install_access(app, open_access(infra.mongo, settings, directory))
     mount_dashboard(app)
-    units = list(load_directory(settings.districts_file, settings.directory_file).departments)
-    tasks = [aggregator.run(), refresh_gauges(api, clock, units)]
+    tasks = [
+        aggregator.run(),
+        refresh_gauges(api, clock, list(directory.departments)),
+        refresh_dispatch_gauges(views, tz, clock),
+    ]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 
 

@@ -14,8 +14,7 @@ import pytest
 
 from services.demo import sample_requests, submission_of
 from services.router.cli import draft_from_json
-from services.router.engine import RuleEngine
-from services.router.rules import load_rules
+from services.router.knowledge import shipped_engine
 from shared.directory import Directory, load_directory
 from shared.events import utcnow
 from shared.settings import DATA_DIR
@@ -36,7 +35,7 @@ def expected_departments(samples: list[dict[str, Any]]) -> dict[str, str | None]
     directory: Directory = load_directory(
         DATA_DIR / "districts.json", DATA_DIR / "departments.json"
     )
-    engine = RuleEngine(load_rules(), directory, WorkCalendar())
+    engine = shipped_engine(directory, WorkCalendar())
     return {
         s["id"]: engine.decide(draft_from_json(s, directory), utcnow()).department for s in samples
     }
