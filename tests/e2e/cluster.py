@@ -20,7 +20,13 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 
+from services.router.cli import draft_from_json
+from services.router.engine import RuleEngine
+from services.router.rules import load_rules
+from shared.directory import Directory, load_directory
+from shared.events import utcnow
 from shared.settings import DATA_DIR
+from shared.workcalendar import WorkCalendar
 from tests.support import make_settings, purge_namespace, unique_namespace
 
 SERVICES = ("intake", "router", "notifier", "stats")
@@ -80,6 +86,17 @@ def directory_pointing_at(receiver: Receiver, path: Path) -> Path:
         dep["contact"]["webhook"] = f"http://127.0.0.1:{receiver.port}/hooks/{dep['id']}"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def expected_departments(samples: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Sample id -> the department the shipped rules choose for it."""
+    directory: Directory = load_directory(
+        DATA_DIR / "districts.json", DATA_DIR / "departments.json"
+    )
+    engine = RuleEngine(load_rules(), directory, WorkCalendar())
+    return {
+        s["id"]: engine.decide(draft_from_json(s, directory), utcnow()).department for s in samples
+    }
 
 
 @dataclass
