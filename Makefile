@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install servers run stop test lint unit integration e2e bench chaos tools dashboards clean
+.PHONY: install servers run stop test lint unit integration e2e bench chaos tools dashboards compose-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: install
 
 test: install servers lint tools
 	scripts/browser.sh
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -rs -p no:cacheprovider
 
 unit: install tools
 	$(BIN)/pytest -q tests/unit
@@ -55,6 +55,12 @@ dashboards: install
 # A RabbitMQ node and a store of its own, restarted on purpose: never the shared ones.
 chaos: install
 	$(BIN)/python -m tests.chaos
+
+# docker-compose.yml for real on the project's own engine (scripts/engine.sh): the
+# test `make test` also runs, here failing instead of skipping without an engine.
+compose-test: install
+	HOTLINE_COMPOSE_REQUIRED=1 $(BIN)/pytest -q -rs -p no:cacheprovider tests/compose
+	@cat test-output/compose-figures.txt
 
 clean:
 	scripts/run.sh stop || true
