@@ -11,20 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests import compose_support as cs
 from tests.compose_stack import OVERRIDE_FILE, RABBITMQ_LOCAL_CONF, local_ports
-from tests.compose_support import (
-    COMPOSE_FILE,
-    ENV_PREFIX,
-    ROOT,
-    SCALE_FILE,
-    command,
-    compose_services,
-    environment,
-    healthcheck_test,
-    hotline_services,
-    load_yaml,
-    published_addresses,
-)
 
 # Reached from outside the host: citizens' channels and the city's mail relay
 # (intake), the departments' API (router; the edge proxy when scaled). The
@@ -54,51 +42,51 @@ DEV_PORTS = {5672, 4369, 25672, 15672, 15692, 27017, 8001, 8002, 8003, 8004, 800
 
 
 def override() -> dict[str, dict[str, Any]]:
-    services = load_yaml(OVERRIDE_FILE)["services"]
+    services = cs.load_yaml(OVERRIDE_FILE)["services"]
     assert isinstance(services, dict)
     return services
 
 
-@pytest.mark.parametrize("files", [(COMPOSE_FILE,), (COMPOSE_FILE, SCALE_FILE)], ids=str)
+@pytest.mark.parametrize("files", [(cs.COMPOSE_FILE,), (cs.COMPOSE_FILE, cs.SCALE_FILE)], ids=str)
 def test_only_the_public_entries_are_published_on_every_interface(files: tuple[Any, ...]) -> None:
-    for name, service in compose_services(*files).items():
-        for address, port in published_addresses(service):
+    for name, service in cs.compose_services(*files).items():
+        for address, port in cs.published_addresses(service):
             if address != LOOPBACK:
                 assert address == "" and port in PUBLIC.get(name, set()), (name, address, port)
 
 
 def test_broker_database_and_metrics_are_not_published() -> None:
-    services = compose_services()
+    services = cs.compose_services()
     assert "ports" not in services["mongodb"]
-    assert {port for _, port in published_addresses(services["rabbitmq"])} == {15672}
+    assert {port for _, port in cs.published_addresses(services["rabbitmq"])} == {15672}
 
 
-@pytest.mark.parametrize("name", sorted(load_yaml(OVERRIDE_FILE)["services"]))
+@pytest.mark.parametrize("name", sorted(cs.load_yaml(OVERRIDE_FILE)["services"]))
 def test_override_changes_only_what_it_may(name: str) -> None:
     changed = set(override()[name]) - MAY_CHANGE - MAY_CHANGE_IN.get(name, set())
     assert not changed, f"{name}: the local override also changes {changed}"
 
 
-@pytest.mark.parametrize("name", sorted(hotline_services()))
+@pytest.mark.parametrize("name", sorted(cs.hotline_services()))
 def test_override_changes_only_addresses_in_the_service_environment(name: str) -> None:
-    names = {key.removeprefix(ENV_PREFIX) for key in environment(override()[name])}
+    names = {key.removeprefix(cs.ENV_PREFIX) for key in cs.environment(override()[name])}
     assert names <= HOTLINE_ENV, names - HOTLINE_ENV
 
 
 def test_every_running_container_is_on_the_host_network_on_loopback() -> None:
-    merged = compose_services(COMPOSE_FILE, OVERRIDE_FILE)
+    merged = cs.compose_services(cs.COMPOSE_FILE, OVERRIDE_FILE)
     running = {name for name, svc in merged.items() if not svc.get("profiles")}
-    assert running == set(compose_services()) - {"grafana"}
+    assert running == set(cs.compose_services()) - {"grafana"}
     for name in running:
         assert merged[name]["network_mode"] == "host", name
         assert merged[name].get("ports", []) == [], name
-    for name, service in hotline_services(COMPOSE_FILE, OVERRIDE_FILE).items():
-        env = environment(service)
-        assert env[f"{ENV_PREFIX}HTTP_HOST"] == LOOPBACK, name
-        assert env.get(f"{ENV_PREFIX}EMAIL_LISTEN_HOST", LOOPBACK) == LOOPBACK, name
-    assert "127.0.0.1:" in " ".join(command(merged["mongodb"]))
+    for name, service in cs.hotline_services(cs.COMPOSE_FILE, OVERRIDE_FILE).items():
+        env = cs.environment(service)
+        assert env[f"{cs.ENV_PREFIX}HTTP_HOST"] == LOOPBACK, name
+        assert env.get(f"{cs.ENV_PREFIX}EMAIL_LISTEN_HOST", LOOPBACK) == LOOPBACK, name
+    assert "127.0.0.1:" in " ".join(cs.command(merged["mongodb"]))
     assert any(
-        a.startswith("--web.listen-address=127.0.0.1:") for a in command(merged["prometheus"])
+        a.startswith("--web.listen-address=127.0.0.1:") for a in cs.command(merged["prometheus"])
     )
 
 
@@ -110,7 +98,7 @@ def test_local_broker_listens_on_loopback_only() -> None:
     )
     assert settings["listeners.tcp.default"].startswith(f"{LOOPBACK}:")
     assert settings["management.tcp.ip"] == settings["prometheus.tcp.ip"] == LOOPBACK
-    assert environment(override()["rabbitmq"])["ERL_EPMD_ADDRESS"] == LOOPBACK
+    assert cs.environment(override()["rabbitmq"])["ERL_EPMD_ADDRESS"] == LOOPBACK
 
 
 def test_local_ports_stay_clear_of_the_development_servers() -> None:
@@ -120,24 +108,24 @@ def test_local_ports_stay_clear_of_the_development_servers() -> None:
     assert not used & DEV_PORTS, used & DEV_PORTS
 
 
-@pytest.mark.parametrize("name", sorted(hotline_services()))
+@pytest.mark.parametrize("name", sorted(cs.hotline_services()))
 def test_local_healthcheck_probes_the_local_port(name: str) -> None:
-    service = compose_services(COMPOSE_FILE, OVERRIDE_FILE)[name]
-    port = environment(service)[f"{ENV_PREFIX}HTTP_PORT"]
-    assert f"http://127.0.0.1:{port}/healthz" in " ".join(healthcheck_test(service))
+    service = cs.compose_services(cs.COMPOSE_FILE, OVERRIDE_FILE)[name]
+    port = cs.environment(service)[f"{cs.ENV_PREFIX}HTTP_PORT"]
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(cs.healthcheck_test(service))
 
 
 def test_every_data_file_of_the_packages_is_shipped_in_the_wheel() -> None:
     """The image installs the wheel: a file left out of package-data is missing in
     every container (the stats dashboard's static files once were)."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    config = tomllib.loads((cs.ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     package_data: dict[str, list[str]] = config["tool"]["setuptools"]["package-data"]
     for top in ("shared", "services"):
-        for path in (ROOT / top).rglob("*"):
+        for path in (cs.ROOT / top).rglob("*"):
             # README.md files are documentation for the repository's readers.
             if not path.is_file() or path.suffix in {".py", ".pyc"} or path.name == "README.md":
                 continue
-            relative = path.relative_to(ROOT)
+            relative = path.relative_to(cs.ROOT)
             assert any(
                 relative.as_posix().startswith(package.replace(".", "/") + "/")
                 and fnmatch(relative.as_posix()[len(package) + 1 :], pattern)
