@@ -6,7 +6,7 @@
 # the ones docker-compose.yml names (no registry can be reached from here).
 # Everything lives in $HOTLINE_CACHE_DIR (default ~/.cache/hotline), outside
 # the repository: the daemon's data (images, volumes) in engine/data.
-# Idempotent. Usage: scripts/engine.sh start|stop|status|compose|images|env
+# Idempotent. Usage: scripts/engine.sh start|stop|status|compose|images|prepare|env
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -136,12 +136,21 @@ images() {
   build hotline:latest "$ROOT"
 }
 
+# One preparation at a time: `make test` starts one in the background, and the
+# compose test's own calls wait for it here, then find everything built.
+serialize() {
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/engine.lock"
+  flock 9
+}
+
 case "${1:-start}" in
-  start) start_engine ;;
+  start) serialize; start_engine ;;
   stop) stop_engine ;;
   status) engine_up && echo "engine: up ($DOCKER_HOST)" || echo "engine: down" ;;
-  compose) build_compose >&2; echo "$COMPOSE_BIN" ;;
-  images) start_engine; images ;;
+  compose) serialize; build_compose >&2; echo "$COMPOSE_BIN" ;;
+  images) serialize; start_engine; images ;;
+  prepare) serialize; start_engine; build_compose; images ;;
   env) echo "DOCKER_HOST=$DOCKER_HOST" ;;
-  *) echo "usage: $0 start|stop|status|compose|images|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|compose|images|prepare|env" >&2; exit 2 ;;
 esac
