@@ -129,11 +129,14 @@ stand_in_images() {
   build hotline-local/store:latest "$ctx"
 }
 
-images() {
+# hotline:latest is this checkout's code: the compose test builds it under its
+# machine lock (another checkout's tests may share this engine). A preparation
+# builds the same layers under another tag, so that build finds them cached.
+images() { # tag of the project's image
   base_image
   stand_in_images
-  log "building hotline:latest from the Dockerfile"
-  build hotline:latest "$ROOT"
+  log "building $1 from the Dockerfile"
+  build "$1" "$ROOT"
 }
 
 # One preparation at a time: `make test` starts one in the background, and the
@@ -149,8 +152,8 @@ case "${1:-start}" in
   stop) stop_engine ;;
   status) engine_up && echo "engine: up ($DOCKER_HOST)" || echo "engine: down" ;;
   compose) serialize; build_compose >&2; echo "$COMPOSE_BIN" ;;
-  images) serialize; start_engine; images ;;
-  prepare) serialize; start_engine; build_compose; images ;;
+  images) serialize; start_engine; images hotline:latest ;;
+  prepare) serialize; start_engine; build_compose; images hotline-local/prepared:latest ;;
   env) echo "DOCKER_HOST=$DOCKER_HOST" ;;
   *) echo "usage: $0 start|stop|status|compose|images|prepare|env" >&2; exit 2 ;;
 esac
