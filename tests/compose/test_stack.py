@@ -11,6 +11,7 @@ test-output/compose-figures.txt."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -90,18 +91,24 @@ async def run() -> AsyncIterator[Run]:
         stack = Stack(await prepare_engine(figures), CACHE / "compose-run")
         receiver = Receiver()
         await receiver.start()
-        stack.prepare(receiver)
-        await asyncio.to_thread(stack.compose, "down", "--volumes", "--remove-orphans")
         try:
+            stack.prepare(receiver)
+            await asyncio.to_thread(stack.compose, "down", "--volumes", "--remove-orphans")
             async with httpx.AsyncClient(timeout=10.0) as client:
-                value = Run(stack, receiver, client, figures=figures)
-                yield value
+                yield Run(stack, receiver, client, figures=figures)
         finally:
-            FIGURES.parent.mkdir(exist_ok=True)
-            FIGURES.write_text("\n".join(figures) + "\n", encoding="utf-8")
-            (FIGURES.parent / "compose-logs.txt").write_text(stack.logs(), encoding="utf-8")
-            await asyncio.to_thread(stack.compose, "down", "--volumes")
             await receiver.stop()
+            await asyncio.to_thread(keep_record_and_remove, stack, figures)
+
+
+def keep_record_and_remove(stack: Stack, figures: list[str]) -> None:
+    """The figures and the containers' last log lines to test-output/, then the
+    stack and its volumes removed."""
+    FIGURES.parent.mkdir(exist_ok=True)
+    FIGURES.write_text("\n".join(figures) + "\n", encoding="utf-8")
+    with contextlib.suppress(AssertionError):
+        (FIGURES.parent / "compose-logs.txt").write_text(stack.logs(), encoding="utf-8")
+    stack.compose("down", "--volumes")
 
 
 async def check_containers(run: Run) -> None:
