@@ -56,7 +56,7 @@ start_engine() {
   nohup /usr/sbin/dockerd --host "$DOCKER_HOST" --data-root "$ENGINE/data" \
     --exec-root "$ENGINE/exec" --pidfile "$ENGINE/dockerd.pid" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
-    --userland-proxy=false >>"$ENGINE/dockerd.log" 2>&1 &
+    --userland-proxy=false >>"$ENGINE/dockerd.log" 2>&1 9>&- &
   for _ in $(seq 1 60); do
     engine_up && return 0
     sleep 0.5
@@ -140,7 +140,8 @@ images() { # tag of the project's image
 }
 
 # One preparation at a time: `make test` starts one in the background, and the
-# compose test's own calls wait for it here, then find everything built.
+# compose test's own calls wait for it here, then find everything built. (The
+# daemon is started with the lock's descriptor closed, or it would hold it.)
 serialize() {
   mkdir -p "$CACHE"
   exec 9>"$CACHE/engine.lock"
