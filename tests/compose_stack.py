@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,9 +74,9 @@ def engine(command_name: str, timeout_s: float = 900) -> str:
 
 @contextlib.contextmanager
 def machine_lock() -> Iterator[None]:
-    """One compose stack per machine: its ports and engine are the machine's."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / "compose-test.lock").open("w") as handle:
+    """One compose stack per machine, whatever its cache directory: the ports on
+    loopback are the machine's."""
+    with (Path(tempfile.gettempdir()) / "hotline-compose-test.lock").open("w") as handle:
         flags = fcntl.LOCK_EX if REQUIRED else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
             fcntl.flock(handle, flags)
