@@ -54,7 +54,7 @@ PRODUCTION_RABBITMQ_METRICS_PORT = 15692
 def unavailable(reason: str) -> None:
     if REQUIRED:
         pytest.fail(f"compose test cannot run: {reason}")
-    pytest.skip(f"compose test skipped: {reason} (make compose-test insists)")
+    pytest.skip(f"compose test skipped: {reason} (make compose-test fails instead)")
 
 
 def engine(command_name: str, timeout_s: float = 900) -> str:
