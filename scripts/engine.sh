@@ -32,16 +32,22 @@ install_engine() {
   export DEBIAN_FRONTEND=noninteractive
   # The package would start a system daemon (with a bridge and iptables rules):
   # a policy that forbids starting services keeps it from doing so.
-  local policy=/usr/sbin/policy-rc.d own=false
+  local policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own=true
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null 2>&1 || {
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null
   }
-  [ "$own" = true ] && rm -f "$policy"
-  return 0
+  # Nor may it start at the next boot: only the daemon below ever runs.
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+    if [ -d /run/systemd/system ]; then
+      systemctl stop docker.service docker.socket >/dev/null 2>&1 || true
+    fi
+  fi
 }
 
 engine_up() { docker info >/dev/null 2>&1; }
