@@ -18,6 +18,9 @@ SOCKET="$ENGINE/docker.sock"
 DOCKER=/usr/bin/docker
 COMPOSE_VERSION="v5.6.0"
 COMPOSE_BIN="$CACHE/bin/docker-compose-$COMPOSE_VERSION"
+# A client configuration of our own whose cli-plugins/ holds Compose, so that
+# `docker compose` is this build (nothing is changed in ~/.docker or /usr).
+export DOCKER_CONFIG="$CACHE/docker-config"
 BASE_IMAGE="hotline-local/debian:bookworm"
 IMAGES="$ROOT/deploy/local/images"
 export DOCKER_HOST="unix://$SOCKET"
@@ -78,10 +81,17 @@ stop_engine() {
   rm -f "$ENGINE/dockerd.pid"
 }
 
-# Compose v5 (the `docker compose` of today), built once from its Go module with
-# the machine's Go; run as a standalone binary it is the same program.
+# Compose v5 (the `docker compose` of today, successor of v2), built once from
+# its Go module with the machine's Go, and installed as the client's plugin.
 build_compose() {
-  [ -x "$COMPOSE_BIN" ] && return 0
+  if [ ! -x "$COMPOSE_BIN" ]; then compile_compose; fi
+  mkdir -p "$DOCKER_CONFIG/cli-plugins"
+  ln -sfn "$COMPOSE_BIN" "$DOCKER_CONFIG/cli-plugins/docker-compose"
+  docker compose version | grep -q "$COMPOSE_VERSION" || {
+    log "docker compose is not Compose $COMPOSE_VERSION"; return 1; }
+}
+
+compile_compose() {
   command -v go >/dev/null 2>&1 || { log "Go is needed to build Docker Compose"; return 1; }
   log "building Docker Compose $COMPOSE_VERSION (first time only, a few minutes)"
   mkdir -p "$CACHE/bin"
@@ -158,9 +168,10 @@ case "${1:-start}" in
   start) serialize; start_engine ;;
   stop) stop_engine ;;
   status) engine_up && echo "engine: up ($DOCKER_HOST)" || echo "engine: down" ;;
-  compose) serialize; build_compose >&2; echo "$COMPOSE_BIN" ;;
+  compose) serialize; build_compose >&2 ;;
   images) serialize; start_engine; images hotline:latest ;;
   prepare) serialize; start_engine; build_compose; images hotline-local/prepared:latest ;;
-  env) echo "DOCKER_HOST=$DOCKER_HOST" ;;
+  # eval "$(scripts/engine.sh env)"; then `docker compose ...` as an operator would.
+  env) echo "export DOCKER_HOST=$DOCKER_HOST DOCKER_CONFIG=$DOCKER_CONFIG" ;;
   *) echo "usage: $0 start|stop|status|compose|images|prepare|env" >&2; exit 2 ;;
 esac

@@ -73,22 +73,21 @@ class Run:
         return {"received": total, "dispatched": total - on_spot, "resolved_on_spot": on_spot}
 
 
-async def prepare_engine(figures: list[str]) -> str:
+async def prepare_engine(figures: list[str]) -> None:
     if os.geteuid() != 0:
         unavailable("starting a container engine needs root")
     started = time.monotonic()
-    await asyncio.to_thread(engine, "start")
-    compose_bin = await asyncio.to_thread(engine, "compose")
-    await asyncio.to_thread(engine, "images")
+    for step in ("start", "compose", "images"):
+        await asyncio.to_thread(engine, step)
     figures.append(f"COMPOSE engine_and_images {time.monotonic() - started:.1f} s")
-    return compose_bin
 
 
 @pytest.fixture
 async def run() -> AsyncIterator[Run]:
     with machine_lock():
         figures: list[str] = []
-        stack = Stack(await prepare_engine(figures), CACHE / "compose-run")
+        await prepare_engine(figures)
+        stack = Stack(CACHE / "compose-run")
         receiver = Receiver()
         await receiver.start()
         try:
