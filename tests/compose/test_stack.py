@@ -31,7 +31,7 @@ from tests.compose_stack import (
     machine_lock,
     unavailable,
 )
-from tests.compose_support import ROOT, compose_services, load_yaml
+from tests.compose_support import ROOT, compose_services, hotline_services, load_yaml
 from tests.e2e.cluster import Receiver, expected_departments
 from tests.support import eventually
 
@@ -208,8 +208,11 @@ async def check_prometheus(run: Run) -> None:
     up = (await prometheus(run, "/api/v1/query?query=up"))["result"]
     assert len(up) == count and all(series["value"][1] == "1" for series in up), up
     assert {s["metric"]["job"] for s in up} == {job["job_name"] for job in config}
-    hotline = {s["metric"]["service"] for s in up if s["metric"]["job"] == "hotline"}
-    assert hotline == {"intake", "router", "notifier", "stats"}
+    labelled = {
+        s["labels"]["service"] for job in config for s in job["static_configs"] if s.get("labels")
+    }
+    assert labelled == set(hotline_services())
+    assert {s["metric"].get("service") for s in up if s["metric"]["job"] == "hotline"} == labelled
     groups = (await prometheus(run, "/api/v1/rules"))["groups"]
     loaded = {rule["name"] for group in groups for rule in group["rules"]}
     rules = [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"]]
