@@ -165,6 +165,7 @@ class Stack:
             "MONGO_USER": "hotline",
             "HOTLINE_WEBHOOK_SECRET": secrets.token_hex(16),
             "HOTLINE_SMS_WEBHOOK_SECRET": secrets.token_hex(16),
+            "HOTLINE_WORKBENCH_SECRET": secrets.token_hex(16),
             "HOTLINE_LOCAL_DATA_DIR": str(data),
             "HOTLINE_LOCAL_PROMETHEUS_CONFIG": str(prometheus),
         }

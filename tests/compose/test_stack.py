@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class Run:
     receiver: Receiver
     client: httpx.AsyncClient
     ports: dict[str, int] = field(default_factory=local_ports)
-    key: str = ""
+    key: str = ""  # the web channel's, to submit
+    staff_key: str = ""  # to read the counts
     # Idempotency key -> ticket number of every request intake accepted.
     tickets: dict[str, str] = field(default_factory=dict)
     on_spot: set[str] = field(default_factory=set)
@@ -120,12 +122,28 @@ async def check_containers(run: Run) -> None:
         assert uid.isdigit() and uid != "0", f"{service} runs as {uid!r}"
 
 
-async def issue_web_key(run: Run) -> str:
-    """A key for the web channel, issued as an operator would (docs/OPERATIONS.md)."""
-    out = await run.compose("exec", "-T", "intake", "hotline", "keys", "issue", "--channel", "web")
+async def issue_key(run: Run, *owner: str) -> str:
+    """A key (`--channel web`, `--staff NAME`), issued as an operator would
+    (docs/OPERATIONS.md)."""
+    out = await run.compose("exec", "-T", "intake", "hotline", "keys", "issue", *owner)
     keys = [line.split()[-1] for line in out.splitlines() if line.startswith("key:")]
     assert len(keys) == 1, out
     return keys[0]
+
+
+async def check_workbench(run: Run) -> None:
+    """The workbench reaches intake, router and stats at their compose names, and
+    a staff key signs in (its sign-in asks the router who the key is)."""
+    ready = await run.client.get(run.url("workbench", "/readyz"))
+    assert ready.status_code == 200, ready.text
+    async with httpx.AsyncClient(base_url=run.url("workbench", "")) as browser:
+        page = await browser.get("/signin")
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and found, page.text[:300]
+        form = {"csrf": found.group(1), "key": run.staff_key}
+        signed_in = await browser.post("/signin", data=form)
+    assert signed_in.status_code == 303, signed_in.text[:300]
+    assert signed_in.headers["location"].startswith("/staff"), signed_in.headers
 
 
 async def post(run: Run, body: dict[str, Any], idempotency_key: str) -> str:
@@ -161,7 +179,9 @@ async def feed(run: Run, samples: list[dict[str, Any]], prefix: str) -> None:
 
 async def summary(run: Run) -> dict[str, Any] | None:
     try:
-        answer = await run.client.get(run.url("stats", "/v1/stats/summary"))
+        answer = await run.client.get(
+            run.url("stats", "/v1/stats/summary"), headers={"X-API-Key": run.staff_key}
+        )
     except httpx.HTTPError:
         return None
     counts: dict[str, Any] = answer.json()["counts"] if answer.status_code == 200 else {}
@@ -255,7 +275,9 @@ async def down_and_up(run: Run) -> None:
 async def test_production_stack_runs_and_loses_nothing(run: Run) -> None:
     run.figure("first_up_to_healthy", await asyncio.to_thread(run.stack.up))
     await check_containers(run)
-    run.key = await issue_web_key(run)
+    run.key = await issue_key(run, "--channel", "web")
+    run.staff_key = await issue_key(run, "--staff", "compose-test")
+    await check_workbench(run)
     started = time.monotonic()
     await feed(run, sample_requests(), "sample")
     await check_through(run)

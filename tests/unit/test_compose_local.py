@@ -15,9 +15,9 @@ from tests import compose_support as cs
 from tests.compose_stack import OVERRIDE_FILE, RABBITMQ_LOCAL_CONF, local_ports
 
 # Reached from outside the host: citizens' channels and the city's mail relay
-# (intake), the departments' API (router; the edge proxy when scaled). The
-# workbench (8005) joins them when it is added.
-PUBLIC = {"intake": {8001, 8025}, "router": {8002}, "edge": {8002}}
+# (intake), the departments' API (router; the edge proxy when scaled), the
+# pages people work in (workbench).
+PUBLIC = {"intake": {8001, 8025}, "router": {8002}, "edge": {8002}, "workbench": {8005}}
 LOOPBACK = "127.0.0.1"
 # What the override may change in a service: networking, ports, the files it
 # mounts in place of production's, and for the store its image and command.
@@ -36,6 +36,12 @@ HOTLINE_ENV = {
     "PUBLIC_URL",
     "EMAIL_LISTEN_HOST",
     "EMAIL_LISTEN_PORT",
+    # The workbench's addresses of the services it calls, moved with their ports.
+    "INTAKE_URL",
+    "ROUTER_URL",
+    "NOTIFIER_URL",
+    "STATS_URL",
+    "STATS_PUBLIC_URL",
 }
 # The development servers and `make run` on the same machine.
 DEV_PORTS = {5672, 4369, 25672, 15672, 15692, 27017, 8001, 8002, 8003, 8004, 8005, 8025, 9090}
@@ -78,8 +84,8 @@ def test_every_running_container_is_on_the_host_network_on_loopback() -> None:
     running = {name for name, svc in merged.items() if not svc.get("profiles")}
     assert running == set(cs.compose_services()) - {"grafana"}
     for name in running:
-        # A new service in docker-compose.yml (the workbench: 18005) needs its
-        # local settings in the override too.
+        # A new service in docker-compose.yml needs its local settings in the
+        # override too.
         assert merged[name].get("network_mode") == "host", f"{name}: not in {OVERRIDE_FILE}"
         assert merged[name].get("ports", []) == [], name
     for name, service in cs.hotline_services(cs.COMPOSE_FILE, OVERRIDE_FILE).items():
