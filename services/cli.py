@@ -52,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--tickets", default=None, help="JSON-lines tickets (default: the sample requests)"
     )
 
+    dispatch = sub.add_parser("dispatch", help="measure and train the dispatch knowledge")
+    dispatch_sub = dispatch.add_subparsers(dest="dispatch_command", required=True)
+    evaluate = dispatch_sub.add_parser(
+        "evaluate", help="accuracy, manual share and confusions on requests with known answers"
+    )
+    evaluate.add_argument("file", help="JSON lines with expected_department")
+    train = dispatch_sub.add_parser("train", help="train the dispatch model on closed tickets")
+    train.add_argument(
+        "--history", default=None, help="a JSON-lines history instead of the router's store"
+    )
+    train.add_argument(
+        "--out", default=None, help="model file (default: HOTLINE_DISPATCH_MODEL_FILE)"
+    )
+
     keys = sub.add_parser("keys", help="issue, list and revoke API keys (every service)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     issue = keys_sub.add_parser("issue", help="issue a key (printed once)")
@@ -81,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _load("services.router.cli:diff")(args.old, args.new, args.tickets)
     if args.command == "rules":
         return _load(f"services.router.cli:{args.rules_command}")(args.file)
+    if args.command == "dispatch" and args.dispatch_command == "evaluate":
+        return _load("services.router.dispatch_cli:evaluate")(args.file)
+    if args.command == "dispatch":
+        return _load("services.router.dispatch_cli:train")(args.history, args.out)
     if args.command == "keys":
         return _load("services.keys_cli:main")(args)
     if args.command == "demo":

@@ -118,6 +118,14 @@ class RouterSettings(CommonSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # None means the shipped rules of the reference city.
     rules_file: Path | None = None
+    # None means the reference city's responsibility lists; dispatch_lists off
+    # dispatches by the rules alone (a city that has not written its lists yet).
+    lists_file: Path | None = None
+    dispatch_lists: bool = True
+    # A model `hotline dispatch train` wrote; None: no model (a city without history).
+    dispatch_model_file: Path | None = None
+    # A model or plugin suggestion decides from this probability on.
+    dispatch_min_probability: float = Field(default=0.6, gt=0, le=1)
     calendar_overrides_file: Path | None = None
     # Extension requests a department may make per dispatch, a refused one included.
     extension_requests_per_dispatch: int = Field(default=1, ge=1)

@@ -1,8 +1,9 @@
 """Reading docker-compose files and the Prometheus config without Docker.
 
-There is no Docker engine here, so `docker compose config` cannot be run: the
-files are parsed with PyYAML (merge keys included) and an override file is
-applied as Compose does for what these files use: mappings merge key by key,
+The unit tests run where no container engine is (the compose test,
+tests/compose/, runs the files for real where one can be started): the files
+are parsed with PyYAML (merge keys included) and an override file is applied
+as Compose does for what these files use: mappings merge key by key,
 sequences add up, and a value tagged `!reset` empties the base's value.
 """
 
@@ -109,6 +110,17 @@ def published_ports(service: dict[str, Any]) -> list[tuple[int, int]]:
         container = int(parts[-1])
         pairs.append((int(parts[-2]) if len(parts) > 1 else container, container))
     return pairs
+
+
+def published_addresses(service: dict[str, Any]) -> list[tuple[str, int]]:
+    """(host address, host port) of each short-syntax `ports` entry; "" is every
+    interface."""
+    found: list[tuple[str, int]] = []
+    for entry in service.get("ports", []):
+        parts = str(entry).split("/")[0].split(":")
+        address = parts[0] if len(parts) == 3 else ""
+        found.append((address, int(parts[-2]) if len(parts) > 1 else int(parts[-1])))
+    return found
 
 
 def healthcheck_test(service: dict[str, Any]) -> list[str]:

@@ -19,3 +19,9 @@ async def settings(servers: None) -> AsyncIterator[CommonSettings]:
     value = make_settings(unique_namespace())
     yield value
     await purge_namespace(value)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The compose test last: `make test` prepares its engine and images in the
+    background meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("compose") is not None)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.workflow.state import ReturnRecord, Status, TicketState
+from shared.events import DecidedBy, Suggestion
 from shared.logmask import mask_phones
 from shared.privacy import Contact, contact_of
 
@@ -71,6 +72,10 @@ class TicketView(BaseModel):
     reply: str | None
     reopen_count: int
     explanation: str | None
+    decided_by: DecidedBy | None
+    probability: float | None
+    # In the manual queue: the best three departments the lists and the model name.
+    candidates: list[Suggestion]
     closed_at: datetime | None
     district: str
     category: str

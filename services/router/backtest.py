@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.router.engine import Decision, RuleEngine
+from services.router.engine import RuleEngine
+from services.router.verdict import Decision
 from shared.directory import Directory
 from shared.domain import TicketDraft
 

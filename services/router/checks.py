@@ -14,7 +14,7 @@ from pathlib import Path
 
 from services.router.conditions import normalized, window_minutes
 from services.router.geo import area_covers
-from services.router.lines import Loc, Problem, format_problems
+from services.router.lines import Loc, Problem, format_problems, read_file
 from services.router.rules import Rule, RuleSet, read_rules
 from shared.directory import Directory
 
@@ -23,12 +23,9 @@ _LISTS = ("districts", "district_kinds", "towns", "categories", "channels", "pri
 
 def check_file(path: Path, directory: Directory) -> tuple[RuleSet | None, list[str]]:
     """The ruleset if the file has no problem, else None and its problems."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [f"{path}: cannot read the rules file: {exc.strerror or exc}"]
-    except UnicodeDecodeError as exc:
-        return None, [f"{path}: not UTF-8 text: {exc}"]
+    text, problems = read_file(path, "rules file")
+    if text is None:
+        return None, problems
     return check_text(text, str(path), directory)
 
 
@@ -61,7 +58,10 @@ def rule_problems(rules: Iterable[tuple[int, Rule]], directory: Directory) -> li
         # Only a rule whose department exists everywhere takes tickets from those
         # below it; one that names a missing department (or "{district}.x") falls
         # through. An empty condition is refused already: no second report.
-        if directory.department(rule.then.department) and not rule.when.is_empty():
+        # A fallback rule is tried after all the others: it takes nothing from them.
+        if directory.department(rule.then.department) and not (
+            rule.when.is_empty() or rule.fallback
+        ):
             earlier.add(shape)
     return problems
 

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from services.router.backtest import draft_from_json, read_tickets, replay, report
 from services.router.checks import check_file
-from services.router.engine import Decision, RuleEngine
+from services.router.knowledge import EngineFactory
 from services.router.rules import SHIPPED_RULES, RulesError, RuleSet, load_rules
+from services.router.verdict import Candidate, Decision
 from shared.directory import Directory, load_directory
 from shared.settings import DATA_DIR, RouterSettings
 from shared.workcalendar import WorkCalendar, load_overrides
@@ -23,7 +24,7 @@ __all__ = ["check", "diff", "draft_from_json", "explain"]
 SAMPLES = DATA_DIR / "sample_requests.jsonl"
 
 
-def _context() -> tuple[RouterSettings, Directory, WorkCalendar]:
+def context() -> tuple[RouterSettings, Directory, WorkCalendar]:
     settings = RouterSettings()
     directory = load_directory(settings.districts_file, settings.directory_file)
     calendar = WorkCalendar(settings.timezone, load_overrides(settings.calendar_overrides_file))
@@ -35,24 +36,31 @@ def _rules_path(file: str | None, settings: RouterSettings) -> Path:
 
 
 def check(file: str | None) -> int:
-    """Exit 0 for a usable file; else every problem as FILE:LINE: ... on stderr."""
-    settings, directory, _ = _context()
+    """Exit 0 when the rules file, the lists and the model are usable; else
+    every problem as FILE:LINE: ... on stderr."""
+    settings, directory, calendar = context()
     path = _rules_path(file, settings)
     ruleset, problems = check_file(path, directory)
-    if ruleset is None:
+    factory = EngineFactory.of(settings, directory, calendar)
+    lists, list_problems = factory.load_lists()
+    suggesters, model_problems = factory.load_suggesters(lists)
+    problems += list_problems + model_problems
+    if ruleset is None or problems:
         for problem in problems:
             print(problem, file=sys.stderr)
         print(f"error: {path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"ok: {len(ruleset.rules)} rules")
+    sizes = "" if lists is None else f", {len(lists.names)} department types in the lists"
+    models = "".join(f", suggester {s.name}" for s in suggesters)
+    print(f"ok: {len(ruleset.rules)} rules{sizes}{models}")
     return 0
 
 
 def explain(file: str | None) -> int:
-    settings, directory, calendar = _context()
+    settings, directory, calendar = context()
     path = _rules_path(file, settings)
     try:
-        engine = RuleEngine(load_rules(path), directory, calendar)
+        engine = EngineFactory.of(settings, directory, calendar)(load_rules(path))
         draft = draft_from_json(json.loads(sys.stdin.read()), directory)
     except (RulesError, OSError, ValueError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -65,7 +73,7 @@ def explain(file: str | None) -> int:
 def diff(old: str, new: str, tickets: str | None) -> int:
     """Replay tickets through both files at one time; list those that would go
     elsewhere. Exit 1 only when a file cannot be used."""
-    _, directory, calendar = _context()
+    _, directory, calendar = context()
     rulesets, problems = _checked(directory, Path(old), Path(new))
     path = Path(tickets) if tickets else SAMPLES
     try:
@@ -78,7 +86,12 @@ def diff(old: str, new: str, tickets: str | None) -> int:
     for note in skipped:
         print(note, file=sys.stderr)
     at = datetime.now(calendar.tz)
-    before, after = (RuleEngine(ruleset, directory, calendar) for ruleset in rulesets)
+    factory = EngineFactory.of(RouterSettings(), directory, calendar)
+    try:
+        before, after = (factory(ruleset) for ruleset in rulesets)
+    except RulesError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 1
     print("\n".join(report(replay(before, after, found, at), at)))
     return 0
 
@@ -108,4 +121,21 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
         "deadline": _iso(decision.deadline),
         "response_deadline": _iso(decision.response_deadline),
         "also_matched": list(decision.also_matched),
+        "decided_by": decision.decided_by,
+        "probability": decision.probability,
+        "why": decision.reason,
+        "scores": [
+            {"type": s.type, "score": s.score, "terms": list(s.terms), "excluded": list(s.excluded)}
+            for s in decision.scores[:3]
+        ],
+        "candidates": [candidate_json(c) for c in decision.candidates],
+    }
+
+
+def candidate_json(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "department": candidate.department,
+        "score": round(candidate.score, 4),
+        "source": candidate.source,
+        "type": candidate.type,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, tzinfo
 
 from services.router.geo import area_test
 from services.router.schema import WEEKDAYS, Conditions, Keywords, TimeWindow
@@ -27,7 +27,8 @@ class Facts:
     draft: TicketDraft
     text: str  # normalized
     found: Collection[str]  # the normalized keywords found in text
-    local: datetime  # the decision time in the city's time zone
+    at: datetime  # the decision time
+    tz: tzinfo  # the city's: a time window is judged in it
     district_kind: str | None
 
 
@@ -84,7 +85,8 @@ def _field_checks(when: Conditions) -> list[Check]:
 
 
 def _window_check(window: TimeWindow) -> Check:
-    return lambda facts: in_window(window, facts.local)
+    # Converted only here: most rules have no window, and the conversion costs.
+    return lambda facts: in_window(window, facts.at.astimezone(facts.tz))
 
 
 def _area_check(points: tuple[tuple[float, float], ...]) -> Check:

@@ -1,42 +1,44 @@
-"""Matching tickets against the rules.
+"""Deciding where a ticket goes: the rules, then the responsibility lists, then
+the suggesters (a model trained on the city's history), then a person.
 
-The keywords of the rules go into Aho-Corasick automatons (services.router.index),
-so a ticket's text is scanned once whatever the number of rules; only the rules
-of the ticket's district whose keywords were found (and those without positive
-keywords) are then tested, in file order, with their other conditions
-(services.router.conditions).
+The keywords of the rules and the terms of the lists go into Aho-Corasick
+automatons (services.router.index), so a ticket's text is scanned once whatever
+the number of rules and terms; only the rules of the ticket's district whose
+keywords were found (and those without positive keywords) are then tested, in
+file order, with their other conditions (services.router.conditions). A ticket
+no rule takes is scored against the lists from the same scan
+(services.router.scoring); a rule marked fallback takes what the lists and the
+suggesters know nothing of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from services.router.conditions import Check, Facts, compile_checks, normalized
-from services.router.index import KeywordIndex, bits
-from services.router.schema import Action, Rule, RuleSet, limit_name
+from services.router.index import KeywordIndex, Scan, bits
+from services.router.limits import response_limit_of, time_limit_of
+from services.router.schema import Action, Rule, RuleSet
+from services.router.scoring import CompiledLists
 from services.router.text import normalize
+from services.router.verdict import (
+    LIST,
+    Candidate,
+    Decision,
+    ListVerdict,
+    Suggester,
+    list_verdict,
+    suggestions,
+    top_candidates,
+)
 from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
-from shared.workcalendar import TimeLimit, WorkCalendar
+from shared.workcalendar import WorkCalendar
 
-
-@dataclass(frozen=True)
-class Decision:
-    department: str | None  # None: manual dispatch at the hotline centre
-    co_departments: tuple[str, ...]
-    rule: str | None
-    time_limit: str
-    response_limit: str
-    priority: Priority
-    deadline: datetime | None
-    response_deadline: datetime | None
-    also_matched: tuple[str, ...] = ()
-
-    @property
-    def routed(self) -> bool:
-        return self.department is not None
+# Decision lives beside the verdicts now; code that imports it from here still works.
+__all__ = ["Decision", "RuleEngine"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class _Compiled:
     negative_kw: frozenset[str]  # none
     district_ids: frozenset[str]
     checks: tuple[Check, ...]
+    fallback: bool
 
 
 @dataclass
@@ -54,6 +57,10 @@ class RuleEngine:
     ruleset: RuleSet
     directory: Directory
     calendar: WorkCalendar
+    lists: CompiledLists | None = None
+    suggesters: tuple[Suggester, ...] = ()
+    # A suggester decides only from this probability on; below, a person does.
+    min_probability: float = 0.6
     _rules: list[_Compiled] = field(init=False)
     _indexes: dict[str, KeywordIndex] = field(init=False)  # by district id
     _elsewhere: KeywordIndex = field(init=False)  # for a district the directory lacks
@@ -76,6 +83,8 @@ class RuleEngine:
             for index in targets:
                 index.add(c.index, c.positive_kw, c.negative_kw)
         for index in (*self._indexes.values(), self._elsewhere):
+            if self.lists is not None:
+                index.add_terms(self.lists.ids, self.lists.context)
             index.build()
 
     def found_keywords(self, text: str) -> set[str]:
@@ -85,15 +94,15 @@ class RuleEngine:
             for c in self._rules:
                 self._everywhere.add(c.index, c.positive_kw, c.negative_kw)
             self._everywhere.build()
-        return self._everywhere.scan(normalize(text))[0]
+        return self._everywhere.scan(normalize(text)).found
 
-    def _scan(self, draft: TicketDraft, at: datetime) -> tuple[Facts, int]:
-        """The ticket's facts and its candidate rules as a bit mask."""
+    def _scan(self, draft: TicketDraft, at: datetime) -> tuple[Facts, Scan]:
+        """The ticket's facts, its candidate rules and the list terms found."""
         text = normalize(draft.text)
-        found, candidates = self._indexes.get(draft.district, self._elsewhere).scan(text)
+        scan = self._indexes.get(draft.district, self._elsewhere).scan(text)
         district = self.directory.district(draft.district)
         kind = district.kind if district is not None else None
-        return Facts(draft, text, found, at.astimezone(self.calendar.tz), kind), candidates
+        return Facts(draft, text, scan.found, at, self.calendar.tz, kind), scan
 
     def matching_rules(
         self,
@@ -104,12 +113,22 @@ class RuleEngine:
     ) -> list[Rule]:
         """The rules that match, in file order (only the first with first_only);
         a time window is judged at `at`, by default now."""
-        facts, candidates = self._scan(draft, at or datetime.now(UTC))
-        excluded = set(exclude)
+        facts, scan = self._scan(draft, at or datetime.now(UTC))
+        return self._matching(facts, scan.candidates, set(exclude), first_only)
+
+    def _matching(
+        self,
+        facts: Facts,
+        candidates: int,
+        excluded: set[str],
+        first_only: bool,
+        fallback: bool = False,
+    ) -> list[Rule]:
+        draft = facts.draft
         result = []
         for index in bits(candidates):
             compiled = self._rules[index]
-            if not all(check(facts) for check in compiled.checks):
+            if compiled.fallback != fallback or not all(check(facts) for check in compiled.checks):
                 continue
             department = self.resolve_department(compiled.rule.then.department, draft.district)
             if department is None or department in excluded:
@@ -129,68 +148,123 @@ class RuleEngine:
         at: datetime,
         exclude: Iterable[str] = (),
         explain: bool = False,
+        deadlines: bool = True,
     ) -> Decision:
-        """The first matching rule decides; with explain, also_matched lists the
-        other rules that match too (slower: every candidate is tested)."""
-        matches = self.matching_rules(draft, exclude, first_only=not explain, at=at)
-        if not matches:
-            return self.decision_for(draft, at, None)
-        return self.decision_for(draft, at, matches[0], tuple(r.id for r in matches[1:]))
+        """The first matching rule decides, else the lists, else a suggester sure
+        enough, else a fallback rule for what nothing knows, else a person. With
+        explain, also_matched lists the other rules that match too (slower:
+        every candidate is tested). Without deadlines, the decision has none (the
+        workflow sets them itself, at the dispatch)."""
+        facts, scan = self._scan(draft, at)
+        excluded = set(exclude)
+        when = at if deadlines else None
+        matches = self._matching(facts, scan.candidates, excluded, not explain)
+        if matches:
+            others = tuple(r.id for r in matches[1:])
+            return self.decision_for(draft, when, matches[0], others)
+        return self._beyond_rules(facts, scan, excluded, when)
+
+    def _beyond_rules(
+        self, facts: Facts, scan: Scan, excluded: set[str], at: datetime | None
+    ) -> Decision:
+        draft = facts.draft
+        verdict = self._list_verdict(draft, scan, excluded)
+        ranked, scores = verdict.ranked, verdict.scores
+        if verdict.winner is not None:
+            return self._chosen(draft, at, verdict.winner, verdict, top_candidates(ranked))
+        suggested = suggestions(self.suggesters, draft, excluded)
+        top = top_candidates(ranked, suggested)
+        if suggested and suggested[0].score >= self.min_probability:
+            return self._chosen(draft, at, suggested[0], verdict, top)
+        fallback = [] if ranked else self._matching(facts, scan.candidates, excluded, True, True)
+        if fallback:
+            why = f"{verdict.reason}; fallback rule {fallback[0].id}"
+            return replace(self.decision_for(draft, at, fallback[0], (), why), candidates=top)
+        manual = self.decision_for(draft, at, None, (), verdict.reason)
+        return replace(manual, candidates=top, scores=scores)
+
+    def _chosen(
+        self,
+        draft: TicketDraft,
+        at: datetime | None,
+        winner: Candidate,
+        verdict: ListVerdict,
+        top: tuple[Candidate, ...],
+    ) -> Decision:
+        """The lists' winner, or a suggester's best (with its probability)."""
+        by_list = winner.source == LIST
+        reason = verdict.reason
+        if not by_list:
+            reason += f"; {winner.source} gives {winner.department} p={winner.score:.2f}"
+        return Decision(
+            winner.department,
+            (),
+            None,
+            *self._limits(draft, at, None),
+            decided_by="list" if by_list else "model",
+            probability=None if by_list else winner.score,
+            candidates=top,
+            scores=verdict.scores,
+            reason=reason,
+        )
+
+    def _list_verdict(self, draft: TicketDraft, scan: Scan, excluded: set[str]) -> ListVerdict:
+        if self.lists is None:
+            return ListVerdict((), (), None, "no rule matched")
+        scoring = self.lists.score(scan.hits, scan.found)
+        return list_verdict(
+            self.lists, scoring, draft.district, self.directory, excluded, scan.found
+        )
 
     def decision_for(
-        self, draft: TicketDraft, at: datetime, rule: Rule | None, others: tuple[str, ...] = ()
+        self,
+        draft: TicketDraft,
+        at: datetime | None,
+        rule: Rule | None,
+        others: tuple[str, ...] = (),
+        reason: str = "",
     ) -> Decision:
         """What a rule decides for a ticket (None: manual dispatch)."""
-        action = rule.then if rule is not None else None
-        priority = (action.priority if action else None) or draft.priority
-        time_limit, limit = self._time_limit(action, draft, priority)
-        response_name, response = self._response_limit(action, priority)
-        if action is None or rule is None:
-            return Decision(None, (), None, time_limit, response_name, priority, None, None)
+        if rule is None:
+            priority = draft.priority
+            time_limit, _ = time_limit_of(self.ruleset, None, draft, priority)
+            response_name, _ = response_limit_of(self.ruleset, None, priority)
+            return Decision(
+                None,
+                (),
+                None,
+                time_limit,
+                response_name,
+                priority,
+                None,
+                None,
+                decided_by="manual",
+                reason=reason,
+            )
+        action = rule.then
         department = self.resolve_department(action.department, draft.district)
         co = tuple(
             dep
             for dep in (self.resolve_department(t, draft.district) for t in action.co_departments)
             if dep is not None and dep != department
         )
-        return Decision(
-            department=department,
-            co_departments=co,
-            rule=rule.id,
-            time_limit=time_limit,
-            response_limit=response_name,
-            priority=priority,
-            deadline=self.calendar.deadline(at, limit),
-            response_deadline=self.calendar.deadline(at, response),
-            also_matched=others,
-        )
+        limits = self._limits(draft, at, action)
+        reason = reason or f"rule {rule.id}"
+        return Decision(department, co, rule.id, *limits, also_matched=others, reason=reason)
 
-    def _time_limit(
-        self, action: Action | None, draft: TicketDraft, priority: Priority
-    ) -> tuple[str, TimeLimit]:
-        ref = action.time_limit if action else None
-        if ref is None:
-            defaults = self.ruleset.defaults
-            ref = (
-                defaults.urgent_time_limit
-                if priority == Priority.URGENT
-                else defaults.consultation_time_limit
-                if draft.category == "consultation"
-                else defaults.time_limit
-            )
-        return _named(ref, self.ruleset.time_limits)
-
-    def _response_limit(self, action: Action | None, priority: Priority) -> tuple[str, TimeLimit]:
-        ref = action.response_limit if action else None
-        if ref is None:
-            defaults = self.ruleset.defaults
-            urgent = priority == Priority.URGENT
-            ref = defaults.urgent_response_limit if urgent else defaults.response_limit
-        return _named(ref, self.ruleset.response_limits)
-
-
-def _named(ref: str | TimeLimit, table: dict[str, TimeLimit]) -> tuple[str, TimeLimit]:
-    return (ref, table[ref]) if isinstance(ref, str) else (limit_name(ref), ref)
+    def _limits(
+        self, draft: TicketDraft, at: datetime | None, action: Action | None
+    ) -> tuple[str, str, Priority, datetime | None, datetime | None]:
+        """The action's limits (else the rules' defaults for the ticket), the
+        priority and the deadlines from at (none without), in the order of
+        Decision's fields."""
+        priority = (action.priority if action else None) or draft.priority
+        time_limit, limit = time_limit_of(self.ruleset, action, draft, priority)
+        response_name, response = response_limit_of(self.ruleset, action, priority)
+        if at is None:
+            return time_limit, response_name, priority, None, None
+        deadline, response_deadline = (self.calendar.deadline(at, x) for x in (limit, response))
+        return time_limit, response_name, priority, deadline, response_deadline
 
 
 def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:
@@ -205,4 +279,5 @@ def _compile(rule: Rule, index: int, directory: Directory) -> _Compiled:
         # reports it. The impossible id keeps such a rule out of every district.
         district_ids=frozenset(d.id if d else "\0unknown" for d in districts),
         checks=compile_checks(rule.when),
+        fallback=rule.fallback,
     )

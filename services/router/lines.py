@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
@@ -53,6 +54,26 @@ def read_document(text: str) -> Document:
     finally:
         loader.dispose()
     return Document(data, root)
+
+
+def parse(text: str) -> tuple[Document, list[Problem]]:
+    """The document and the problems YAML itself finds: a syntax error (then
+    no data) or keys given twice."""
+    try:
+        document = read_document(text)
+    except yaml.YAMLError as exc:
+        return Document(None, None), [syntax_problem(exc, text)]
+    return document, duplicate_keys(document.root)
+
+
+def read_file(path: Path, what: str) -> tuple[str | None, list[str]]:
+    """A UTF-8 file's text, or None and why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8"), []
+    except OSError as exc:
+        return None, [f"{path}: cannot read the {what}: {exc.strerror or exc}"]
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8 text: {exc}"]
 
 
 def syntax_problem(exc: yaml.YAMLError, text: str) -> Problem:

@@ -10,8 +10,8 @@ from pydantic import TypeAdapter
 
 from services.router.api import install
 from services.router.commands import CommandService
-from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
+from services.router.knowledge import EngineFactory
 from services.router.preview import install_preview
 from services.router.refused import RefusedFeedbackRepository, build_refused_routes
 from services.router.reload import install_sighup, load_engine, watch_rules
@@ -47,7 +47,8 @@ async def relay_forever(commands: CommandService) -> None:
 async def main(settings: RouterSettings) -> None:
     directory = load_directory(settings.districts_file, settings.directory_file)
     calendar = WorkCalendar(settings.timezone, load_overrides(settings.calendar_overrides_file))
-    build_engine = partial(RuleEngine, directory=directory, calendar=calendar)
+    # The lists and the model are read with the rules, at start and on each reload.
+    build_engine = EngineFactory.of(settings, directory, calendar)
     # An invalid rules file stops the start here; after that, a bad edit keeps the
     # rules in force running (services.router.reload).
     engines = EngineHolder(load_engine(settings.rules_file, build_engine, directory))

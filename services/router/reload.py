@@ -66,7 +66,7 @@ def load_engine(path: Path | None, build_engine: BuildEngine, directory: Directo
     if ruleset is None:
         RULES_VALID.set(0)
         raise RulesError(problems)
-    engine = build_engine(ruleset)
+    engine = build_engine(ruleset)  # RulesError for bad lists or a bad model
     RULES_VALID.set(1)
     RULES_LOADED_AT.set_to_current_time()
     logger.info("rules loaded: %d rules from %s", len(ruleset.rules), path)
@@ -84,6 +84,8 @@ def reload_rules(
         if ruleset is not None:
             try:
                 engine = build_engine(ruleset)
+            except RulesError as exc:  # the lists or the model are bad
+                problems = exc.problems
             except Exception:  # a reload must never take the live rules down with it
                 logger.exception("rules reload: building the engine failed")
         if engine is None:
@@ -100,11 +102,19 @@ def reload_rules(
     return True
 
 
-def _fingerprint(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+def _fingerprints(paths: tuple[Path, ...]) -> str | None:
+    """One digest of the files' contents; None while the rules file (the first)
+    is missing, as between a delete and a write. A missing model is a state of
+    its own: the first training writes it."""
+    digest = hashlib.sha256()
+    for i, path in enumerate(paths):
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError:
+            if i == 0:
+                return None
+            digest.update(b"absent")
+    return digest.hexdigest()
 
 
 async def watch_rules(
@@ -115,14 +125,17 @@ async def watch_rules(
     *,
     debounce_ms: int = 1600,
 ) -> None:
-    """Reload whenever the file's content changes; runs until cancelled.
+    """Reload whenever the content of the file, or of another the engine is
+    built from (the lists, the model: build_engine.paths), changes; runs until
+    cancelled.
 
-    The directory is watched, not the file: editors and Kubernetes config maps
+    The directories are watched, not the files: editors and Kubernetes config maps
     replace a file by renaming another over it, which a watch on the old file
     would never see. Events that leave the content as it was are ignored."""
     # Not resolved: a config map's file is a link to a folder that is replaced
     # on each update, while the link's own folder stays.
-    watch = _Watch((path or SHIPPED_RULES).absolute(), holder, build_engine, directory)
+    targets = (path or SHIPPED_RULES, *getattr(build_engine, "paths", ()))
+    watch = _Watch(tuple(p.absolute() for p in targets), holder, build_engine, directory)
     task = asyncio.create_task(watch.run(debounce_ms))
     try:
         # Shielded: the watch thread only notices `stop`, not a cancellation,
@@ -136,7 +149,7 @@ async def watch_rules(
 
 @dataclass
 class _Watch:
-    target: Path
+    targets: tuple[Path, ...]  # the rules file first
     holder: HasEngine
     build_engine: BuildEngine
     directory: Directory
@@ -146,24 +159,24 @@ class _Watch:
     seen: str | None = None
 
     async def run(self, debounce_ms: int) -> None:
-        logger.info("watching %s for changes", self.target)
-        folder = self.target.parent
+        logger.info("watching %s for changes", ", ".join(map(str, self.targets)))
+        folders = sorted({target.parent for target in self.targets})
         while not self.stop.is_set():
             try:
                 async for _ in awatch(
-                    folder, stop_event=self.stop, debounce=debounce_ms, recursive=False
+                    *folders, stop_event=self.stop, debounce=debounce_ms, recursive=False
                 ):
                     await self.changed()
             except Exception:  # a failed watch must not end reloading for good
-                logger.exception("watching %s failed; again in %g s", folder, RETRY_S)
+                logger.exception("watching %s failed; again in %g s", folders, RETRY_S)
                 await wait_event(self.stop, RETRY_S)
 
     async def changed(self) -> None:
-        current = await asyncio.to_thread(_fingerprint, self.target)
+        current = await asyncio.to_thread(_fingerprints, self.targets)
         if current == self.seen or current is None:
             return  # unchanged (another file of the folder), or between a delete and a write
         self.seen = current
-        args = (self.target, self.holder, self.build_engine, self.directory)
+        args = (self.targets[0], self.holder, self.build_engine, self.directory)
         await asyncio.to_thread(reload_rules, *args)
 
 

@@ -12,19 +12,16 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.router.lines import (
     Document,
     Loc,
     Problem,
-    duplicate_keys,
     format_problems,
-    read_document,
-    syntax_problem,
+    parse,
 )
 from services.router.schema import (
     Action,
@@ -57,6 +54,7 @@ __all__ = [
 ]
 
 SHIPPED_RULES = Path(__file__).parent / "rules" / "liaocheng.yaml"
+M = TypeVar("M", bound=BaseModel)
 
 
 class RulesError(ValueError):
@@ -79,17 +77,24 @@ class Parsed:
     ruleset: RuleSet | None = None  # only when there is no problem at all
 
 
-def read_rules(text: str) -> Parsed:
+def parse_as(text: str, model: type[M]) -> tuple[Document, list[Problem], M | None]:
+    """A YAML file read as model: the document, its problems (YAML, duplicate
+    keys, the schema's with their place) and the value if the schema took it."""
+    document, problems = parse(text)
+    if document.root is None and problems:
+        return document, problems, None
     try:
-        document = read_document(text)
-    except yaml.YAMLError as exc:
-        return Parsed(Document(None, None), problems=[syntax_problem(exc, text)])
-    parsed = Parsed(document, problems=duplicate_keys(document.root))
-    try:
-        ruleset = RuleSet.model_validate(document.data)
+        return document, problems, model.model_validate(document.data)
     except ValidationError as exc:
-        parsed.problems += schema_problems(exc)
-        _salvage(parsed, document.data, exc)
+        return document, problems + schema_problems(exc), None
+
+
+def read_rules(text: str) -> Parsed:
+    document, problems, ruleset = parse_as(text, RuleSet)
+    parsed = Parsed(document, problems=problems)
+    if ruleset is None:
+        if document.root is not None:
+            _salvage(parsed, document.data)
     else:
         parsed.header, parsed.rules = ruleset, list(enumerate(ruleset.rules))
         parsed.ruleset = ruleset
@@ -125,7 +130,7 @@ def schema_problems(exc: ValidationError, prefix: Loc = ()) -> list[Problem]:
     return problems
 
 
-def _salvage(parsed: Parsed, data: Any, exc: ValidationError) -> None:
+def _salvage(parsed: Parsed, data: Any) -> None:
     """The header and the rules that are valid on their own, to be checked further."""
     if not isinstance(data, dict):
         return
@@ -134,10 +139,8 @@ def _salvage(parsed: Parsed, data: Any, exc: ValidationError) -> None:
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list):
         return
-    locs = [err["loc"] for err in exc.errors()]
-    failed = {loc[1] for loc in locs if len(loc) > 1 and loc[0] == "rules"}
     for index, raw in enumerate(raw_rules):
-        if index not in failed:
+        with suppress(ValidationError):  # already reported
             parsed.rules.append((index, Rule.model_validate(raw)))
 
 

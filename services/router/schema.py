@@ -155,6 +155,9 @@ class Rule(Strict):
     description: str = ""
     when: Conditions
     then: Action
+    # Tried only for a ticket the responsibility lists know nothing of (and no
+    # model claims): "a local matter no bureau claims goes to the sub-centre".
+    fallback: bool = False
 
 
 class Defaults(Strict):

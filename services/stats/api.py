@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from services.stats.access import StatsReader, TicketReader, ticket_contact
 from services.stats.csvout import csv_response
+from services.stats.dispatch_quality import city_day_bounds, dispatch_quality
 from services.stats.exports import ExportLog, export_routes, with_contacts
 from services.stats.projection import ordered_steps
 from services.stats.ranking import COLUMNS, rank_departments
@@ -194,6 +195,8 @@ def _stats_routes(api: StatsApi) -> APIRouter:
         }
         rows = await api.totals(start, end, filters)
         result = {"from": start, "to": end, "filters": filters, **measures(rows.get("", {}))}
+        bounds = city_day_bounds(start, end, api.tz)
+        result["dispatch_quality"] = await dispatch_quality(api.views, *bounds, filters)
         if format == "csv":
             return csv_response("summary.csv", [_flat(result)])
         return result
@@ -217,6 +220,24 @@ def _stats_routes(api: StatsApi) -> APIRouter:
         if format == "csv":
             return csv_response("ranking.csv", ranked, COLUMNS)
         return {"from": start, "to": end, "departments": ranked}
+
+    @router.get("/dispatch-quality")
+    async def dispatch_quality_report(
+        reader: StatsReader,
+        from_: Annotated[date | None, Query(alias="from")] = None,
+        to: Day = None,
+        department: UnitId = None,
+        district: UnitId = None,
+    ) -> dict[str, Any]:
+        """派单准确率 of the tickets received in a range (default: the last 30
+        days): first-time right overall and by what decided, returns by reason,
+        the most frequent misroutes. A department key: its own tickets only."""
+        start, end = api.period(from_, to, default_days=30)
+        department = reader.measured_department(department)
+        filters = {k: v for k, v in {"department": department, "district": district}.items() if v}
+        bounds = city_day_bounds(start, end, api.tz)
+        report = await dispatch_quality(api.views, *bounds, filters)
+        return {"from": start, "to": end, "filters": filters, **report}
 
     @router.get("/trend")
     async def trend(
@@ -256,4 +277,10 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
         row[f"{name}_numerator"] = r["numerator"]
         row[f"{name}_denominator"] = r["denominator"]
     row.update({f"handling_{k}": v for k, v in result["handling_time_hours"].items()})
+    first = result["dispatch_quality"]["first_time_right"]
+    row.update(
+        first_time_right_rate=first["value"],
+        first_time_right_numerator=first["numerator"],
+        first_time_right_denominator=first["denominator"],
+    )
     return row

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from services.stats.aggregator import Aggregator
 from services.stats.api import StatsApi, build_router
 from services.stats.dashboard import mount_dashboard
+from services.stats.dispatch_quality import refresh_dispatch_gauges
 from services.stats.exports import ExportLog
 from services.stats.gauges import refresh_gauges
 from services.stats.handlers import archive_batch
@@ -46,8 +47,11 @@ async def main(settings: StatsSettings) -> None:
     app.include_router(build_router(api))
     install_access(app, open_access(infra.mongo, settings, directory))
     mount_dashboard(app)
-    units = list(directory.departments)
-    tasks = [aggregator.run(), refresh_gauges(api, clock, units)]
+    tasks = [
+        aggregator.run(),
+        refresh_gauges(api, clock, list(directory.departments)),
+        refresh_dispatch_gauges(views, tz, clock),
+    ]
     await infra.serve(app, settings, settings.http_port, tasks=tasks, on_close=[aggregator.release])
 
 

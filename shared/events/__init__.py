@@ -21,10 +21,12 @@ from shared.events.envelope import (
     utcnow,
 )
 from shared.events.routing import (
+    DecidedBy,
     DispatchedPayload,
     LinkedPayload,
     ReceivedPayload,
     ResolvedOnSpotPayload,
+    Suggestion,
     TicketDispatched,
     TicketLinked,
     TicketReceived,
@@ -105,6 +107,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AcceptedPayload",
     "ClosedPayload",
+    "DecidedBy",
     "DepartmentStep",
     "DispatchedPayload",
     "Envelope",
@@ -121,6 +124,7 @@ __all__ = [
     "ResolvedOnSpotPayload",
     "ResolvedPayload",
     "ReturnedPayload",
+    "Suggestion",
     "SupervisedPayload",
     "TicketAccepted",
     "TicketClosed",

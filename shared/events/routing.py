@@ -56,6 +56,18 @@ class TicketLinked(Envelope):
         return TicketDims.of(self.payload.ticket)
 
 
+class Suggestion(Frozen):
+    """A department the lists or a model name for a ticket, with its score
+    (a list score, or a model's probability)."""
+
+    department: str
+    score: float
+    source: str
+
+
+DecidedBy = Literal["rule", "list", "model", "manual"]
+
+
 class DispatchedPayload(Frozen):
     dims: TicketDims
     # The request itself travels with the dispatch: the department acts on it.
@@ -72,6 +84,10 @@ class DispatchedPayload(Frozen):
     # centre, or by a county sub-centre passing the ticket to one of its units.
     via: Literal["rules", "manual", "sub_dispatch"] = "rules"
     previous_department: str | None = None
+    # What chose the department: a rule, the responsibility lists, a model
+    # (with its probability), or a person. None in events of older routers.
+    decided_by: DecidedBy | None = None
+    probability: float | None = Field(default=None, ge=0, le=1)
     # A sub-centre that passed the ticket on (转派) before accepting it, within
     # its response limit, responded: its response rate counts it as such.
     passed_on_in_time: bool = False
@@ -89,6 +105,9 @@ class UnroutablePayload(Frozen):
     dims: TicketDims
     reason: str
     rule: str | None = None
+    # The best three departments the lists and the model name, for the person
+    # who dispatches it.
+    candidates: tuple[Suggestion, ...] = ()
 
 
 class TicketUnroutable(Envelope):

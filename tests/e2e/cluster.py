@@ -21,8 +21,13 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.router.cli import draft_from_json
+from services.router.knowledge import shipped_engine
+from shared.directory import Directory, load_directory
+from shared.events import utcnow
 from shared.keys import KeyKind
 from shared.settings import DATA_DIR
+from shared.workcalendar import WorkCalendar
 from tests.support import issue_keys, make_settings, purge_namespace, unique_namespace
 
 SERVICES = ("intake", "router", "notifier", "stats")
@@ -89,6 +94,17 @@ def directory_pointing_at(receiver: Receiver, path: Path) -> Path:
         dep["contact"]["webhook"] = f"http://127.0.0.1:{receiver.port}/hooks/{dep['id']}"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def expected_departments(samples: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Sample id -> the department the shipped rules choose for it."""
+    directory: Directory = load_directory(
+        DATA_DIR / "districts.json", DATA_DIR / "departments.json"
+    )
+    engine = shipped_engine(directory, WorkCalendar())
+    return {
+        s["id"]: engine.decide(draft_from_json(s, directory), utcnow()).department for s in samples
+    }
 
 
 @dataclass

@@ -51,6 +51,7 @@ class ApiView:
     trend: dict[str, Any]
     ranking: dict[str, Any]
     overdue: dict[str, Any]
+    dispatch: dict[str, Any]
 
 
 @pytest.fixture
@@ -99,6 +100,7 @@ async def feed_samples(client: httpx.AsyncClient, cluster: Cluster) -> ApiView:
         trend=await get(client, f"{stats}/v1/stats/trend"),
         ranking=await get(client, f"{stats}/v1/stats/ranking"),
         overdue=await get(client, f"{stats}/v1/tickets?overdue=true&limit=50"),
+        dispatch=await get(client, f"{stats}/v1/stats/dispatch-quality"),
     )
 
 
@@ -218,6 +220,19 @@ def check_overdue(driver: WebDriver, page: dict[str, Any]) -> None:
         assert (link.get_attribute("href") or "").endswith(f"/v1/tickets/{item['ticket_id']}")
 
 
+def check_dispatch(driver: WebDriver, report: dict[str, Any]) -> None:
+    first = report["first_time_right"]
+    # The samples were all dispatched today and none was returned.
+    assert first["denominator"] > 0 and first["numerator"] == first["denominator"]
+    assert text_of(driver, "rate-first-time-right") == percent(first["value"])
+    fraction = f"{first['numerator']} / {first['denominator']}"
+    assert text_of(driver, "rate-first-time-right-fraction") == fraction
+    rows = driver.find_elements(By.CSS_SELECTOR, "#dispatch-deciders tbody tr")
+    assert [row.get_attribute("data-decided-by") for row in rows] == list(report["by_decided_by"])
+    assert {"rule", "list"} <= set(report["by_decided_by"])
+    assert driver.find_element(By.ID, "dispatch-misroutes-empty").is_displayed()
+
+
 def check_stays_local(driver: WebDriver, base: str) -> None:
     requested = driver.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
@@ -240,6 +255,7 @@ def browse(base: str, api: ApiView, tmp_path: Path, key: str) -> None:
         check_trend(driver, api.trend)
         check_ranking(driver, api.ranking)
         check_overdue(driver, api.overdue)
+        check_dispatch(driver, api.dispatch)
         check_stays_local(driver, base)
 
 
@@ -307,6 +323,21 @@ def stub_app(today: date, downloads: list[str]) -> FastAPI:
     async def ranking() -> dict[str, Any]:
         return {"from": days[0], "to": today, "departments": []}
 
+    @app.get("/v1/stats/dispatch-quality")
+    async def dispatch_quality() -> dict[str, Any]:
+        empty = {"value": None, "numerator": 0, "denominator": 0}
+        # A return reason is a department's free text: shown as text too.
+        reasons = [{"reason": HOSTILE, "returns": 2}]
+        return {
+            "first_time_right": empty,
+            "by_decided_by": {},
+            "returns_by_reason": reasons,
+            "misroutes": [],
+            "from": days[0],
+            "to": today,
+            "filters": {},
+        }
+
     @app.get("/v1/tickets")
     async def tickets() -> dict[str, Any]:
         item = {
@@ -368,6 +399,13 @@ def browse_stub(base: str, tmp_path: Path, downloads: list[str]) -> None:
         assert link.text == "LC<x>&1"
         assert link.get_attribute("href") == f"{base}/v1/tickets/LC%3Cx%3E%261"
         assert "已超" in row.text, "how long it is overdue"
+        assert text_of(driver, "rate-first-time-right") == "—"
+        reason = driver.find_element(By.CSS_SELECTOR, "#dispatch-returns tbody tr")
+        assert HOSTILE[:40] in reason.text
+        assert not driver.find_elements(
+            By.CSS_SELECTOR, "#dispatch-returns img, #dispatch-returns b"
+        )
+        assert driver.find_element(By.ID, "dispatch-misroutes-empty").is_displayed()
         link.click()  # the history opens in the page, fetched with the key
         WebDriverWait(driver, RENDER_TIMEOUT_S, poll_frequency=0.2).until(
             lambda d: d.find_element(By.ID, "ticket-detail").is_displayed()

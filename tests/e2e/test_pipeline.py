@@ -13,14 +13,7 @@ import httpx
 import pytest
 
 from services.demo import sample_requests, submission_of
-from services.router.cli import draft_from_json
-from services.router.engine import RuleEngine
-from services.router.rules import load_rules
-from shared.directory import Directory, load_directory
-from shared.events import utcnow
-from shared.settings import DATA_DIR
-from shared.workcalendar import WorkCalendar
-from tests.e2e.cluster import Cluster, Receiver, running_cluster
+from tests.e2e.cluster import Cluster, Receiver, expected_departments, running_cluster
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -30,16 +23,6 @@ pytestmark = pytest.mark.e2e
 async def cluster(servers: None, tmp_path: Path) -> AsyncIterator[tuple[Cluster, Receiver]]:
     async with running_cluster(tmp_path) as value:
         yield value
-
-
-def expected_departments(samples: list[dict[str, Any]]) -> dict[str, str | None]:
-    directory: Directory = load_directory(
-        DATA_DIR / "districts.json", DATA_DIR / "departments.json"
-    )
-    engine = RuleEngine(load_rules(), directory, WorkCalendar())
-    return {
-        s["id"]: engine.decide(draft_from_json(s, directory), utcnow()).department for s in samples
-    }
 
 
 async def post(client: httpx.AsyncClient, cluster: Cluster, body: dict[str, Any], key: str) -> str:

@@ -45,6 +45,7 @@ READS = (
     ("stats", "/v1/stats/summary?department=guanxian.water&format=csv", "water"),
     ("stats", "/v1/stats/ranking", "water"),
     ("stats", "/v1/stats/trend?department=guanxian.water", "water"),
+    ("stats", "/v1/stats/dispatch-quality?department=guanxian.water", "water"),
     ("stats", "/v1/exports", "staff"),
     ("router", f"/v1/tickets/{T}", "water"),
     ("router", "/v1/tickets?department=guanxian.water", "water"),

@@ -25,11 +25,10 @@ from pydantic import TypeAdapter
 
 from services.router.api import install
 from services.router.commands import CommandService
-from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
+from services.router.knowledge import shipped_engine
 from services.router.refused import RefusedFeedbackRepository, build_refused_routes
 from services.router.repository import TicketRepository
-from services.router.rules import load_rules
 from shared.access import open_access
 from shared.bootstrap import Infra, connect
 from shared.directory import Directory, load_directory
@@ -141,7 +140,7 @@ class Api:
 @pytest.fixture
 async def api(settings: CommonSettings) -> AsyncIterator[Api]:
     directory = load_directory(settings.districts_file, settings.directory_file)
-    engines = EngineHolder(RuleEngine(load_rules(), directory, WorkCalendar()))
+    engines = EngineHolder(shipped_engine(directory, WorkCalendar()))
     infra = await connect(settings, SERVICE)
     connection = None
     client = None
@@ -371,11 +370,7 @@ async def test_with_the_broker_down_nothing_is_stored(
 
 async def test_the_whole_lifecycle_over_http(api: Api, water: str, staff: str) -> None:
     await api.create("S001")
-    natres, guanxian, housing = (
-        await api.key("city.natres"),
-        await api.key("guanxian"),
-        await api.key("guanxian.housing"),
-    )
+    guanxian, housing = await api.key("guanxian"), await api.key("guanxian.housing")
 
     async def ok(key: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await api.post(key, action, body)
@@ -387,16 +382,11 @@ async def test_the_whole_lifecycle_over_http(api: Api, water: str, staff: str) -
         assert response.status_code in (403, 409, 422), response.text
         assert response.json()["code"] == code
 
-    # 退单 twice: the rules choose again, never a department that returned it.
+    # 退单: the rules and lists choose again, never a department that returned
+    # it; no other type claims the water pipe, so the county sub-centre.
     state = await ok(water, "return", REASON)
-    assert (state["status"], state["department"], state["round"]) == (
-        "dispatched",
-        "city.natres",
-        2,
-    )
-    assert state["returned_by"] == ["guanxian.water"]
-    state = await ok(natres, "return", REASON)
-    assert state["department"] == "guanxian"
+    assert (state["status"], state["department"], state["round"]) == ("dispatched", "guanxian", 2)
+    assert (state["returned_by"], state["decided_by"]) == (["guanxian.water"], "rule")
     # The county sub-centre returns it too: nobody is left, it waits for a person.
     state = await ok(guanxian, "return", REASON)
     assert (state["status"], state["department"]) == ("unroutable", None)
@@ -415,7 +405,8 @@ async def test_the_whole_lifecycle_over_http(api: Api, water: str, staff: str) -
 
     # A person sends it to the county sub-centre after all, which passes it on.
     state = await ok(staff, "dispatch", {"department": "guanxian", "time_limit": "general"})
-    assert (state["status"], state["department"], state["round"]) == ("dispatched", "guanxian", 4)
+    assert (state["status"], state["department"], state["round"]) == ("dispatched", "guanxian", 3)
+    assert state["decided_by"] == "manual"
     deadline = state["deadline"]
     await refused(guanxian, "sub-dispatch", {"department": "guanxian.water"}, "RETURNED_BY_UNIT")
     await refused(guanxian, "sub-dispatch", {"department": "shenxian.housing"}, "NOT_YOUR_UNIT")
@@ -452,8 +443,6 @@ async def test_the_whole_lifecycle_over_http(api: Api, water: str, staff: str) -
 
     events = await api.collect(20)
     assert [e.event_type for e in events] == [
-        "dispatched",
-        "returned",
         "dispatched",
         "returned",
         "dispatched",
@@ -513,3 +502,29 @@ async def test_refused_ratings_are_listed_to_staff_only(
     assert (await api.get(water, "/v1/feedback/refused")).status_code == 403
     assert (await api.get(None, "/v1/feedback/refused")).status_code == 401
     assert (await api.get(staff)).json()["status"] == "dispatched"
+
+
+async def test_the_manual_queue_shows_the_candidates(api: Api, staff: str) -> None:
+    """A request two departments' lists claim alike waits for a person, with
+    what the lists suggest; the dispatch records what decided it."""
+    tie = sample("S001", api.directory).model_copy(update={"text": "水压低，物业说不归他们管"})
+    await api.commands.create(TICKET, tie)
+    [event] = await api.collect(1)
+    assert event.event_type == "unroutable"
+    queue = (await api.get(staff, "/v1/tickets?status=unroutable")).json()
+    [waiting] = queue
+    assert waiting["ticket_id"] == TICKET
+    assert [c["department"] for c in waiting["candidates"]] == [
+        "guanxian.water",
+        "guanxian.housing",
+    ]
+    assert {c["source"] for c in waiting["candidates"]} == {"list"}
+    assert [c.department for c in event.payload.candidates] == [
+        "guanxian.water",
+        "guanxian.housing",
+    ]
+    response = await api.post(staff, "dispatch", {"department": "guanxian.water"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["decided_by"], response.json()["candidates"]) == ("manual", [])
+    [dispatched] = await api.collect(1)
+    assert dispatched.payload.decided_by == "manual"  # type: ignore[union-attr]

@@ -27,9 +27,10 @@ import services.router.commands
 from services.router.commands import CommandService, PublishPending
 from services.router.engine import RuleEngine
 from services.router.handlers import EngineHolder, handle_event
+from services.router.knowledge import shipped_engine
 from services.router.refused import RefusedFeedbackRepository
 from services.router.repository import TicketRepository
-from services.router.rules import load_rules, parse_rules
+from services.router.rules import parse_rules
 from services.router.workflow.department import accept, request_extension, resolve
 from services.router.workflow.dispatch import new_ticket
 from services.router.workflow.hotline import decide_extension
@@ -202,7 +203,7 @@ def rating(ticket_id: str, draft: TicketDraft, value: Rating) -> TicketFeedback:
 async def router(settings: CommonSettings) -> AsyncIterator[RouterHarness]:
     """The router's consumer and command service, wired as in services/router/main.py."""
     directory = load_directory(settings.districts_file, settings.directory_file)
-    engines = EngineHolder(RuleEngine(load_rules(), directory, WorkCalendar()))
+    engines = EngineHolder(shipped_engine(directory, WorkCalendar()))
     infra = await connect(settings, SERVICE)
     connection = None
     try:

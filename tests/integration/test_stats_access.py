@@ -124,7 +124,13 @@ async def test_lists_and_statistics_are_a_departments_own(stats: StatsHarness) -
     assert summary["counts"]["dispatched"] == 1
     status, implicit = await read(stats, KeyKind.DEPARTMENT, UNIT, "/v1/stats/trend")
     assert status == 200 and implicit["days"]
-    for path in (own.replace(UNIT, CO), "/v1/stats/trend?department=guanxian.water"):
+    status, quality = await read(stats, KeyKind.DEPARTMENT, UNIT, "/v1/stats/dispatch-quality")
+    assert status == 200 and quality["filters"] == {"department": UNIT}
+    for path in (
+        own.replace(UNIT, CO),
+        "/v1/stats/trend?department=guanxian.water",
+        "/v1/stats/dispatch-quality?department=guanxian.water",
+    ):
         status, refused = await read(stats, KeyKind.DEPARTMENT, UNIT, path)
         assert status == 403 and "its own" in refused["message"]
     ranking = "/v1/stats/ranking?from=2025-03-10&to=2025-03-12"

@@ -13,11 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from services.cli import main as hotline
 from services.router.checks import check_ruleset
 from services.router.cli import draft_from_json
 from services.router.engine import RuleEngine
+from services.router.knowledge import shipped_engine
+from services.router.lists import SHIPPED_LISTS, ListSet
 from services.router.rules import RulesError, RuleSet, load_rules, parse_rules
 from services.router.text import normalize
 from shared.directory import Directory, load_directory
@@ -641,7 +644,7 @@ def sample_lines() -> list[dict[str, Any]]:
 
 
 def shipped_misses(directory: Directory, calendar: WorkCalendar) -> tuple[int, list[str]]:
-    engine = RuleEngine(load_rules(), directory, calendar)
+    engine = shipped_engine(directory, calendar)
     cases = [raw for raw in sample_lines() if raw["expected_department"] != "on_spot"]
     misses = []
     for raw in cases:
@@ -669,7 +672,7 @@ def test_shipped_rules_route_every_sample_today(
 def test_quick_decision_agrees_with_the_explained_one_on_every_sample(
     directory: Directory, calendar: WorkCalendar
 ) -> None:
-    engine = RuleEngine(load_rules(), directory, calendar)
+    engine = shipped_engine(directory, calendar)
     for raw in sample_lines():
         ticket = draft_from_json(raw, directory)
         quick, full = engine.decide(ticket, AT), engine.decide(ticket, AT, explain=True)
@@ -677,16 +680,20 @@ def test_quick_decision_agrees_with_the_explained_one_on_every_sample(
         assert full.rule not in full.also_matched
 
 
+def load_lists() -> ListSet:
+    return ListSet.model_validate(yaml.safe_load(SHIPPED_LISTS.read_text(encoding="utf-8")))
+
+
 def test_shipped_rules_have_no_problems(directory: Directory) -> None:
     ruleset: RuleSet = load_rules()
-    assert len(ruleset.rules) > 10
+    assert len(ruleset.rules) > 5
     assert check_ruleset(ruleset, directory) == []
 
 
 def test_shipped_rules_decide_the_two_reference_examples(
     directory: Directory, calendar: WorkCalendar
 ) -> None:
-    engine = RuleEngine(load_rules(), directory, calendar)
+    engine = shipped_engine(directory, calendar)
     guan = draft(district="guanxian", category="help", text="村里安装自来水管道占用耕地未补偿")
     yanggu = draft(district="yanggu", text="紫荆街店铺门口堆放建筑垃圾")
     assert engine.decide(guan, AT).department == "guanxian.water"
@@ -724,7 +731,11 @@ def test_draft_with_an_unknown_district_is_refused(
 def test_cli_check_of_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
     assert hotline(["rules", "check"]) == 0
     out = capsys.readouterr()
-    assert out.out.strip() == f"ok: {len(load_rules().rules)} rules"
+    types = len(load_lists().types)
+    assert (
+        out.out.strip()
+        == f"ok: {len(load_rules().rules)} rules, {types} department types in the lists"
+    )
     assert out.err == ""
 
 
@@ -766,7 +777,7 @@ def test_cli_check_uses_the_rules_file_setting(
     path.write_text(rules_text(rule("only", "{categories: [help]}")), "utf-8")
     monkeypatch.setenv("HOTLINE_RULES_FILE", str(path))
     assert hotline(["rules", "check"]) == 0
-    assert capsys.readouterr().out.strip() == "ok: 1 rules"
+    assert capsys.readouterr().out.strip().startswith("ok: 1 rules, ")
 
 
 def test_cli_explain_prints_the_decision(
@@ -787,7 +798,12 @@ def test_cli_explain_prints_the_decision(
     }
     assert required <= set(decision)
     assert decision["department"] == json.loads(first)["expected_department"]
-    assert decision["rule"] == "water"
+    # No rule takes it: the lists do, and say with what.
+    assert (decision["rule"], decision["decided_by"]) == (None, "list")
+    assert decision["scores"][0]["type"] == "water"
+    assert "自来水管道" in decision["scores"][0]["terms"]
+    assert decision["why"].startswith("water scored ")
+    assert decision["candidates"][0]["department"] == "guanxian.water"
     assert decision["time_limit"] == "general"
     assert isinstance(decision["co_departments"], list)
     assert isinstance(decision["also_matched"], list)

@@ -22,7 +22,8 @@ import chinese_calendar
 import pytest
 
 from services.router.engine import RuleEngine
-from services.router.rules import load_rules, parse_rules
+from services.router.knowledge import shipped_engine
+from services.router.rules import parse_rules
 from services.router.workflow.context import ROUTER, Context, Transition, actor_of
 from services.router.workflow.department import (
     accept,
@@ -110,7 +111,7 @@ rules:
 @pytest.fixture(scope="module")
 def engine() -> RuleEngine:
     directory = load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
-    return RuleEngine(load_rules(), directory, WorkCalendar("Asia/Shanghai"))
+    return shipped_engine(directory, WorkCalendar("Asia/Shanghai"))
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +274,9 @@ def test_new_ticket_is_dispatched_by_the_rules(engine: RuleEngine) -> None:
     assert isinstance(event, TicketDispatched)
     assert event.actor == ROUTER
     assert event.payload.department == "guanxian.water"
-    assert event.payload.rule == "water"
+    # No rule takes it; the lists know a water pipe: decided by the list, no rule.
+    assert (event.payload.rule, event.payload.decided_by) == ("", "list")
+    assert state.decided_by == "list"
     assert event.payload.ticket == draft
     assert event.payload.via == "rules"
     assert event.payload.round == 1
@@ -428,15 +431,16 @@ def test_return_only_within_two_working_days_of_dispatch(
     assert isinstance(returned, TicketReturned)
     assert returned.payload.department == "guanxian.water"
     assert returned.payload.reason == REASON
-    # The rules choose again, without the department that returned it: the
-    # farmland in the request makes it a land matter.
+    # The rules and lists choose again, without the department that returned
+    # it: the farmland is the water project's (an exclusion of the lists), so
+    # no other type claims it and the county's sub-centre takes it.
     assert isinstance(redispatched, TicketDispatched)
-    assert redispatched.payload.department == "city.natres"
-    assert redispatched.payload.rule == "land"
+    assert redispatched.payload.department == "guanxian"
+    assert redispatched.payload.rule == "county-local"
     assert redispatched.payload.round == 2
     assert redispatched.payload.previous_department == "guanxian.water"
     assert flow.state.status == Status.DISPATCHED
-    assert flow.state.department == "city.natres"
+    assert flow.state.department == "guanxian"
     assert flow.state.returned_by == ("guanxian.water",)
     assert flow.state.dispatched_at == now
     assert flow.state.deadline is not None and flow.state.deadline > now
@@ -449,7 +453,7 @@ def test_returns_never_go_back_and_end_in_the_manual_queue(guan: Flow) -> None:
         assert who.id not in guan.state.returned_by
         chain.append(who.id)
         guan.later(hours=1).do(returned_by(who), who)
-    assert chain == ["guanxian.water", "city.natres", "guanxian"]
+    assert chain == ["guanxian.water", "guanxian"]
     assert guan.state.status == Status.UNROUTABLE
     assert guan.state.department is None
     assert guan.state.returned_by == tuple(chain)

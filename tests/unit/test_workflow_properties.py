@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.router.engine import RuleEngine
-from services.router.rules import load_rules, parse_rules
+from services.router.knowledge import shipped_engine
+from services.router.rules import parse_rules
 from services.router.workflow import department as dep
 from services.router.workflow import hotline
 from services.router.workflow.context import ROUTER, Context, Transition, actor_of
@@ -81,7 +82,7 @@ def engines() -> dict[str, RuleEngine]:
     directory = load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
     calendar = WorkCalendar("Asia/Shanghai")
     return {
-        "shipped": RuleEngine(load_rules(), directory, calendar),
+        "shipped": shipped_engine(directory, calendar),
         "narrow": RuleEngine(parse_rules(NARROW_RULES), directory, calendar),
     }
 

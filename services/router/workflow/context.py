@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.router.engine import Decision, RuleEngine
+from services.router.engine import RuleEngine
+from services.router.verdict import Decision
 from services.router.workflow.state import Principal, TicketState, WorkflowError
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, Priority
@@ -71,7 +72,8 @@ class Context:
         return min(self.calendar.deadline(start, limits[name]), deadline)
 
     def decide(self, state: TicketState, exclude: tuple[str, ...] = ()) -> Decision:
-        return self.engine.decide(state.draft, self.now, exclude=exclude)
+        # The deadlines are set at the dispatch, from its time limit.
+        return self.engine.decide(state.draft, self.now, exclude=exclude, deadlines=False)
 
 
 @dataclass(frozen=True)

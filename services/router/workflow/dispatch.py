@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from services.router.engine import Decision
+from services.router.verdict import Decision
 from services.router.workflow.context import ROUTER, Context, Transition
 from services.router.workflow.state import Status, TicketState, WorkflowError
 from shared.domain import Actor, Priority, TicketDraft
 from shared.events import (
+    DecidedBy,
     DispatchedPayload,
+    Suggestion,
     TicketDispatched,
     TicketUnroutable,
     UnroutablePayload,
@@ -32,6 +34,8 @@ class Target:
     deadline: datetime | None = None
     # A rule's response limit; None is the default for the priority.
     response_limit: str | None = None
+    decided_by: DecidedBy = "manual"
+    probability: float | None = None
 
 
 def new_ticket(ticket_id: str, draft: TicketDraft, ctx: Context) -> Transition:
@@ -48,8 +52,17 @@ def by_rules(state: TicketState, ctx: Context, reason: str) -> Transition:
     if decision.department is None:
         # Keep the limit the rules' defaults give this ticket (urgent, consultation,
         # general): a manual dispatch without one uses it.
-        waiting = state.model_copy(update={"time_limit": state.time_limit or decision.time_limit})
-        return to_manual_queue(waiting, ctx, reason)
+        waiting = state.model_copy(
+            update={
+                "time_limit": state.time_limit or decision.time_limit,
+                "candidates": tuple(
+                    Suggestion(department=c.department, score=c.score, source=c.source)
+                    for c in decision.candidates
+                ),
+            }
+        )
+        why = reason if decision.reason in ("", reason) else f"{reason}: {decision.reason}"
+        return to_manual_queue(waiting, ctx, why)
     return dispatch(state, ctx, ROUTER, decision_target(decision), "rules")
 
 
@@ -62,6 +75,8 @@ def decision_target(decision: Decision) -> Target:
         rule=decision.rule or "",
         priority=decision.priority,
         response_limit=decision.response_limit,
+        decided_by=decision.decided_by,
+        probability=decision.probability,
     )
 
 
@@ -97,6 +112,9 @@ def dispatch(
             "accepted_at": None,
             "pending_extension_days": None,
             "extension_requests": 0,
+            "decided_by": target.decided_by,
+            "probability": target.probability,
+            "candidates": (),
         }
     )
     event = TicketDispatched(
@@ -115,6 +133,8 @@ def dispatch(
             round=new.round,
             via=via,
             previous_department=state.department,
+            decided_by=target.decided_by,
+            probability=target.probability,
             passed_on_in_time=passed_on_in_time,
         ),
     )
@@ -127,6 +147,8 @@ def to_manual_queue(state: TicketState, ctx: Context, reason: str) -> Transition
         ticket_id=state.ticket_id,
         occurred_at=ctx.now,
         actor=ROUTER,
-        payload=UnroutablePayload(dims=new.dims, reason=reason, rule=None),
+        payload=UnroutablePayload(
+            dims=new.dims, reason=reason, rule=None, candidates=state.candidates
+        ),
     )
     return Transition(new, [event])

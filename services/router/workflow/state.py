@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain import ActorKind, Priority, TicketDims, TicketDraft
+from shared.events import DecidedBy, Suggestion
 
 
 class Status(StrEnum):
@@ -61,6 +62,11 @@ class TicketState(BaseModel):
     reply: str | None = None
     reopen_count: int = 0
     explanation: str | None = None
+    # What chose the department (a model's probability with it), and what the
+    # lists and the model suggest while it waits in the manual queue.
+    decided_by: DecidedBy | None = None
+    probability: float | None = None
+    candidates: tuple[Suggestion, ...] = ()
     closed_at: datetime | None = None
     # Feedback events applied, so a redelivered rating changes nothing.
     feedback_ids: tuple[str, ...] = ()

@@ -16,7 +16,9 @@
     trend: "/v1/stats/trend",
     ranking: "/v1/stats/ranking",
     overdue: "/v1/tickets?overdue=true&limit=50",
+    dispatch: "/v1/stats/dispatch-quality",
   };
+  const DECIDERS = { rule: "规则", list: "权责清单", model: "模型", manual: "人工", unknown: "未记录" };
   const COUNTS = {
     received: "today-received",
     dispatched: "today-dispatched",
@@ -254,6 +256,41 @@
     byId("ticket-detail").scrollIntoView();
   }
 
+  // --- dispatch quality (派单准确率) ------------------------------------------------
+
+  function renderDispatch(report) {
+    byId("dispatch-period").textContent = report.from && report.to
+      ? "（受理于 " + report.from + " 至 " + report.to + "）" : "";
+    const first = report.first_time_right || {};
+    const numerator = typeof first.numerator === "number" ? first.numerator : 0;
+    const denominator = typeof first.denominator === "number" ? first.denominator : 0;
+    byId("rate-first-time-right").textContent = percent(first.value);
+    byId("rate-first-time-right-fraction").textContent = numerator + " / " + denominator;
+    const deciders = Object.entries(report.by_decided_by || {}).map(([name, rate]) => {
+      const row = element("tr");
+      row.dataset.decidedBy = name;
+      row.append(element("td", DECIDERS[name] || name), element("td", count(rate.denominator), "num"),
+        element("td", percent(rate.value), "num"));
+      return row;
+    });
+    byId("dispatch-deciders").tBodies[0].replaceChildren(...deciders);
+    const returns = (Array.isArray(report.returns_by_reason) ? report.returns_by_reason : [])
+      .map((r) => {
+        const row = element("tr");
+        row.append(element("td", r.reason, "text"), element("td", count(r.returns), "num"));
+        return row;
+      });
+    byId("dispatch-returns").tBodies[0].replaceChildren(...returns);
+    const misroutes = (Array.isArray(report.misroutes) ? report.misroutes : []).map((m) => {
+      const row = element("tr");
+      row.append(element("td", m.dispatched_to, "dept"), element("td", m.finally, "dept"),
+        element("td", count(m.tickets), "num"));
+      return row;
+    });
+    byId("dispatch-misroutes").tBodies[0].replaceChildren(...misroutes);
+    byId("dispatch-misroutes-empty").hidden = misroutes.length > 0;
+  }
+
   // --- refresh loop -------------------------------------------------------------
 
   const SECTIONS = [
@@ -261,6 +298,7 @@
     ["趋势", API.trend, renderTrend],
     ["部门排名", API.ranking, renderRanking],
     ["超期工单", API.overdue, renderOverdue],
+    ["派单质量", API.dispatch, renderDispatch],
   ];
 
   async function refresh() {

@@ -1,0 +1,180 @@
+"""Reading the departments' responsibility lists (权责清单): per department type,
+the terms citizens use for its matters, weighted, with exclusions and the units
+the type maps to. The file's format is described in lists/liaocheng.yaml.
+
+Like a rules file, a list file with any problem is refused whole, each problem
+at its line, so that `hotline rules check` and a reload can say what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.router.lines import (
+    Document,
+    Problem,
+    format_problems,
+    read_file,
+)
+from services.router.rules import parse_as
+from services.router.text import normalize
+from shared.directory import Directory
+
+SHIPPED_LISTS = Path(__file__).parent / "lists" / "liaocheng.yaml"
+SUB_CENTRE = "sub-centre"  # the county's (or zone's) own 12345 centre
+
+Weight = Annotated[int, Field(ge=1, le=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DecisionPolicy(_Strict):
+    # The best type decides when it scores at least min_score and at least
+    # margin more than the runner-up; else the ticket waits for a person.
+    min_score: float = Field(default=3, gt=0)
+    margin: float = Field(default=2, ge=0)
+
+
+class TypeList(_Strict):
+    name: str = ""
+    target: tuple[str, ...] = Field(min_length=1)
+    terms: dict[Weight, tuple[str, ...]] = Field(min_length=1)
+    exclusions: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # Words that make the matter the city unit's (river courses are the city
+    # water bureau's, supply is the county water group's).
+    city_terms: tuple[str, ...] = ()
+
+
+class ListSet(_Strict):
+    version: int = 1
+    decision: DecisionPolicy = Field(default_factory=DecisionPolicy)
+    # Words that make a matter city-wide (全市, 各县): it goes to the city unit
+    # of the type that wins, where the type has one.
+    city_wide: tuple[str, ...] = ()
+    types: dict[str, TypeList] = Field(min_length=1)
+
+    def size(self, name: str) -> int:
+        return sum(len(terms) for terms in self.types[name].terms.values())
+
+
+@dataclass
+class ParsedLists:
+    document: Document
+    lists: ListSet | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def known_types(directory: Directory) -> set[str]:
+    """The department types of a directory: the suffixes of its units' ids
+    (water of guanxian.water and city.water), and the sub-centre."""
+    types = {SUB_CENTRE}
+    for dep_id in directory.departments:
+        head, _, tail = dep_id.partition(".")
+        if tail and (head == "city" or head in directory.districts):
+            types.add(tail)
+    return types
+
+
+def resolve_target(
+    templates: tuple[str, ...], district: str, directory: Directory, city: bool = False
+) -> str | None:
+    """The first unit of a type's target that exists for the ticket's district;
+    with city, the first city unit if the type has one."""
+    if city:
+        templates = tuple(t for t in templates if "{district}" not in t) or templates
+    for template in templates:
+        dep_id = template.replace("{district}", district)
+        if directory.department(dep_id) is not None:
+            return dep_id
+    return None
+
+
+def read_lists(text: str, directory: Directory) -> ParsedLists:
+    document, problems, lists = parse_as(text, ListSet)
+    parsed = ParsedLists(document, problems=problems)
+    if lists is None:
+        return parsed
+    parsed.problems += list_problems(lists, directory)
+    if not parsed.problems:
+        parsed.lists = lists
+    return parsed
+
+
+def check_lists_file(path: Path, directory: Directory) -> tuple[ListSet | None, list[str]]:
+    """The lists if the file has no problem, else None and its problems as
+    FILE:LINE: message."""
+    text, problems = read_file(path, "lists file")
+    if text is None:
+        return None, problems
+    parsed = read_lists(text, directory)
+    if parsed.lists is None:
+        return None, format_problems(str(path), parsed.document, parsed.problems)
+    return parsed.lists, []
+
+
+def list_problems(lists: ListSet, directory: Directory) -> list[Problem]:
+    problems: list[Problem] = []
+    known = known_types(directory)
+    for name, spec in lists.types.items():
+        where = ("types", name)
+        if name not in known:
+            message = f"unknown department type {name!r} (known: {', '.join(sorted(known))})"
+            problems.append(Problem(where, message, show_path=True))
+        for i, template in enumerate(spec.target):
+            if not any(resolve_target((template,), d, directory) for d in directory.districts):
+                message = f"target {template!r} is no unit of the directory"
+                problems.append(Problem((*where, "target", i), message, show_path=True))
+        problems += _term_problems(name, spec)
+    return problems + _claimed_twice(lists)
+
+
+def _term_problems(name: str, spec: TypeList) -> list[Problem]:
+    problems = []
+    where = ("types", name)
+    terms = {normalize(t) for words in spec.terms.values() for t in words}
+    for weight, words in spec.terms.items():
+        for i, word in enumerate(words):
+            if not normalize(word):
+                message = f"term {word!r} is empty without its spaces and punctuation"
+                problems.append(Problem((*where, "terms", weight, i), message, show_path=True))
+    for term, words in spec.exclusions.items():
+        if normalize(term) not in terms:
+            message = f"exclusion for {term!r}, which is no term of {name}"
+            problems.append(Problem((*where, "exclusions", term), message, show_path=True))
+        for i, word in enumerate(words):
+            if not normalize(word):
+                message = f"exclusion word {word!r} is empty without its spaces and punctuation"
+                problems.append(Problem((*where, "exclusions", term, i), message, show_path=True))
+    return problems
+
+
+def _claimed_twice(lists: ListSet) -> list[Problem]:
+    """A term two types claim with the same weight, neither excluding it in
+    some context: the term could never tell them apart."""
+    first: dict[tuple[str, int], tuple[str, int]] = {}
+    problems = []
+    for name, spec in lists.types.items():
+        excluded = {normalize(t) for t in spec.exclusions}
+        for weight, words in spec.terms.items():
+            for i, word in enumerate(words):
+                key = (normalize(word), weight)
+                other = first.get(key)
+                if other is None:
+                    first[key] = (name, i)
+                    continue
+                other_excluded = {normalize(t) for t in lists.types[other[0]].exclusions}
+                if key[0] not in excluded and key[0] not in other_excluded:
+                    message = (
+                        f"term {word!r} is claimed by {other[0]} with the same weight"
+                        f" {weight} and no exclusion"
+                    )
+                    problems.append(
+                        Problem(("types", name, "terms", weight, i), message, show_path=True)
+                    )
+    return problems
