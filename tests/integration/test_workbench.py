@@ -17,11 +17,19 @@ from services.workbench.main import build_app, make_workbench
 from shared.mongo import create_client
 from shared.settings import WorkbenchSettings
 from tests.support import ensure_servers, eventually
-from tests.workbench_support import Bench, running_workbench
+from tests.workbench_support import (
+    Bench,
+    browser,
+    csrf_of,
+    new_ticket,
+    router_act,
+    router_ticket,
+    running_workbench,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 WATER_CALL = {
     "caller_number": "13912340001",
     "district": "guanxian",
@@ -34,54 +42,8 @@ WATER_CALL = {
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
     ensure_servers()
-    async with running_workbench(tmp_path_factory.mktemp("workbench")) as value:
+    async with running_workbench(tmp_path_factory.mktemp("workbench"), with_clock=True) as value:
         yield value
-
-
-def browser(bench: Bench) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=bench.url, timeout=30.0, follow_redirects=False)
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found, "the page carries a CSRF token"
-    return found.group(1)
-
-
-async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
-    page = await client.get("/signin")
-    return await client.post("/signin", data={"csrf": csrf_of(page), "key": key})
-
-
-async def new_ticket(bench: Bench, call: dict[str, str], call_id: str) -> str:
-    """A call registered through intake with the agent's key, once the router has it."""
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        body = {**call, "agent_id": "seat-042", "call_id": call_id}
-        response = await http.post(
-            bench.cluster.url("intake") + "/v1/agent/tickets",
-            json=body,
-            headers={"X-API-Key": bench.keys["agent"]},
-        )
-        assert response.status_code == 202, response.text
-        ticket_id: str = response.json()["ticket_id"]
-        url = f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}"
-
-        async def routed() -> bool:
-            found = await http.get(url, headers={"X-API-Key": bench.keys["staff"]})
-            return found.status_code == 200
-
-        await eventually(routed, timeout_s=30)
-    return ticket_id
-
-
-async def router_ticket(bench: Bench, ticket_id: str) -> dict[str, object]:
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        response = await http.get(
-            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}",
-            headers={"X-API-Key": bench.keys["staff"]},
-        )
-    result: dict[str, object] = response.json()
-    return result
 
 
 async def test_health_readiness_and_metrics(bench: Bench) -> None:
@@ -169,16 +131,6 @@ async def test_agent_preview_shows_where_the_rules_send_the_call(bench: Bench) -
             "/agent/preview", data=form | {"district": "atlantis"}, headers={"X-Partial": "1"}
         )
         assert 'id="preview-error"' in unknown.text and "atlantis" in unknown.text
-
-
-async def router_act(bench: Bench, ticket_id: str, action: str, body: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        response = await http.post(
-            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}/{action}",
-            json=body,
-            headers={"X-API-Key": bench.keys["water"]},
-        )
-    assert response.status_code == 200, response.text
 
 
 async def test_agent_finds_a_callers_tickets_by_phone(bench: Bench) -> None:
@@ -332,3 +284,58 @@ async def test_an_unreachable_service_gets_a_clear_page(bench: Bench, tmp_path: 
     finally:
         await http.aclose()
         await client.close()
+
+
+async def test_a_sub_centre_passes_a_ticket_to_one_of_its_units(bench: Bench) -> None:
+    local = WATER_CALL | {"caller_number": "13912340055", "category": "suggestion"}
+    local |= {"text": "村里的老年活动室一直锁着门，老人没地方活动"}
+    ticket_id = await new_ticket(bench, local, "wb-sub")
+    assert (await router_ticket(bench, ticket_id))["department"] == "guanxian"
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["county"])
+        page = await client.get(f"/tickets/{ticket_id}")
+        assert 'id="form-sub-dispatch"' in page.text and 'value="guanxian.water"' in page.text
+        fields = {"csrf": csrf_of(page), "department": "guanxian.water"}
+        passed = await client.post(f"/tickets/{ticket_id}/sub-dispatch", data=fields)
+        assert passed.headers["location"] == "/dept?done=sub-dispatch"
+        assert "已转派" in (await client.get(passed.headers["location"])).text
+    assert (await router_ticket(bench, ticket_id))["department"] == "guanxian.water"
+
+
+async def test_deadlines_passing_show_in_the_tabs_and_close_the_return_window(
+    bench: Bench,
+) -> None:
+    """Two weeks later (every process on one moved clock): the ticket is under
+    已超期, the return window has closed and the refusal says so."""
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340066"}, "wb-late")
+    bench.cluster.set_clock_offset(14 * 24 * 3600)
+    try:
+        async with browser(bench) as client:
+            await sign_in(client, bench.keys["water"])
+            late = await client.get("/dept?tab=overdue")
+            assert f'data-ticket="{ticket_id}"' in late.text and "已超期" in late.text
+            page = await client.get(f"/tickets/{ticket_id}")
+            fields = {"csrf": csrf_of(page), "reason": "不属于本单位职责"}
+            refused = await client.post(f"/tickets/{ticket_id}/return", data=fields)
+            assert refused.status_code == 409
+            assert 'id="error-return"' in refused.text and "已超过退单时限" in refused.text
+            assert "不属于本单位职责" in refused.text, "what was typed is kept"
+        assert (await router_ticket(bench, ticket_id))["status"] == "dispatched"
+    finally:
+        bench.cluster.set_clock_offset(0)
+
+
+async def test_an_answer_on_the_spot_gets_its_number_at_once(bench: Bench) -> None:
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+        page = await client.get("/agent")
+        call_id = re.search(r'name="call_id" value="([^"]+)"', page.text)
+        assert call_id, "each call form carries its own call id"
+        fields = {"csrf": csrf_of(page), "call_id": call_id.group(1), **WATER_CALL}
+        fields |= {"caller_number": "13912340099", "category": "consultation"}
+        fields |= {"text": "咨询自来水水费怎么交", "on_spot_answer": "可在营业厅或手机银行缴纳"}
+        done = await client.post("/agent/submit", data=fields)
+        again = await client.post("/agent/submit", data=fields)
+    assert done.status_code == 200 and "已当场办结" in done.text
+    number = re.search(r'id="ticket-number">([A-Z0-9]+)<', done.text)
+    assert number and f'id="ticket-number">{number.group(1)}<' in again.text, "one call, one ticket"
