@@ -5,16 +5,16 @@ revoked keys, citizen pages, and a clear page when a service is unreachable."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from services.workbench.main import build_app, make_workbench
-from shared.mongo import create_client
+from shared.mongo import create_client, ping
 from shared.settings import WorkbenchSettings
 from tests.support import ensure_servers, eventually
 from tests.workbench_support import (
@@ -255,35 +255,61 @@ async def test_citizen_lookup_shows_nothing_to_a_wrong_number(bench: Bench) -> N
         assert "13912349876" not in hit.text and "耕地" not in hit.text
 
 
-async def test_an_unreachable_service_gets_a_clear_page(bench: Bench, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def workbench_in_process(settings: WorkbenchSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """A workbench of its own settings in this process, against the real services."""
+    client = create_client(settings)
+    http = httpx.AsyncClient(timeout=5.0)
+    workbench = make_workbench(settings, client, http)
+
+    async def store_up() -> bool:
+        return await ping(client)
+
+    transport = httpx.ASGITransport(app=build_app(workbench, store_up))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://wb") as page_client:
+            yield page_client
+    finally:
+        await http.aclose()
+        await client.close()
+
+
+async def test_an_unreachable_service_gets_a_clear_page(bench: Bench) -> None:
     settings = WorkbenchSettings(
         mongo_db_prefix=bench.settings.mongo_db_prefix,
         intake_url="http://127.0.0.1:9",
         router_url=bench.cluster.url("router"),
         stats_url=bench.cluster.url("stats"),
     )
-    client = create_client(settings)
-    http = httpx.AsyncClient(timeout=5.0)
-    workbench = make_workbench(settings, client, http)
+    async with workbench_in_process(settings) as page_client:
+        ready = await page_client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["intake"] is False
+        down = await submit_citizen_form(page_client, "down-1")
+        assert down.status_code == 503
+        assert "受理服务暂时无法连接" in down.text and "没有做任何更改" in down.text
 
-    async def store_up() -> bool:
-        return True
 
-    app = build_app(workbench, store_up)
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://wb") as page_client:
-            ready = await page_client.get("/readyz")
-            assert ready.status_code == 503 and ready.json()["checks"]["intake"] is False
-            form = await page_client.get("/citizen")
-            fields = {"csrf": csrf_of(form), "form_id": "down-1", "district": "guanxian"}
-            fields |= {"category": "help", "text": "路灯不亮"}
-            down = await page_client.post("/citizen/submit", data=fields)
-            assert down.status_code == 503
-            assert "受理服务暂时无法连接" in down.text and "没有做任何更改" in down.text
-    finally:
-        await http.aclose()
-        await client.close()
+async def test_a_wrong_web_channel_key_is_the_workbench_s_fault_not_the_citizen_s(
+    bench: Bench,
+) -> None:
+    settings = WorkbenchSettings(
+        mongo_db_prefix=bench.settings.mongo_db_prefix,
+        intake_url=bench.cluster.url("intake"),
+        router_url=bench.cluster.url("router"),
+        stats_url=bench.cluster.url("stats"),
+        web_channel_key="hk_revoked-or-mistyped",
+    )
+    async with workbench_in_process(settings) as page_client:
+        refused = await submit_citizen_form(page_client, "bad-key-1")
+    assert refused.status_code == 503 and "网上受理暂时不可用" in refused.text
+    assert "location" not in refused.headers, "a citizen is not sent to the staff sign-in"
+
+
+async def submit_citizen_form(page_client: httpx.AsyncClient, form_id: str) -> httpx.Response:
+    form = await page_client.get("/citizen")
+    fields = {"csrf": csrf_of(form), "form_id": form_id, "district": "guanxian"}
+    fields |= {"category": "help", "text": "路灯不亮"}
+    return await page_client.post("/citizen/submit", data=fields)
 
 
 async def test_a_sub_centre_passes_a_ticket_to_one_of_its_units(bench: Bench) -> None:
