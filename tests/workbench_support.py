@@ -18,6 +18,14 @@ from shared.settings import CommonSettings
 from tests.e2e.cluster import Cluster, running_cluster
 from tests.support import eventually, issue_keys, make_settings
 
+# A call the rules send to 冠县水务集团 (guanxian.water).
+WATER_CALL = {
+    "caller_number": "13912340001",
+    "district": "guanxian",
+    "town": "贾镇",
+    "category": "help",
+    "text": "村里安装自来水管道占用了我家的耕地，补偿款至今未付",
+}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 OWNERS = {
     "staff": (KeyKind.STAFF, "li.dispatcher"),
