@@ -25,7 +25,7 @@ from tests.browser import OFFLINE, chromium
 from tests.e2e.test_dashboard import check_stays_local
 from tests.support import ensure_servers
 from tests.workbench_browser import DESK, PHONE, WAIT_S, Browser
-from tests.workbench_support import Bench, running_workbench
+from tests.workbench_support import WATER_CALL, Bench, running_workbench
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -174,7 +174,28 @@ def form_without_csrf_is_refused(page: Browser) -> None:
     assert "阳谷县" in page.text("who"), "still signed in: the forged sign-out did nothing"
 
 
+# Other calls for the same department, so its worklist is not a list of one.
+MORE_CALLS = (
+    ("13800000101", "help", "小区自来水水压太低，高层用户白天基本没有水"),
+    ("13800000102", "complaint", "自来水管道漏水好几天了，路面一直积水"),
+    ("13800000103", "consultation", "咨询新装水表需要准备什么材料"),
+)
+
+
+async def more_calls(bench: Bench) -> None:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        for number, category, text in MORE_CALLS:
+            body = {**WATER_CALL, "caller_number": number, "category": category, "text": text}
+            response = await http.post(
+                bench.cluster.url("intake") + "/v1/agent/tickets",
+                json=body | {"agent_id": "seat-042", "call_id": f"more-{number}"},
+                headers={"X-API-Key": bench.keys["agent"]},
+            )
+            assert response.status_code == 202, response.text
+
+
 async def test_every_step_through_the_browser(bench: Bench, browser: Browser) -> None:
+    await more_calls(bench)
     browser.sign_in(bench.keys["agent"])
     first = register_call(browser)
     check_stays_local(browser.driver, bench.url)
