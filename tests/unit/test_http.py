@@ -4,6 +4,7 @@ request metrics by route template, and the request-body limit."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 
@@ -175,6 +176,18 @@ def test_operations_routes_are_documented_except_metrics() -> None:
     assert "/healthz" in schema["paths"]
     assert "/readyz" in schema["paths"]
     assert "/metrics" not in schema["paths"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_load_their_assets_from_the_service(page: str) -> None:
+    client = TestClient(make_app({}))
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/static-offline-docs/") for a in assets), assets
+    assert "cdn." not in html and "fonts.googleapis" not in html
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 1000, asset
 
 
 # --- BodyLimitMiddleware ---------------------------------------------------------------
