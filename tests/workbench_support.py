@@ -8,15 +8,18 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+import pytest_asyncio
 
 from shared.events import utcnow
 from shared.keys import KeyKind, KeyStore, keys_database
 from shared.mongo import create_client
 from shared.settings import CommonSettings
 from tests.e2e.cluster import Cluster, running_cluster
-from tests.support import eventually, issue_keys, make_settings
+from tests.support import ensure_servers, eventually, issue_keys, make_settings
 
 # A call the rules send to 冠县水务集团 (guanxian.water).
 WATER_CALL = {
@@ -73,6 +76,18 @@ def workbench_env(cluster: Cluster, web_key: str) -> dict[str, str]:
         "HOTLINE_STATS_PUBLIC_URL": cluster.url("stats") + "/",
         "HOTLINE_WEB_CHANNEL_KEY": web_key,
     }
+
+
+def bench_fixture(folder: str, with_clock: bool = False) -> Any:
+    """A module's `bench` fixture: one running workbench for all its tests."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module")
+    async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
+        ensure_servers()
+        async with running_workbench(tmp_path_factory.mktemp(folder), with_clock) as value:
+            yield value
+
+    return bench
 
 
 @contextlib.asynccontextmanager

@@ -12,20 +12,18 @@ test-output/workbench/."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.browser import OFFLINE, chromium
 from tests.e2e.test_dashboard import check_stays_local
-from tests.support import ensure_servers
 from tests.workbench_browser import DESK, PHONE, WAIT_S, Browser
-from tests.workbench_support import WATER_CALL, Bench, running_workbench
+from tests.workbench_support import WATER_CALL, Bench, bench_fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -34,11 +32,7 @@ REPLY = "经核实，补偿款已于今日发放到位，并向村民说明了�
 STREETLIGHT = "园区门口的路灯坏了好几天，晚上很黑，行人容易摔倒"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
-    ensure_servers()
-    async with running_workbench(tmp_path_factory.mktemp("workbench-e2e")) as value:
-        yield value
+bench = bench_fixture("workbench-e2e")
 
 
 @pytest.fixture

@@ -7,32 +7,26 @@ passing on a moved clock. The citizen pages: test_workbench_citizen.py."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
-from tests.support import ensure_servers, eventually
+from tests.support import eventually
 from tests.workbench_support import (
     WATER_CALL,
     Bench,
+    bench_fixture,
     browser,
     csrf_of,
     new_ticket,
     router_act,
     router_ticket,
-    running_workbench,
     sign_in,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
-    ensure_servers()
-    async with running_workbench(tmp_path_factory.mktemp("workbench"), with_clock=True) as value:
-        yield value
+bench = bench_fixture("workbench", with_clock=True)
 
 
 async def test_health_readiness_and_metrics(bench: Bench) -> None:

@@ -11,39 +11,27 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from services.workbench.main import build_app, make_workbench
 from shared.mongo import create_client, ping
 from shared.settings import WorkbenchSettings
-from tests.support import ensure_servers
-from tests.workbench_support import (
-    WATER_CALL,
-    Bench,
-    browser,
-    csrf_of,
-    new_ticket,
-    running_workbench,
-)
+from tests import workbench_support as ws
+from tests.workbench_support import Bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
-    ensure_servers()
-    async with running_workbench(tmp_path_factory.mktemp("workbench-citizen")) as value:
-        yield value
+bench = ws.bench_fixture("workbench-citizen")
 
 
 async def test_citizen_submission_is_idempotent_and_the_honeypot_submits_nothing(
     bench: Bench,
 ) -> None:
-    async with browser(bench) as client:
+    async with ws.browser(bench) as client:
         form = await client.get("/citizen")
         assert form.status_code == 200
         fields = {
-            "csrf": csrf_of(form),
+            "csrf": ws.csrf_of(form),
             "form_id": "int-citizen-1",
             "district": "dongchangfu",
             "category": "complaint",
@@ -63,10 +51,12 @@ async def test_citizen_submission_is_idempotent_and_the_honeypot_submits_nothing
 
 
 async def test_citizen_lookup_shows_nothing_to_a_wrong_number(bench: Bench) -> None:
-    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912349876"}, "wb-look")
-    async with browser(bench) as client:
+    ticket_id = await ws.new_ticket(
+        bench, ws.WATER_CALL | {"caller_number": "13912349876"}, "wb-look"
+    )
+    async with ws.browser(bench) as client:
         page = await client.get("/citizen/lookup")
-        data = {"csrf": csrf_of(page), "ticket": ticket_id, "phone_last4": "0000"}
+        data = {"csrf": ws.csrf_of(page), "ticket": ticket_id, "phone_last4": "0000"}
         miss = await client.post("/citizen/lookup", data=data)
         assert miss.status_code == 404 and "没有找到" in miss.text and "耕地" not in miss.text
         hit = await client.post("/citizen/lookup", data=data | {"phone_last4": "9876"})
@@ -126,6 +116,6 @@ async def test_a_wrong_web_channel_key_is_the_workbench_s_fault_not_the_citizen_
 
 async def submit_citizen_form(page_client: httpx.AsyncClient, form_id: str) -> httpx.Response:
     form = await page_client.get("/citizen")
-    fields = {"csrf": csrf_of(form), "form_id": form_id, "district": "guanxian"}
+    fields = {"csrf": ws.csrf_of(form), "form_id": form_id, "district": "guanxian"}
     fields |= {"category": "help", "text": "路灯不亮"}
     return await page_client.post("/citizen/submit", data=fields)
