@@ -36,6 +36,7 @@ async def test_health_readiness_and_metrics(bench: Bench) -> None:
         assert ready.json()["checks"] == {
             "intake": True,
             "router": True,
+            "notifier": True,
             "stats": True,
             "store": True,
         }
@@ -198,6 +199,19 @@ async def test_a_revoked_key_signs_the_user_out_with_a_message(bench: Bench) -> 
         await eventually(signed_out, timeout_s=10)
         notice = await client.get("/signin?notice=revoked")
         assert "已过期或被吊销" in notice.text
+
+
+async def test_the_ticket_page_lists_the_notices_sent(bench: Bench) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340044"}, "wb-note")
+    for key in ("water", "staff"):
+        async with browser(bench) as client:
+            await sign_in(client, bench.keys[key])
+
+            async def delivered() -> bool:
+                page = await client.get(f"/tickets/{ticket_id}")
+                return "派单通知" in page.text and "已送达" in page.text
+
+            await eventually(delivered, timeout_s=30)
 
 
 async def test_a_sub_centre_passes_a_ticket_to_one_of_its_units(bench: Bench) -> None:
