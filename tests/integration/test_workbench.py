@@ -201,7 +201,7 @@ async def test_a_revoked_key_signs_the_user_out_with_a_message(bench: Bench) -> 
         assert "已过期或被吊销" in notice.text
 
 
-async def test_the_ticket_page_lists_the_notices_sent(bench: Bench) -> None:
+async def test_the_ticket_page_lists_the_notices_sent_and_the_history(bench: Bench) -> None:
     ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340044"}, "wb-note")
     for key in ("water", "staff"):
         async with browser(bench) as client:
@@ -212,6 +212,12 @@ async def test_the_ticket_page_lists_the_notices_sent(bench: Bench) -> None:
                 return "派单通知" in page.text and "已送达" in page.text
 
             await eventually(delivered, timeout_s=30)
+
+            async def history() -> bool:
+                page = await client.get(f"/tickets/{ticket_id}")
+                return "<strong>受理</strong>" in page.text and "<strong>派单</strong>" in page.text
+
+            await eventually(history, timeout_s=30)
 
 
 async def test_a_sub_centre_passes_a_ticket_to_one_of_its_units(bench: Bench) -> None:
