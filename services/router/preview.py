@@ -16,6 +16,7 @@ from services.router.engine import Decision
 from services.router.handlers import EngineHolder
 from services.router.workflow.state import WorkflowError
 from shared.domain import Category, Channel, Priority, TicketDraft
+from shared.events import DecidedBy
 
 
 class ExplainBody(BaseModel):
@@ -37,8 +38,14 @@ class Explanation(BaseModel):
     priority: Priority
     deadline: datetime | None
     response_deadline: datetime | None
+    decided_by: DecidedBy = Field(description="rule, list, model or manual (the queue)")
+    probability: float | None = Field(description="the model's, when the model decided")
+    terms: list[str] = Field(
+        default_factory=list, description="the list terms that pointed at the winner"
+    )
     candidates: list[str] = Field(
-        description="departments of every matching rule, excluded ones included, in rule order"
+        description="departments of every matching rule, excluded ones included, in rule "
+        "order, then those the lists and the model suggest"
     )
 
 
@@ -60,14 +67,16 @@ def install_preview(app: FastAPI, engines: EngineHolder) -> None:
         now = datetime.now(UTC)
         decision = engine.decide(draft, now, exclude=body.exclude)
         rules = engine.matching_rules(draft, at=now)
-        found = (engine.resolve_department(r.then.department, district.id) for r in rules)
+        found = [engine.resolve_department(r.then.department, district.id) for r in rules]
+        found += [c.department for c in decision.candidates]
         return _explanation(decision, list(dict.fromkeys(d for d in found if d)))
 
     app.include_router(router)
 
 
 def _explanation(decision: Decision, candidates: list[str]) -> Explanation:
-    shared = {
-        name: getattr(decision, name) for name in Explanation.model_fields if name != "candidates"
-    }
-    return Explanation(**(shared | {"candidates": candidates}))
+    own = {"candidates", "terms"}
+    shared = {name: getattr(decision, name) for name in Explanation.model_fields if name not in own}
+    winner = next((c for c in decision.candidates if c.department == decision.department), None)
+    terms = list(winner.terms) if winner is not None else []
+    return Explanation(**(shared | {"candidates": candidates, "terms": terms}))

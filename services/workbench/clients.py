@@ -17,7 +17,12 @@ from services.workbench.metrics import CALL_DURATION, CALLS
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAMES = {"intake": "受理服务", "router": "派单服务", "stats": "统计服务"}
+SERVICE_NAMES = {
+    "intake": "受理服务",
+    "router": "派单服务",
+    "notifier": "通知服务",
+    "stats": "统计服务",
+}
 
 
 class ServiceDown(Exception):

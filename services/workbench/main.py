@@ -28,7 +28,7 @@ from shared.workcalendar import WorkCalendar, load_overrides
 
 SERVICE = "workbench"
 STATIC = Path(__file__).parent / "static"
-CALLED = ("intake", "router", "stats")
+CALLED = ("intake", "router", "notifier", "stats")
 PURGE_EVERY_S = 600.0
 CITIZEN_BURST = 10
 logger = logging.getLogger(__name__)

@@ -3,6 +3,7 @@ its progress with the ticket number and the phone's last four digits."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from services.workbench import viewlogic as vl
-from services.workbench.clients import Refused
+from services.workbench.clients import KeyRejected, Refused
 from services.workbench.web import districts_of, error_page, posted_form, render, wb
 
+logger = logging.getLogger(__name__)
 HONEYPOT = "website"
 LAST4 = re.compile(r"^[0-9]{4}$")
 
@@ -64,6 +66,11 @@ def build_router() -> APIRouter:
         except Refused as exc:
             error = vl.refusal_text(exc.code, exc.message)
             return _form(request, fields, status=exc.status, error=error)
+        except KeyRejected:
+            # The workbench's own web channel key, not the citizen's doing.
+            logger.error("intake refused the workbench's web channel key (HOTLINE_WEB_CHANNEL_KEY)")
+            message = "网上受理暂时不可用，请稍后再试或拨打 12345 热线。本次没有提交任何内容。"
+            return error_page(request, 503, "暂时无法受理", message)
         return render(request, "citizen_done.html", receipt=receipt)
 
     @router.get("/lookup")

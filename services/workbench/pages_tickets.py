@@ -15,6 +15,7 @@ from services.workbench.sessions import Session
 from services.workbench.web import error_page, posted_form, render, signed_in, wb
 from services.workbench.worklist import closed_tickets, live_tickets
 
+NOTICE_READERS = frozenset({"staff", "department"})
 # After these the ticket is no longer the department's to see.
 LEAVES = frozenset({"return", "sub-dispatch"})
 TicketId = Path(max_length=64, pattern=r"^[A-Za-z0-9\-]+$")
@@ -106,12 +107,15 @@ async def show_ticket(
         return error_page(request, exc.status, title, vl.refusal_text(exc.code, exc.message))
     history, history_note = await _history(request, session, ticket_id)
     names = {d.id: d.name for d in bench.directory.departments.values()}
+    notices = await _notices(request, session, ticket_id)
     now = bench.clock()
     ticket["remaining"] = vl.remaining(ticket.get("deadline"), now, bench.calendar)
     context: dict[str, Any] = {
         "ticket": ticket,
         "history": [vl.step_summary(step, names) for step in history],
         "history_note": history_note,
+        "notices": [vl.notice_summary(n, names) for n in notices or []],
+        "notices_note": "" if notices is not None else "通知服务暂时无法连接，通知记录稍后可见。",
         "actions": offered(ticket, session.kind, session.id, bench.directory),
         "errors": errors or {},
         "values": values or {},
@@ -133,3 +137,21 @@ async def _history(
     except Refused:
         return [], "办理记录尚未同步，请稍后刷新。"
     return list(view.get("history") or []), ""
+
+
+async def _notices(
+    request: Request, session: Session, ticket_id: str
+) -> list[dict[str, Any]] | None:
+    """The notices sent about the ticket, as the notifier shows them to this key
+    (staff all, a department its own); None while the notifier is unreachable."""
+    if session.kind not in NOTICE_READERS:
+        return []
+    try:
+        found: list[dict[str, Any]] = await wb(request).services.get(
+            "notifier", "/v1/deliveries", session.key, ticket_id=ticket_id
+        )
+    except ServiceDown:
+        return None
+    except Refused:
+        return []
+    return found

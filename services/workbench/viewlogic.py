@@ -218,3 +218,27 @@ def step_summary(step: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
         "actor": who,
         "details": details,
     }
+
+
+NOTICE_KINDS = {
+    "dispatch": "派单通知",
+    "urge": "催办",
+    "warning": "黄牌预警",
+    "overdue": "红牌超期",
+    "supervision": "督办",
+}
+DELIVERY_STATES = {"pending": "发送中", "delivered": "已送达", "dead": "未送达"}
+
+
+def notice_summary(delivery: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """One notice the notifier sent about a ticket: what, to whom, how it went
+    (never its body: it may carry the citizen's contact)."""
+    department = str(delivery.get("department", ""))
+    return {
+        "at": delivery.get("created_at"),
+        "kind": NOTICE_KINDS.get(str(delivery.get("kind")), delivery.get("kind")),
+        "department": names.get(department, department),
+        "channel": delivery.get("channel"),
+        "status": DELIVERY_STATES.get(str(delivery.get("status")), delivery.get("status")),
+        "attempts": len(delivery.get("attempts") or []),
+    }

@@ -1,87 +1,32 @@
 """The workbench against the real services (four processes and the workbench,
 real RabbitMQ and store), over HTTP as a browser without JavaScript would use
 it: sign-in and sessions, CSRF, roles, refusals shown with nothing changed,
-revoked keys, citizen pages, and a clear page when a service is unreachable."""
+revoked keys, the agent's preview, lookup and call-back, 转派, and deadlines
+passing on a moved clock. The citizen pages: test_workbench_citizen.py."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import httpx
 import pytest
-import pytest_asyncio
 
-from services.workbench.main import build_app, make_workbench
-from shared.mongo import create_client
-from shared.settings import WorkbenchSettings
-from tests.support import ensure_servers, eventually
-from tests.workbench_support import Bench, running_workbench
+from tests.support import eventually
+from tests.workbench_support import (
+    WATER_CALL,
+    Bench,
+    bench_fixture,
+    browser,
+    csrf_of,
+    new_ticket,
+    router_act,
+    router_ticket,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-WATER_CALL = {
-    "caller_number": "13912340001",
-    "district": "guanxian",
-    "town": "贾镇",
-    "category": "help",
-    "text": "村里安装自来水管道占用了我家的耕地，补偿款至今未付",
-}
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench]:
-    ensure_servers()
-    async with running_workbench(tmp_path_factory.mktemp("workbench")) as value:
-        yield value
-
-
-def browser(bench: Bench) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=bench.url, timeout=30.0, follow_redirects=False)
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found, "the page carries a CSRF token"
-    return found.group(1)
-
-
-async def sign_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
-    page = await client.get("/signin")
-    return await client.post("/signin", data={"csrf": csrf_of(page), "key": key})
-
-
-async def new_ticket(bench: Bench, call: dict[str, str], call_id: str) -> str:
-    """A call registered through intake with the agent's key, once the router has it."""
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        body = {**call, "agent_id": "seat-042", "call_id": call_id}
-        response = await http.post(
-            bench.cluster.url("intake") + "/v1/agent/tickets",
-            json=body,
-            headers={"X-API-Key": bench.keys["agent"]},
-        )
-        assert response.status_code == 202, response.text
-        ticket_id: str = response.json()["ticket_id"]
-        url = f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}"
-
-        async def routed() -> bool:
-            found = await http.get(url, headers={"X-API-Key": bench.keys["staff"]})
-            return found.status_code == 200
-
-        await eventually(routed, timeout_s=30)
-    return ticket_id
-
-
-async def router_ticket(bench: Bench, ticket_id: str) -> dict[str, object]:
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        response = await http.get(
-            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}",
-            headers={"X-API-Key": bench.keys["staff"]},
-        )
-    result: dict[str, object] = response.json()
-    return result
+bench = bench_fixture("workbench", with_clock=True)
 
 
 async def test_health_readiness_and_metrics(bench: Bench) -> None:
@@ -91,6 +36,7 @@ async def test_health_readiness_and_metrics(bench: Bench) -> None:
         assert ready.json()["checks"] == {
             "intake": True,
             "router": True,
+            "notifier": True,
             "stats": True,
             "store": True,
         }
@@ -162,23 +108,15 @@ async def test_agent_preview_shows_where_the_rules_send_the_call(bench: Bench) -
         partial = await client.post("/agent/preview", data=form, headers={"X-Partial": "1"})
         assert partial.status_code == 200 and "<html" not in partial.text
         assert 'id="preview-department">冠县水务集团<' in partial.text
-        assert 'id="preview-rule">water<' in partial.text
+        # The lists decide it, and the page says which words of the call did.
+        assert 'data-decided-by="list"' in partial.text
+        assert "自来水管道" in partial.text
         whole = await client.post("/agent/preview", data=form)
         assert "<html" in whole.text and "冠县水务集团" in whole.text
         unknown = await client.post(
             "/agent/preview", data=form | {"district": "atlantis"}, headers={"X-Partial": "1"}
         )
         assert 'id="preview-error"' in unknown.text and "atlantis" in unknown.text
-
-
-async def router_act(bench: Bench, ticket_id: str, action: str, body: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=30.0) as http:
-        response = await http.post(
-            f"{bench.cluster.url('router')}/v1/tickets/{ticket_id}/{action}",
-            json=body,
-            headers={"X-API-Key": bench.keys["water"]},
-        )
-    assert response.status_code == 200, response.text
 
 
 async def test_agent_finds_a_callers_tickets_by_phone(bench: Bench) -> None:
@@ -265,70 +203,75 @@ async def test_a_revoked_key_signs_the_user_out_with_a_message(bench: Bench) -> 
         assert "已过期或被吊销" in notice.text
 
 
-async def test_citizen_submission_is_idempotent_and_the_honeypot_submits_nothing(
+async def test_the_ticket_page_lists_the_notices_sent_and_the_history(bench: Bench) -> None:
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340044"}, "wb-note")
+    for key in ("water", "staff"):
+        async with browser(bench) as client:
+            await sign_in(client, bench.keys[key])
+
+            async def delivered() -> bool:
+                page = await client.get(f"/tickets/{ticket_id}")
+                return "派单通知" in page.text and "已送达" in page.text
+
+            await eventually(delivered, timeout_s=30)
+
+            async def history() -> bool:
+                page = await client.get(f"/tickets/{ticket_id}")
+                return "<strong>受理</strong>" in page.text and "<strong>派单</strong>" in page.text
+
+            await eventually(history, timeout_s=30)
+
+
+async def test_a_sub_centre_passes_a_ticket_to_one_of_its_units(bench: Bench) -> None:
+    local = WATER_CALL | {"caller_number": "13912340055", "category": "suggestion"}
+    local |= {"text": "村委会门口的宣传栏好几年没换过内容了"}
+    ticket_id = await new_ticket(bench, local, "wb-sub")
+    assert (await router_ticket(bench, ticket_id))["department"] == "guanxian"
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["county"])
+        page = await client.get(f"/tickets/{ticket_id}")
+        assert 'id="form-sub-dispatch"' in page.text and 'value="guanxian.water"' in page.text
+        fields = {"csrf": csrf_of(page), "department": "guanxian.water"}
+        passed = await client.post(f"/tickets/{ticket_id}/sub-dispatch", data=fields)
+        assert passed.headers["location"] == "/dept?done=sub-dispatch"
+        assert "已转派" in (await client.get(passed.headers["location"])).text
+    assert (await router_ticket(bench, ticket_id))["department"] == "guanxian.water"
+
+
+async def test_deadlines_passing_show_in_the_tabs_and_close_the_return_window(
     bench: Bench,
 ) -> None:
-    async with browser(bench) as client:
-        form = await client.get("/citizen")
-        assert form.status_code == 200
-        fields = {
-            "csrf": csrf_of(form),
-            "form_id": "int-citizen-1",
-            "district": "dongchangfu",
-            "category": "complaint",
-            "text": "小区门口的井盖丢了，晚上很危险",
-            "phone": "13800005678",
-        }
-        first = await client.post("/citizen/submit", data=fields)
-        again = await client.post("/citizen/submit", data=fields)
-        numbers = [re.search(r'id="ticket-number">([A-Z0-9]+)<', p.text) for p in (first, again)]
-        assert numbers[0] and numbers[1] and numbers[0].group(1) == numbers[1].group(1)
-        bot = await client.post(
-            "/citizen/submit", data=fields | {"form_id": "int-bot", "website": "http://spam"}
-        )
-        assert bot.status_code == 400 and "ticket-number" not in bot.text
-        bad = await client.post("/citizen/submit", data=fields | {"form_id": "int-bad", "text": ""})
-        assert bad.status_code == 422 and 'id="submit-error"' in bad.text
-
-
-async def test_citizen_lookup_shows_nothing_to_a_wrong_number(bench: Bench) -> None:
-    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912349876"}, "wb-look")
-    async with browser(bench) as client:
-        page = await client.get("/citizen/lookup")
-        data = {"csrf": csrf_of(page), "ticket": ticket_id, "phone_last4": "0000"}
-        miss = await client.post("/citizen/lookup", data=data)
-        assert miss.status_code == 404 and "没有找到" in miss.text and "耕地" not in miss.text
-        hit = await client.post("/citizen/lookup", data=data | {"phone_last4": "9876"})
-        assert hit.status_code == 200 and 'id="lookup-status"' in hit.text
-        assert "13912349876" not in hit.text and "耕地" not in hit.text
-
-
-async def test_an_unreachable_service_gets_a_clear_page(bench: Bench, tmp_path: Path) -> None:
-    settings = WorkbenchSettings(
-        mongo_db_prefix=bench.settings.mongo_db_prefix,
-        intake_url="http://127.0.0.1:9",
-        router_url=bench.cluster.url("router"),
-        stats_url=bench.cluster.url("stats"),
-    )
-    client = create_client(settings)
-    http = httpx.AsyncClient(timeout=5.0)
-    workbench = make_workbench(settings, client, http)
-
-    async def store_up() -> bool:
-        return True
-
-    app = build_app(workbench, store_up)
+    """Two weeks later (every process on one moved clock): the ticket is under
+    已超期, the return window has closed and the refusal says so."""
+    ticket_id = await new_ticket(bench, WATER_CALL | {"caller_number": "13912340066"}, "wb-late")
+    bench.cluster.set_clock_offset(14 * 24 * 3600)
     try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://wb") as page_client:
-            ready = await page_client.get("/readyz")
-            assert ready.status_code == 503 and ready.json()["checks"]["intake"] is False
-            form = await page_client.get("/citizen")
-            fields = {"csrf": csrf_of(form), "form_id": "down-1", "district": "guanxian"}
-            fields |= {"category": "help", "text": "路灯不亮"}
-            down = await page_client.post("/citizen/submit", data=fields)
-            assert down.status_code == 503
-            assert "受理服务暂时无法连接" in down.text and "没有做任何更改" in down.text
+        async with browser(bench) as client:
+            await sign_in(client, bench.keys["water"])
+            late = await client.get("/dept?tab=overdue")
+            assert f'data-ticket="{ticket_id}"' in late.text and "已超期" in late.text
+            page = await client.get(f"/tickets/{ticket_id}")
+            fields = {"csrf": csrf_of(page), "reason": "不属于本单位职责"}
+            refused = await client.post(f"/tickets/{ticket_id}/return", data=fields)
+            assert refused.status_code == 409
+            assert 'id="error-return"' in refused.text and "已超过退单时限" in refused.text
+            assert "不属于本单位职责" in refused.text, "what was typed is kept"
+        assert (await router_ticket(bench, ticket_id))["status"] == "dispatched"
     finally:
-        await http.aclose()
-        await client.close()
+        bench.cluster.set_clock_offset(0)
+
+
+async def test_an_answer_on_the_spot_gets_its_number_at_once(bench: Bench) -> None:
+    async with browser(bench) as client:
+        await sign_in(client, bench.keys["agent"])
+        page = await client.get("/agent")
+        call_id = re.search(r'name="call_id" value="([^"]+)"', page.text)
+        assert call_id, "each call form carries its own call id"
+        fields = {"csrf": csrf_of(page), "call_id": call_id.group(1), **WATER_CALL}
+        fields |= {"caller_number": "13912340099", "category": "consultation"}
+        fields |= {"text": "咨询自来水水费怎么交", "on_spot_answer": "可在营业厅或手机银行缴纳"}
+        done = await client.post("/agent/submit", data=fields)
+        again = await client.post("/agent/submit", data=fields)
+    assert done.status_code == 200 and "已当场办结" in done.text
+    number = re.search(r'id="ticket-number">([A-Z0-9]+)<', done.text)
+    assert number and f'id="ticket-number">{number.group(1)}<' in again.text, "one call, one ticket"

@@ -204,3 +204,18 @@ def test_a_sealed_key_opens_only_with_its_session_id() -> None:
     assert unseal("session-a", sealed) == "hk_secret"
     assert unseal("session-b", sealed) is None
     assert unseal("session-a", sealed[:-1] + bytes([sealed[-1] ^ 1])) is None
+
+
+def test_a_notice_line_names_kind_unit_and_outcome_never_the_body() -> None:
+    delivery = {
+        "kind": "dispatch",
+        "department": "guanxian.water",
+        "channel": "webhook",
+        "status": "delivered",
+        "attempts": [{"n": 1}, {"n": 2}],
+        "body": {"contact": {"phone": "13912345678"}},
+    }
+    line = vl.notice_summary(delivery, {"guanxian.water": "冠县水务集团"})
+    assert line["kind"] == "派单通知" and line["department"] == "冠县水务集团"
+    assert line["status"] == "已送达" and line["attempts"] == 2
+    assert "13912345678" not in str(line)
