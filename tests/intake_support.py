@@ -168,4 +168,4 @@ async def progress_to(harness: IntakeHarness, ticket_id: str, *steps: str) -> No
         "closed": lambda: story.closed(at, Rating.SATISFIED, True),
     }
     for step in steps:
-        await harness.intake.status.apply(makers[step]())
+        await harness.parts.ctx.status.apply(makers[step]())

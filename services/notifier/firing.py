@@ -17,10 +17,10 @@ from typing import Any
 from services.notifier.channels import DeliveryChannel
 from services.notifier.metrics import TIMER_LAG, TIMERS_FIRED
 from services.notifier.notices import notify
-from services.notifier.repository import DeliveryRepository
+from services.notifier.ports import DeliveryStore, TimerStore
+from services.notifier.records import ESCALATING_KINDS, JobStatus, TimerKind, timer_id
 from services.notifier.schedule import supervision
 from services.notifier.templates import local_time
-from services.notifier.timers import TimerRepository, timer_id
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDims
 from shared.events import (
@@ -34,7 +34,7 @@ from shared.events import (
     UrgedPayload,
     WarningPayload,
 )
-from shared.messaging.publisher import Publisher
+from shared.messaging.ports import EventPublisher
 from shared.mongo import Document
 from shared.workcalendar import WorkCalendar
 
@@ -45,11 +45,11 @@ EVENT_IDS = uuid.UUID("6d1f1c2e-12a5-4e2b-9a37-123450000000")
 
 @dataclass
 class TimerFirer:
-    timers: TimerRepository
-    deliveries: DeliveryRepository
+    timers: TimerStore
+    deliveries: DeliveryStore
     directory: Directory
     channels: dict[str, DeliveryChannel]
-    publisher: Publisher
+    publisher: EventPublisher
     calendar: WorkCalendar
     clock: Callable[[], datetime]
     lease: timedelta
@@ -77,7 +77,7 @@ class TimerFirer:
             self.offer_delivery(delivery)
         await self.publisher.publish(self._event(timer, recipient, now))
         escalation = None
-        if timer["kind"] in ("overdue", "supervision"):
+        if timer["kind"] in ESCALATING_KINDS:
             escalation = await self._next_supervision(timer)
         lag = (now - timer["original_due_at"]).total_seconds()
         if not await self.timers.mark_fired(timer["_id"], now, lag):
@@ -99,8 +99,10 @@ class TimerFirer:
         counted against an overdue notice on the deadline's day. No notice: the
         department has resolved the ticket."""
         for generation in generations:
-            timer = await self.timers.get(f"{ticket_id}:{generation}:overdue:0")
-            if timer is None or timer["status"] != "pending" or timer["due_at"] > resolved_at:
+            timer = await self.timers.get(timer_id(ticket_id, generation, TimerKind.OVERDUE))
+            if timer is None or timer["status"] != JobStatus.PENDING:
+                continue
+            if timer["due_at"] > resolved_at:
                 continue
             now = self.clock()
             # Claimed like any firing: a worker firing it this very moment publishes
@@ -111,13 +113,13 @@ class TimerFirer:
             lag = (now - timer["original_due_at"]).total_seconds()
             if await self.timers.mark_fired(timer["_id"], now, lag):
                 TIMER_LAG.observe(max(lag, 0.0))
-                TIMERS_FIRED.labels("overdue").inc()
+                TIMERS_FIRED.labels(TimerKind.OVERDUE).inc()
                 logger.info("ticket %s resolved late: its missed overdue event sent", ticket_id)
 
     def _recipient(self, timer: Document) -> str:
         """Supervision goes to the unit above the department first, then to the
         hotline centre; every other notice to the department itself."""
-        if timer["kind"] != "supervision":
+        if timer["kind"] != TimerKind.SUPERVISION:
             return str(timer["department"])
         above = self.directory.chain_above(str(timer["department"]))
         if timer["seq"] == 1 and above and above[0].id != self.hotline_centre:
@@ -138,14 +140,14 @@ class TimerFirer:
         }
 
     async def _next_supervision(self, timer: Document) -> str:
-        count = int(timer["seq"]) + 1 if timer["kind"] == "supervision" else 1
+        count = int(timer["seq"]) + 1 if timer["kind"] == TimerKind.SUPERVISION else 1
         planned = supervision(timer["deadline"], count, self.calendar)
         context = {k: timer[k] for k in CONTEXT_FIELDS if k in timer}
         for doc in await self.timers.schedule(
             timer["ticket_id"], timer["generation"], [planned], context
         ):
             self.offer_timer(doc)
-        return timer_id(timer["ticket_id"], timer["generation"], planned)
+        return timer_id(timer["ticket_id"], timer["generation"], planned.kind, planned.seq)
 
     def _event(self, timer: Document, recipient: str, now: datetime) -> Envelope:
         common: dict[str, Any] = {
@@ -157,12 +159,12 @@ class TimerFirer:
         step = {"dims": TicketDims.model_validate(timer["dims"]), "department": timer["department"]}
         kind = timer["kind"]
         deadline = timer["deadline"]
-        if kind == "urge":
+        if kind == TimerKind.URGE:
             urged = UrgedPayload(**step, response_deadline=timer["response_deadline"])
             return TicketUrged(**common, payload=urged)
-        if kind == "warning":
+        if kind == TimerKind.WARNING:
             return TicketWarning(**common, payload=WarningPayload(**step, deadline=deadline))
-        if kind == "overdue":
+        if kind == TimerKind.OVERDUE:
             return TicketOverdue(**common, payload=OverduePayload(**step, deadline=deadline))
         supervised = SupervisedPayload(
             **step, deadline=deadline, supervisor=recipient, count=timer["seq"]

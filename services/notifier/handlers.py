@@ -11,10 +11,11 @@ from typing import Any
 
 from services.notifier.channels import DeliveryChannel
 from services.notifier.notices import contact_line, notify
-from services.notifier.repository import DeliveryRepository
+from services.notifier.ports import DeliveryStore, TimerStore
+from services.notifier.records import DEADLINE_KINDS, TimerKind
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
 from services.notifier.templates import ROLE_NAMES, local_time
-from services.notifier.timers import TicketTimers, TimerRepository
+from services.notifier.timers import TicketTimers
 from shared.directory import Directory
 from shared.events import (
     TicketAccepted,
@@ -30,13 +31,12 @@ from shared.privacy import contact_of
 from shared.workcalendar import WorkCalendar
 
 logger = logging.getLogger(__name__)
-DEADLINE_KINDS = ("warning", "overdue", "supervision")
 
 
 @dataclass
 class Notifier:
-    timers: TimerRepository
-    deliveries: DeliveryRepository
+    timers: TimerStore
+    deliveries: DeliveryStore
     directory: Directory
     channels: dict[str, DeliveryChannel]
     calendar: WorkCalendar
@@ -72,7 +72,7 @@ async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
         plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, n.calendar)
         await _schedule(n, event, plan, p.department, p.deadline, p.response_deadline)
     elif isinstance(event, TicketAccepted):
-        await n.timers.cancel(event.ticket_id, kinds=("urge",), known=known)
+        await n.timers.cancel(event.ticket_id, kinds=(TimerKind.URGE,), known=known)
     elif isinstance(event, TicketExtended):
         p2 = event.payload
         await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen, known=known)

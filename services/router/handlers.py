@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
-from services.router.refused import RefusedFeedbackRepository
+from services.router.ports import RefusedStore
 from services.router.workflow.hotline import feedback
 from services.router.workflow.state import WorkflowError
 from shared.events import TicketFeedback, TicketReceived
@@ -24,7 +24,7 @@ async def handle_received(event: TicketReceived, *, commands: CommandService) ->
 
 
 async def handle_feedback(
-    event: TicketFeedback, *, commands: CommandService, refused: RefusedFeedbackRepository
+    event: TicketFeedback, *, commands: CommandService, refused: RefusedStore
 ) -> None:
     """The citizen's rating closes or reopens a resolved ticket. A rating the
     workflow cannot take (intake's view was a moment behind) is kept for staff
@@ -39,7 +39,7 @@ async def handle_event(
     event: TicketReceived | TicketFeedback,
     *,
     commands: CommandService,
-    refused: RefusedFeedbackRepository,
+    refused: RefusedStore,
 ) -> None:
     if isinstance(event, TicketReceived):
         await handle_received(event, commands=commands)
