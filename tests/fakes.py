@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.intake.duplicates import Earlier
-from services.intake.repository import IntakeRecord, KeyBinding
+from services.intake.repository import IntakeRecord, KeyBinding, RecordMeta
 from services.intake.status import Progress
 from services.notifier.channels import Outcome
-from services.notifier.records import JobStatus, TimerKind
+from services.notifier.records import JobStatus, Kinds
 from services.notifier.schedule import Planned
 from services.notifier.timers import TicketTimers, timer_doc
 from services.router.repository import StaleState, StoredTicket
@@ -131,18 +131,12 @@ class FakeIntakeStore:
         self._seq: dict[date, int] = {}
 
     async def insert_new(
-        self,
-        day: date,
-        build: Callable[[str], Envelope],
-        now: datetime,
-        key: str | None,
-        channel: str,
-        extra: dict[str, Any] | None = None,
+        self, day: date, build: Callable[[str], Envelope], now: datetime, meta: RecordMeta
     ) -> IntakeRecord:
         self._seq[day] = self._seq.get(day, 0) + 1
         ticket_id = f"{self._prefix}{day:%Y%m%d}{self._seq[day]:06d}"
         (event,) = _stored([build(ticket_id)])
-        record = IntakeRecord(ticket_id, event, False, now, dict(extra or {}))
+        record = IntakeRecord(ticket_id, event, False, now, dict(meta.extra))
         self.records[ticket_id] = record
         return record
 
@@ -275,19 +269,15 @@ class FakeTimers:
         doc["last_at"] = occurred_at
         if generation is not None and generation not in before:
             doc["generations"].append(generation)
-        return TicketTimers(before)
+        return TicketTimers(ticket_id, before)
 
     async def cancel(
-        self,
-        ticket_id: str,
-        kinds: tuple[TimerKind, ...] | None = None,
-        keep: str | None = None,
-        known: TicketTimers | None = None,
+        self, known: TicketTimers, kinds: Kinds | None = None, keep: str | None = None
     ) -> int:
         hit = [
             t
             for t in self.jobs.values()
-            if t["ticket_id"] == ticket_id
+            if t["ticket_id"] == known.ticket_id
             and t["status"] == JobStatus.PENDING
             and (kinds is None or t["kind"] in kinds)
             and t["generation"] != keep

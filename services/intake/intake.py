@@ -22,7 +22,7 @@ from services.intake.duplicates import Earlier
 from services.intake.metrics import SUBMISSIONS
 from services.intake.models import Receipt, TicketSubmission
 from services.intake.ports import CallerStore, HotspotStore, IntakeStore, StatusReader
-from services.intake.repository import IntakeRecord, KeyBinding
+from services.intake.repository import IntakeRecord, KeyBinding, RecordMeta
 from services.intake.textparse import caller_key
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDraft
@@ -145,9 +145,7 @@ class Intake:
             now.astimezone(self.timezone).date(),
             lambda ticket_id: _event(ticket_id, submission, now),
             now,
-            key,
-            submission.draft.channel.value,
-            dict(submission.extra),
+            RecordMeta(submission.draft.channel.value, key, dict(submission.extra)),
         )
         if key is not None:
             earlier = await self.repo.claim_key(

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.intake.duplicates import Earlier
-from services.intake.repository import IntakeRecord, KeyBinding
+from services.intake.repository import IntakeRecord, KeyBinding, RecordMeta
 from services.intake.status import Progress
 from shared.domain import TicketDraft
 from shared.events import Envelope, TicketLinked
@@ -20,13 +20,7 @@ from shared.events import Envelope, TicketLinked
 
 class IntakeStore(Protocol):
     async def insert_new(
-        self,
-        day: date,
-        build: Callable[[str], Envelope],
-        now: datetime,
-        key: str | None,
-        channel: str,
-        extra: dict[str, Any] | None = None,
+        self, day: date, build: Callable[[str], Envelope], now: datetime, meta: RecordMeta
     ) -> IntakeRecord:
         """Take the day's next number and store the record, unpublished."""
         ...

@@ -67,26 +67,26 @@ async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
     if isinstance(event, TicketDispatched):
         p = event.payload
         # The previous round's clock stops.
-        await n.timers.cancel(event.ticket_id, keep=gen, known=known)
+        await n.timers.cancel(known, keep=gen)
         await _dispatch_notices(event, n)
         plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, n.calendar)
         await _schedule(n, event, plan, p.department, p.deadline, p.response_deadline)
     elif isinstance(event, TicketAccepted):
-        await n.timers.cancel(event.ticket_id, kinds=(TimerKind.URGE,), known=known)
+        await n.timers.cancel(known, kinds=(TimerKind.URGE,))
     elif isinstance(event, TicketExtended):
         p2 = event.payload
-        await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen, known=known)
+        await n.timers.cancel(known, kinds=DEADLINE_KINDS, keep=gen)
         plan = deadline_timers(event.occurred_at, p2.deadline, n.calendar)
         await _schedule(n, event, plan, p2.department, p2.deadline, None)
     elif isinstance(event, TicketReopened):
         p3 = event.payload
-        await n.timers.cancel(event.ticket_id, keep=gen, known=known)
+        await n.timers.cancel(known, keep=gen)
         plan = dispatch_timers(event.occurred_at, p3.deadline, p3.response_deadline, n.calendar)
         await _schedule(n, event, plan, p3.department, p3.deadline, p3.response_deadline)
     else:  # resolved, closed, returned, unroutable: the clock stops
         if isinstance(event, TicketResolved) and not event.payload.on_time and known.generations:
             await n.overdue_missed(event.ticket_id, known.generations, event.occurred_at)
-        await n.timers.cancel(event.ticket_id, known=known)
+        await n.timers.cancel(known)
 
 
 async def _schedule(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from services.notifier.records import TimerKind
+from services.notifier.records import Kinds
 from services.notifier.schedule import Planned
 from services.notifier.timers import TicketTimers
 from shared.mongo import Document
@@ -36,12 +36,10 @@ class TimerStore(Protocol):
         ...
 
     async def cancel(
-        self,
-        ticket_id: str,
-        kinds: tuple[TimerKind, ...] | None = None,
-        keep: str | None = None,
-        known: TicketTimers | None = None,
-    ) -> int: ...
+        self, known: TicketTimers, kinds: Kinds | None = None, keep: str | None = None
+    ) -> int:
+        """Cancel the ticket's pending timers (of these kinds; not of generation keep)."""
+        ...
 
     async def claim(self, job: Document, now: datetime, lease: timedelta) -> bool:
         """Take the job's current attempt; False if another owner holds it or

@@ -14,6 +14,7 @@ class TimerKind(StrEnum):
     SUPERVISION = "supervision"  # 督办: each working day the ticket stays overdue
 
 
+Kinds = tuple[TimerKind, ...]
 # What an extension moves; what keeps escalating while the ticket stays overdue.
 DEADLINE_KINDS = (TimerKind.WARNING, TimerKind.OVERDUE, TimerKind.SUPERVISION)
 ESCALATING_KINDS = (TimerKind.OVERDUE, TimerKind.SUPERVISION)

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.notifier.jobs import JobStore
-from services.notifier.records import JobStatus, TimerKind, timer_id
+from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
 from shared.mongo import Document
 
@@ -24,6 +24,7 @@ class TicketTimers:
     """What accept_event read of a ticket: the generations whose timers it may
     have; None for a ticket recorded before generations were (cancel queries)."""
 
+    ticket_id: str
     generations: list[str] | None
 
 
@@ -57,11 +58,7 @@ class TimerRepository(JobStore):
         return docs
 
     async def cancel(
-        self,
-        ticket_id: str,
-        kinds: tuple[TimerKind, ...] | None = None,
-        keep: str | None = None,
-        known: TicketTimers | None = None,
+        self, known: TicketTimers, kinds: Kinds | None = None, keep: str | None = None
     ) -> int:
         """Cancel pending timers of the ticket (of these kinds; not of generation keep).
 
@@ -69,9 +66,7 @@ class TimerRepository(JobStore):
         which hands what it read over as `known`), so each is read and written by
         _id: on the dev store a query by ticket_id reads every timer (seconds per
         event at a few thousand timers)."""
-        if known is None:
-            ticket = await self._tickets.find_one({"_id": ticket_id}, {"generations": 1})
-            known = TicketTimers(ticket.get("generations") if ticket else None)
+        ticket_id = known.ticket_id
         if known.generations is None:
             return await self._cancel_by_query(ticket_id, kinds, keep)
         cancelled = 0
@@ -82,9 +77,7 @@ class TimerRepository(JobStore):
                 cancelled += await self._cancel_if_pending(candidate)
         return cancelled
 
-    async def _timer_ids(
-        self, ticket_id: str, generation: str, kinds: tuple[TimerKind, ...] | None
-    ) -> list[str]:
+    async def _timer_ids(self, ticket_id: str, generation: str, kinds: Kinds | None) -> list[str]:
         wanted = KINDS if kinds is None else kinds
         ids = [timer_id(ticket_id, generation, k) for k in wanted if k != TimerKind.SUPERVISION]
         if TimerKind.SUPERVISION in wanted:
@@ -105,9 +98,7 @@ class TimerRepository(JobStore):
         await self.jobs.update_one({"_id": timer}, {"$set": {"status": JobStatus.CANCELLED}})
         return 1
 
-    async def _cancel_by_query(
-        self, ticket_id: str, kinds: tuple[TimerKind, ...] | None, keep: str | None
-    ) -> int:
+    async def _cancel_by_query(self, ticket_id: str, kinds: Kinds | None, keep: str | None) -> int:
         # Tickets whose timers were set before generations were recorded.
         query: dict[str, Any] = {"ticket_id": ticket_id, "status": JobStatus.PENDING}
         if kinds is not None:
@@ -173,8 +164,9 @@ class TimerRepository(JobStore):
         # else a ticket from before generations were recorded: cancel() queries.
         await self._tickets.update_one({"_id": ticket_id}, update, upsert=True)
         if doc is None:
-            return TicketTimers([])
-        return TicketTimers(list(doc["generations"]) if "generations" in doc else None)
+            return TicketTimers(ticket_id, [])
+        generations = list(doc["generations"]) if "generations" in doc else None
+        return TicketTimers(ticket_id, generations)
 
 
 def timer_doc(ticket_id: str, generation: str, timer: Planned, context: Document) -> Document:
