@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.router.commands import RELAY_GRACE, CommandService, PublishPending
-from services.router.handlers import EngineHolder, handle_feedback, handle_received
+from services.router.handlers import Deps, EngineHolder, handle_feedback, handle_received
 from services.router.knowledge import shipped_engine
 from services.router.repository import StaleState
 from services.router.workflow.department import accept
@@ -42,7 +42,7 @@ class Router:
     story: TicketStory
 
     async def receive(self) -> None:
-        await handle_received(self.story.received(START), commands=self.commands)
+        await handle_received(self.story.received(START), Deps(self.commands, FakeRefusedStore()))
 
     async def accept(self) -> object:
         state = await self.store.get(TICKET)
@@ -140,7 +140,7 @@ async def test_a_refused_rating_is_kept_for_staff_once(router: Router) -> None:
     refused = FakeRefusedStore()
 
     for _ in range(2):  # a redelivery
-        await handle_feedback(rating, commands=router.commands, refused=refused)
+        await handle_feedback(rating, Deps(router.commands, refused))
 
     assert refused.refused == {str(rating.event_id): "ILLEGAL_TRANSITION"}
     assert len(router.publisher.published) == 1
