@@ -31,7 +31,7 @@ from shared.events import (
 from shared.events.catalogue import stage_of
 from shared.locks import KeyedLock
 from shared.messaging.subscriptions import Subscriptions
-from shared.messaging.topology import queue_spec
+from shared.messaging.topology import PROGRESS_EVENTS, queue_spec
 from shared.mongo import Document
 
 MAX_APPLIED = 100
@@ -134,21 +134,8 @@ async def _apply(event: TicketEvent, status: StatusProjection) -> None:
     await status.apply(event)
 
 
-# Every event that moves what a citizen sees is applied alike: changes() picks
-# the fields each sets.
+# Every step of the status queue is applied alike: changes() picks the fields
+# each sets (a unit test checks it sets some for each).
 SUBSCRIPTIONS: Subscriptions[StatusProjection] = Subscriptions(
-    queue_spec("intake", "status"),
-    dict.fromkeys(
-        (
-            TicketDispatched,
-            TicketUnroutable,
-            TicketAccepted,
-            TicketReturned,
-            TicketExtended,
-            TicketResolved,
-            TicketClosed,
-            TicketReopened,
-        ),
-        _apply,
-    ),
+    queue_spec("intake", "status"), dict.fromkeys(PROGRESS_EVENTS, _apply)
 )

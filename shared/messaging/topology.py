@@ -85,39 +85,24 @@ def _adapter(events: tuple[type[Envelope], ...] | None) -> TypeAdapter[Any]:
 # services' code (their handlers bring engines, models and stores) to do so. Each
 # service's handler table (shared.messaging.subscriptions) is checked against its
 # queue's line here when it is built, so the two cannot drift apart.
+# The steps that start, move or stop a ticket's clock are the steps a citizen
+# sees of its progress: the notifier and intake's status view take the same.
+PROGRESS_EVENTS: tuple[type[Envelope], ...] = (
+    TicketDispatched,
+    TicketAccepted,
+    TicketReturned,
+    TicketUnroutable,
+    TicketExtended,
+    TicketResolved,
+    TicketClosed,
+    TicketReopened,
+)
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("router", "events", (TicketReceived, TicketFeedback)),
-    # Everything that starts, moves or stops a ticket's clock.
-    QueueSpec(
-        "notifier",
-        "events",
-        (
-            TicketDispatched,
-            TicketAccepted,
-            TicketReturned,
-            TicketUnroutable,
-            TicketExtended,
-            TicketResolved,
-            TicketClosed,
-            TicketReopened,
-        ),
-    ),
+    QueueSpec("notifier", "events", PROGRESS_EVENTS),
     QueueSpec("stats", "events", None),
     # What a citizen sees of a ticket's progress (lookup, Open311 GET requests).
-    QueueSpec(
-        "intake",
-        "status",
-        (
-            TicketDispatched,
-            TicketUnroutable,
-            TicketAccepted,
-            TicketReturned,
-            TicketExtended,
-            TicketResolved,
-            TicketClosed,
-            TicketReopened,
-        ),
-    ),
+    QueueSpec("intake", "status", PROGRESS_EVENTS),
 )
 
 
