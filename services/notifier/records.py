@@ -4,7 +4,10 @@ effect of firing it idempotent, so it must be built one way only)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class TimerKind(StrEnum):
@@ -32,3 +35,49 @@ class JobStatus(StrEnum):
 def timer_id(ticket_id: str, generation: str, kind: TimerKind, seq: int = 0) -> str:
     """One timer per ticket, generation (the event that set it), kind and count."""
     return f"{ticket_id}:{generation}:{kind.value}:{seq}"
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A stored timer as firing reads it (services.notifier.timers.timer_doc
+    writes it)."""
+
+    id: str
+    ticket_id: str
+    generation: str
+    kind: TimerKind
+    seq: int
+    status: JobStatus
+    due_at: datetime
+    original_due_at: datetime
+    # What firing needs of the step that set it, carried to the next supervision.
+    department: str
+    deadline: datetime
+    response_deadline: datetime | None
+    dims: dict[str, Any]
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Timer:
+        return cls(
+            id=str(doc["_id"]),
+            ticket_id=str(doc["ticket_id"]),
+            generation=str(doc["generation"]),
+            kind=TimerKind(doc["kind"]),
+            seq=int(doc["seq"]),
+            status=JobStatus(doc["status"]),
+            due_at=doc["due_at"],
+            original_due_at=doc["original_due_at"],
+            department=str(doc["department"]),
+            deadline=doc["deadline"],
+            response_deadline=doc.get("response_deadline"),
+            dims=dict(doc["dims"]),
+        )
+
+    def context(self) -> dict[str, Any]:
+        """What the next timer of the same step carries."""
+        return {
+            "department": self.department,
+            "deadline": self.deadline,
+            "response_deadline": self.response_deadline,
+            "dims": self.dims,
+        }

@@ -133,3 +133,24 @@ async def test_an_older_redelivery_does_not_cancel_a_newer_rounds_timers(world: 
 
     pending = [t for t in world.timers.jobs.values() if t["status"] == JobStatus.PENDING]
     assert {t["generation"] for t in pending} == {str(later.event_id)}
+
+
+async def test_a_late_resolution_sends_the_missed_overdue_event_once(world: World) -> None:
+    story = TicketStory("LC20260310000001", "yanggu")
+    dispatched = story.dispatched(START, DEPARTMENT, 24)
+    await handle_event(dispatched, notifier=world.notifier)
+    overdue = world.overdue(dispatched)
+    late = story.resolved(overdue["due_at"] + timedelta(hours=2))
+    assert not late.payload.on_time
+    world.clock.set(late.occurred_at)
+
+    await handle_event(late, notifier=world.notifier)
+    await handle_event(late, notifier=world.notifier)  # redelivered
+
+    [event] = world.publisher.published
+    assert isinstance(event, TicketOverdue)
+    assert event.event_id == uuid.uuid5(EVENT_IDS, overdue["_id"])
+    # No notice: the department has resolved the ticket.
+    assert [d["kind"] for d in world.deliveries.jobs.values()] == ["dispatch"]
+    pending = [t for t in world.timers.jobs.values() if t["status"] == JobStatus.PENDING]
+    assert pending == []
