@@ -326,3 +326,15 @@ class ReachEveryone:
 
     async def send(self, delivery: Document) -> Outcome:
         return Outcome(ok=True)
+
+
+class FakeArchive:
+    """Stats' ArchiveSink: an event id archived once, its first record kept."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Document] = {}
+
+    async def add_many(self, docs: list[Document]) -> int:
+        new = [doc for doc in docs if doc["_id"] not in self.records]
+        self.records.update({doc["_id"]: doc for doc in new})
+        return len(new)
