@@ -75,9 +75,7 @@ class Timer:
 
     def context(self) -> dict[str, Any]:
         """What the next timer of the same step carries."""
-        return {
-            "department": self.department,
-            "deadline": self.deadline,
-            "response_deadline": self.response_deadline,
-            "dims": self.dims,
-        }
+        return {name: getattr(self, name) for name in CONTEXT_FIELDS}
+
+
+CONTEXT_FIELDS = ("department", "deadline", "response_deadline", "dims")
