@@ -79,14 +79,8 @@ def _adapter(events: tuple[type[Envelope], ...] | None) -> TypeAdapter[Any]:
     return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
 
 
-# The queues of the system and the event types each takes. They are listed here,
-# in shared, rather than assembled from the services' handler tables, because
-# every service declares every queue at start and must not import the other
-# services' code (their handlers bring engines, models and stores) to do so. Each
-# service's handler table (shared.messaging.subscriptions) is checked against its
-# queue's line here when it is built, so the two cannot drift apart.
 # The steps that start, move or stop a ticket's clock are the steps a citizen
-# sees of its progress: the notifier and intake's status view take the same.
+# sees of its progress: the notifier and intake's status view take these.
 PROGRESS_EVENTS: tuple[type[Envelope], ...] = (
     TicketDispatched,
     TicketAccepted,
@@ -97,6 +91,12 @@ PROGRESS_EVENTS: tuple[type[Envelope], ...] = (
     TicketClosed,
     TicketReopened,
 )
+# The queues of the system and the event types each takes. They are listed here,
+# in shared, rather than assembled from the services' handler tables, because
+# every service declares every queue at start and must not import the other
+# services' code (their handlers bring engines, models and stores) to do so. Each
+# service's handler table (shared.messaging.subscriptions) is checked against its
+# queue's line here when it is built, so the two cannot drift apart.
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("router", "events", (TicketReceived, TicketFeedback)),
     QueueSpec("notifier", "events", PROGRESS_EVENTS),
