@@ -1,7 +1,7 @@
 """The stores Intake depends on, as Protocols.
 
 IntakeRepository, CallerIndex, Hotspots and StatusProjection satisfy them
-against MongoDB; tests/fakes.py keeps them in memory with the same semantics
+against MongoDB; tests/fakes_intake.py keeps them in memory with the same semantics
 (a number taken once, a key bound once, a record unpublished until marked), so
 the idempotent replay is unit-tested without servers."""
 

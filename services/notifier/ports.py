@@ -1,7 +1,7 @@
 """The stores the notifier's handlers and timer firing depend on, as Protocols.
 
 TimerRepository and DeliveryRepository satisfy them against MongoDB;
-tests/fakes.py keeps them in memory with the same semantics (an id inserted
+tests/fakes_notifier.py keeps them in memory with the same semantics (an id inserted
 once, an attempt claimed by one owner, a timer fired only while pending), so
 firing and redelivery are unit-tested without servers."""
 

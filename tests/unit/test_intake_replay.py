@@ -1,4 +1,4 @@
-"""Intake's idempotent replay against in-memory stores (tests/fakes.py): a retry
+"""Intake's idempotent replay against in-memory stores (tests/fakes_intake.py): a retry
 with the same Idempotency-Key gets the same ticket and publishes a record a
 failed publish left, once, with the same event id. The same logic runs against
 MongoDB and RabbitMQ in tests/integration/test_intake_api.py and
@@ -19,7 +19,8 @@ from shared.clock import ManualClock
 from shared.directory import Directory
 from shared.errors import UnavailableError
 from shared.events import TicketLinked, TicketReceived
-from tests.fakes import FakeCallers, FakeHotspots, FakeIntakeStore, FakePublisher, FakeStatus
+from tests.fakes import FakePublisher
+from tests.fakes_intake import FakeCallers, FakeHotspots, FakeIntakeStore, FakeStatus
 
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 REQUEST: dict[str, Any] = {

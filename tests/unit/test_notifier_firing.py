@@ -1,5 +1,5 @@
 """The notifier's handlers and timer firing against in-memory stores
-(tests/fakes.py): a redelivered event and a timer fired again have their effects
+(tests/fakes_notifier.py): a redelivered event and a timer fired again have their effects
 once. The same logic runs against MongoDB and RabbitMQ in
 tests/integration/test_notifier_timers.py."""
 
@@ -21,7 +21,8 @@ from shared.errors import UnavailableError
 from shared.events import TicketDispatched, TicketOverdue
 from shared.mongo import Document
 from shared.workcalendar import WorkCalendar
-from tests.fakes import FakeDeliveries, FakePublisher, FakeTimers, ReachEveryone
+from tests.fakes import FakePublisher
+from tests.fakes_notifier import FakeDeliveries, FakeTimers, ReachEveryone
 from tests.stats_support import TicketStory
 
 START = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in the city
