@@ -20,9 +20,10 @@ from fastapi import FastAPI
 
 from services.intake.assembly import IntakeParts, build_app, build_parts
 from services.intake.intake import Intake
+from services.intake.status import SUBSCRIPTIONS
 from shared.bootstrap import Infra, connect
 from shared.directory import load_directory
-from shared.events import EVENT_ADAPTER, TicketEvent, parse_event, utcnow
+from shared.events import TicketEvent, parse_event, utcnow
 from shared.keys import KeyKind
 from shared.messaging.broker import Broker
 from shared.messaging.publisher import Publisher
@@ -98,7 +99,7 @@ async def build_harness(
     parts = build_parts(settings, infra, directory, utcnow)
     await parts.ensure_indexes()
     if consume_status:
-        await infra.consume(EVENT_ADAPTER, parts.ctx.status.apply, purpose="status")
+        await infra.consume(SUBSCRIPTIONS.adapter, parts.ctx.status.handle, purpose="status")
     app = build_app(parts, infra)
     tasks = [asyncio.create_task(t) for t in parts.background()]
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
@@ -168,4 +169,4 @@ async def progress_to(harness: IntakeHarness, ticket_id: str, *steps: str) -> No
         "closed": lambda: story.closed(at, Rating.SATISFIED, True),
     }
     for step in steps:
-        await harness.intake.status.apply(makers[step]())
+        await harness.parts.ctx.status.apply(makers[step]())

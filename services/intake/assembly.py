@@ -35,6 +35,10 @@ class IntakeParts:
     channels: list[IntakeChannel]
     lookups: Lookups
     access: Access
+    # The real stores behind Intake's protocols (services.intake.ports).
+    repo: IntakeRepository
+    callers: CallerIndex
+    hotspots: Hotspots
 
     @property
     def intake(self) -> Intake:
@@ -48,8 +52,8 @@ class IntakeParts:
         return [t for t in tasks if t is not None]
 
     async def ensure_indexes(self) -> None:
-        await self.intake.repo.ensure_indexes()
-        await self.intake.hotspots.ensure_indexes()
+        await self.repo.ensure_indexes()
+        await self.hotspots.ensure_indexes()
 
 
 def build_parts(
@@ -65,16 +69,17 @@ def build_parts(
         timedelta(days=settings.hotspot_window_days),
     )
     status = StatusProjection(db)
+    repo, hotspots = IntakeRepository(db, settings.ticket_prefix), Hotspots(db, policy)
+    window = timedelta(hours=settings.duplicate_window_hours)
+    callers = CallerIndex(db, window, settings.duplicate_similarity)
     intake = Intake(
-        repo=IntakeRepository(db, settings.ticket_prefix),
+        repo=repo,
         publisher=Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s),
         directory=directory,
         timezone=ZoneInfo(settings.timezone),
         clock=clock,
-        callers=CallerIndex(
-            db, timedelta(hours=settings.duplicate_window_hours), settings.duplicate_similarity
-        ),
-        hotspots=Hotspots(db, policy),
+        callers=callers,
+        hotspots=hotspots,
         status=status,
     )
     access = open_access(infra.mongo, settings, directory)
@@ -82,8 +87,8 @@ def build_parts(
     guard = ChannelGuard(access, buckets, settings.require_channel_keys)
     ctx = ChannelContext(intake, settings, directory, guard, status, clock)
     misses = FailureBackoff(settings.lookup_failures_per_hour, settings.lookup_backoff_s)
-    lookups = Lookups(intake.repo, status, directory, misses)
-    return IntakeParts(ctx, discover(), lookups, access)
+    lookups = Lookups(repo, status, directory, misses)
+    return IntakeParts(ctx, discover(), lookups, access, repo, callers, hotspots)
 
 
 def build_app(parts: IntakeParts, infra: Infra) -> FastAPI:

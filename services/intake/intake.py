@@ -18,12 +18,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.intake.duplicates import CallerIndex, Earlier
-from services.intake.hotspots import Hotspots
+from services.intake.duplicates import Earlier
 from services.intake.metrics import SUBMISSIONS
 from services.intake.models import Receipt, TicketSubmission
-from services.intake.repository import IntakeRecord, IntakeRepository, KeyBinding
-from services.intake.status import StatusProjection
+from services.intake.ports import CallerStore, HotspotStore, IntakeStore, StatusReader
+from services.intake.repository import IntakeRecord, KeyBinding, RecordMeta
 from services.intake.textparse import caller_key
 from shared.directory import Directory, District
 from shared.domain import Actor, ActorKind, TicketDraft
@@ -41,7 +40,7 @@ from shared.events import (
 )
 from shared.events.catalogue import CLOSED_STATUSES
 from shared.locks import KeyedLock
-from shared.messaging.publisher import Publisher
+from shared.messaging.ports import EventPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +96,14 @@ def fingerprint(data: Any) -> str:
 
 @dataclass
 class Intake:
-    repo: IntakeRepository
-    publisher: Publisher
+    repo: IntakeStore
+    publisher: EventPublisher
     directory: Directory
     timezone: ZoneInfo
     clock: Callable[[], datetime]
-    callers: CallerIndex
-    hotspots: Hotspots
-    status: StatusProjection
+    callers: CallerStore
+    hotspots: HotspotStore
+    status: StatusReader
     key_locks: KeyedLock = field(default_factory=KeyedLock)
     caller_locks: KeyedLock = field(default_factory=KeyedLock)
 
@@ -171,9 +170,7 @@ class Intake:
             now.astimezone(self.timezone).date(),
             lambda ticket_id: _event(ticket_id, submission, now, related_to),
             now,
-            key,
-            submission.draft.channel.value,
-            dict(submission.extra),
+            RecordMeta(submission.draft.channel.value, key, dict(submission.extra)),
         )
         if key is not None:
             earlier = await self.repo.claim_key(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from services.intake.assembly import SERVICE, build_app, build_parts
+from services.intake.status import SUBSCRIPTIONS
 from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
-from shared.events import EVENT_ADAPTER
 from shared.service import configure_logging
 from shared.settings import IntakeSettings
 
@@ -19,7 +19,7 @@ async def main(settings: IntakeSettings) -> None:
     infra = await connect(settings, SERVICE)
     parts = build_parts(settings, infra, directory, Clock(settings.clock_offset_file))
     await parts.ensure_indexes()
-    await infra.consume(EVENT_ADAPTER, parts.ctx.status.apply, purpose="status")
+    await infra.consume(SUBSCRIPTIONS.adapter, parts.ctx.status.handle, purpose="status")
     app = build_app(parts, infra)
     await infra.serve(app, settings, settings.http_port, tasks=parts.background())
 

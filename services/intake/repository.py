@@ -50,6 +50,16 @@ class IntakeRecord:
 
 
 @dataclass(frozen=True)
+class RecordMeta:
+    """How a request came, kept with its record: the channel, the request's
+    Idempotency-Key and channel-specific facts (e.g. an Open311 service code)."""
+
+    channel: str
+    key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class KeyBinding:
     """What an Idempotency-Key stands for: the request's fingerprint and the
     ticket it got, or the earlier ticket it was linked to as a duplicate."""
@@ -92,13 +102,7 @@ class IntakeRepository:
         return int(last["seq"]) + 1 if last else 1
 
     async def insert_new(
-        self,
-        day: date,
-        build: Callable[[str], Envelope],
-        now: datetime,
-        key: str | None,
-        channel: str,
-        extra: dict[str, Any] | None = None,
+        self, day: date, build: Callable[[str], Envelope], now: datetime, meta: RecordMeta
     ) -> IntakeRecord:
         """Allocate the next number of the day and store the record built for it.
 
@@ -114,12 +118,12 @@ class IntakeRepository:
                 "_id": ticket_id,
                 "day": day.isoformat(),
                 "seq": seq,
-                "channel": channel,
+                "channel": meta.channel,
                 "event": event.model_dump(mode="json"),
                 "published": False,
-                "idempotency_key": key,
+                "idempotency_key": meta.key,
                 "created_at": now,
-                "extra": extra or {},
+                "extra": dict(meta.extra),
             }
             try:
                 await self._records.insert_one(doc)

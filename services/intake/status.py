@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.events import (
+    Envelope,
     TicketAccepted,
     TicketClosed,
     TicketDispatched,
@@ -29,6 +30,8 @@ from shared.events import (
 )
 from shared.events.catalogue import stage_of
 from shared.locks import KeyedLock
+from shared.messaging.subscriptions import Subscriptions
+from shared.messaging.topology import PROGRESS_EVENTS, queue_spec
 from shared.mongo import Document
 
 MAX_APPLIED = 100
@@ -71,6 +74,10 @@ class StatusProjection:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._status = db["status"]
         self._locks = KeyedLock()
+
+    async def handle(self, event: Envelope) -> None:
+        """The status queue's handler: each event to its subscription."""
+        await SUBSCRIPTIONS.dispatch(event, self)
 
     async def apply(self, event: TicketEvent) -> None:
         fields = changes(event)
@@ -121,3 +128,14 @@ class StatusProjection:
             doc.get("updated_at"),
             doc.get("reply"),
         )
+
+
+async def _apply(event: TicketEvent, status: StatusProjection) -> None:
+    await status.apply(event)
+
+
+# Every step of the status queue is applied alike: changes() picks the fields
+# each sets (a unit test checks it sets some for each).
+SUBSCRIPTIONS: Subscriptions[StatusProjection] = Subscriptions(
+    queue_spec("intake", "status"), dict.fromkeys(PROGRESS_EVENTS, _apply)
+)

@@ -13,7 +13,7 @@ in force) and the departments holding the ticket in it.
 
 from __future__ import annotations
 
-from shared.events import TicketDispatched, TicketEvent, TicketReopened
+from shared.events import Envelope, TicketDispatched, TicketReopened
 from shared.events.catalogue import CENTRE_STATUSES, CLOSED_STATUSES, STATUS_AFTER
 from shared.mongo import Document
 
@@ -21,7 +21,7 @@ from shared.mongo import Document
 CENTRE_NOTICES = {"manual_queue": "unroutable", "extension_request": "extension_requested"}
 
 
-def standing(event: TicketEvent) -> Document:
+def standing(event: Envelope) -> Document:
     """What an event tells of where the ticket stands; {} for one that does not
     move it (a notice, a rating)."""
     status = STATUS_AFTER.get(event.event_type)

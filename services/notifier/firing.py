@@ -17,10 +17,10 @@ from typing import Any
 from services.notifier.channels import DeliveryChannel
 from services.notifier.metrics import TIMER_LAG, TIMERS_FIRED
 from services.notifier.notices import notify
-from services.notifier.repository import DeliveryRepository
+from services.notifier.ports import DeliveryStore, TimerStore
+from services.notifier.records import ESCALATING_KINDS, JobStatus, Timer, TimerKind, timer_id
 from services.notifier.schedule import supervision
 from services.notifier.templates import local_time
-from services.notifier.timers import TimerRepository, timer_id
 from shared.directory import Directory
 from shared.domain import Actor, ActorKind, TicketDims
 from shared.events import (
@@ -34,7 +34,7 @@ from shared.events import (
     UrgedPayload,
     WarningPayload,
 )
-from shared.messaging.publisher import Publisher
+from shared.messaging.ports import EventPublisher
 from shared.mongo import Document
 from shared.workcalendar import WorkCalendar
 
@@ -45,11 +45,11 @@ EVENT_IDS = uuid.UUID("6d1f1c2e-12a5-4e2b-9a37-123450000000")
 
 @dataclass
 class TimerFirer:
-    timers: TimerRepository
-    deliveries: DeliveryRepository
+    timers: TimerStore
+    deliveries: DeliveryStore
     directory: Directory
     channels: dict[str, DeliveryChannel]
-    publisher: Publisher
+    publisher: EventPublisher
     calendar: WorkCalendar
     clock: Callable[[], datetime]
     lease: timedelta
@@ -57,38 +57,38 @@ class TimerFirer:
     offer_delivery: Callable[[Document], None]
     offer_timer: Callable[[Document], None]
 
-    async def fire(self, timer: Document) -> None:
-        if not await self.timers.claim(timer, self.clock(), self.lease):
+    async def fire(self, doc: Document) -> None:
+        if not await self.timers.claim(doc, self.clock(), self.lease):
             return
-        now = self.clock()
+        timer, now = Timer.of(doc), self.clock()
         recipient = self._recipient(timer)
         delivery = await notify(
             self.deliveries,
             self.directory,
             self.channels,
-            cause=str(timer["_id"]),
-            kind=str(timer["kind"]),
-            ticket_id=timer["ticket_id"],
+            cause=timer.id,
+            kind=timer.kind,
+            ticket_id=timer.ticket_id,
             department_id=recipient,
             fields=self._fields(timer),
             now=now,
-            about=str(timer["department"]),
+            about=timer.department,
         )
         if delivery is not None:
             self.offer_delivery(delivery)
         await self.publisher.publish(self._event(timer, recipient, now))
         escalation = None
-        if timer["kind"] in ("overdue", "supervision"):
+        if timer.kind in ESCALATING_KINDS:
             escalation = await self._next_supervision(timer)
-        lag = (now - timer["original_due_at"]).total_seconds()
-        if not await self.timers.mark_fired(timer["_id"], now, lag):
+        lag = (now - timer.original_due_at).total_seconds()
+        if not await self.timers.mark_fired(timer.id, now, lag):
             # The ticket was resolved (or re-dispatched) while this timer fired; the
             # cancellation may have run before the next supervision existed.
             if escalation is not None:
                 await self.timers.cancel_one(escalation)
             return
         TIMER_LAG.observe(max(lag, 0.0))
-        TIMERS_FIRED.labels(timer["kind"]).inc()
+        TIMERS_FIRED.labels(timer.kind).inc()
 
     async def overdue_missed(
         self, ticket_id: str, generations: list[str], resolved_at: datetime
@@ -100,75 +100,73 @@ class TimerFirer:
         counted against an overdue notice on the deadline's day. No notice: the
         department has resolved the ticket."""
         for generation in generations:
-            timer = await self.timers.get(f"{ticket_id}:{generation}:overdue:0")
-            if timer is None or timer["status"] != "pending" or timer["due_at"] > resolved_at:
+            doc = await self.timers.get(timer_id(ticket_id, generation, TimerKind.OVERDUE))
+            if doc is None:
+                continue
+            timer = Timer.of(doc)
+            if timer.status != JobStatus.PENDING or timer.due_at > resolved_at:
                 continue
             now = self.clock()
             # Claimed like any firing: a worker firing it this very moment publishes
             # it instead (the same event id either way).
-            if not await self.timers.claim(timer, now, self.lease):
+            if not await self.timers.claim(doc, now, self.lease):
                 continue
-            await self.publisher.publish(self._event(timer, str(timer["department"]), now))
-            lag = (now - timer["original_due_at"]).total_seconds()
-            if await self.timers.mark_fired(timer["_id"], now, lag):
+            await self.publisher.publish(self._event(timer, timer.department, now))
+            lag = (now - timer.original_due_at).total_seconds()
+            if await self.timers.mark_fired(timer.id, now, lag):
                 TIMER_LAG.observe(max(lag, 0.0))
-                TIMERS_FIRED.labels("overdue").inc()
+                TIMERS_FIRED.labels(TimerKind.OVERDUE).inc()
                 logger.info("ticket %s resolved late: its missed overdue event sent", ticket_id)
 
-    def _recipient(self, timer: Document) -> str:
+    def _recipient(self, timer: Timer) -> str:
         """Supervision goes to the unit above the department first, then to the
         hotline centre; every other notice to the department itself."""
-        if timer["kind"] != "supervision":
-            return str(timer["department"])
-        above = self.directory.chain_above(str(timer["department"]))
-        if timer["seq"] == 1 and above and above[0].id != self.hotline_centre:
+        if timer.kind != TimerKind.SUPERVISION:
+            return timer.department
+        above = self.directory.chain_above(timer.department)
+        if timer.seq == 1 and above and above[0].id != self.hotline_centre:
             return above[0].id
         return self.hotline_centre
 
-    def _fields(self, timer: Document) -> dict[str, Any]:
-        handler = self.directory.department(str(timer["department"]))
-        response_deadline = timer.get("response_deadline")
+    def _fields(self, timer: Timer) -> dict[str, Any]:
+        handler = self.directory.department(timer.department)
+        response_deadline = timer.response_deadline
         return {
-            "deadline": timer["deadline"].isoformat(),
-            "deadline_local": local_time(timer["deadline"], self.calendar),
+            "deadline": timer.deadline.isoformat(),
+            "deadline_local": local_time(timer.deadline, self.calendar),
             "response_deadline": response_deadline.isoformat() if response_deadline else None,
             "response_deadline_local": local_time(response_deadline, self.calendar),
-            "handler": timer["department"],
-            "handler_name": handler.name if handler else timer["department"],
-            "count": timer["seq"],
+            "handler": timer.department,
+            "handler_name": handler.name if handler else timer.department,
+            "count": timer.seq,
         }
 
-    async def _next_supervision(self, timer: Document) -> str:
-        count = int(timer["seq"]) + 1 if timer["kind"] == "supervision" else 1
-        planned = supervision(timer["deadline"], count, self.calendar)
-        context = {k: timer[k] for k in CONTEXT_FIELDS if k in timer}
+    async def _next_supervision(self, timer: Timer) -> str:
+        count = timer.seq + 1 if timer.kind == TimerKind.SUPERVISION else 1
+        planned = supervision(timer.deadline, count, self.calendar)
         for doc in await self.timers.schedule(
-            timer["ticket_id"], timer["generation"], [planned], context
+            timer.ticket_id, timer.generation, [planned], timer.context()
         ):
             self.offer_timer(doc)
-        return timer_id(timer["ticket_id"], timer["generation"], planned)
+        return timer_id(timer.ticket_id, timer.generation, planned.kind, planned.seq)
 
-    def _event(self, timer: Document, recipient: str, now: datetime) -> Envelope:
+    def _event(self, timer: Timer, recipient: str, now: datetime) -> Envelope:
         common: dict[str, Any] = {
-            "event_id": uuid.uuid5(EVENT_IDS, str(timer["_id"])),
-            "ticket_id": timer["ticket_id"],
+            "event_id": uuid.uuid5(EVENT_IDS, timer.id),
+            "ticket_id": timer.ticket_id,
             "occurred_at": now,
             "actor": NOTIFIER,
         }
-        step = {"dims": TicketDims.model_validate(timer["dims"]), "department": timer["department"]}
-        kind = timer["kind"]
-        deadline = timer["deadline"]
-        if kind == "urge":
-            urged = UrgedPayload(**step, response_deadline=timer["response_deadline"])
+        step = {"dims": TicketDims.model_validate(timer.dims), "department": timer.department}
+        deadline = timer.deadline
+        if timer.kind == TimerKind.URGE:
+            urged = UrgedPayload(**step, response_deadline=timer.response_deadline)
             return TicketUrged(**common, payload=urged)
-        if kind == "warning":
+        if timer.kind == TimerKind.WARNING:
             return TicketWarning(**common, payload=WarningPayload(**step, deadline=deadline))
-        if kind == "overdue":
+        if timer.kind == TimerKind.OVERDUE:
             return TicketOverdue(**common, payload=OverduePayload(**step, deadline=deadline))
         supervised = SupervisedPayload(
-            **step, deadline=deadline, supervisor=recipient, count=timer["seq"]
+            **step, deadline=deadline, supervisor=recipient, count=timer.seq
         )
         return TicketSupervised(**common, payload=supervised)
-
-
-CONTEXT_FIELDS = ("department", "deadline", "response_deadline", "dims")

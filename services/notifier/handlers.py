@@ -12,13 +12,16 @@ from typing import Any
 from services.notifier.channels import DeliveryChannel
 from services.notifier.currency import standing
 from services.notifier.notices import contact_line, notify
-from services.notifier.repository import DeliveryRepository
+from services.notifier.ports import DeliveryStore, TimerStore
+from services.notifier.records import DEADLINE_KINDS, TimerKind
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
 from services.notifier.templates import ROLE_NAMES, local_time
-from services.notifier.timers import TicketTimers, TimerRepository
+from services.notifier.timers import TicketTimers
 from shared.directory import Directory
 from shared.events import (
+    Envelope,
     TicketAccepted,
+    TicketClosed,
     TicketDispatched,
     TicketEvent,
     TicketExtended,
@@ -26,21 +29,23 @@ from shared.events import (
     TicketExtensionRequested,
     TicketReopened,
     TicketResolved,
+    TicketReturned,
     TicketUnroutable,
 )
 from shared.locks import KeyedLock
+from shared.messaging.subscriptions import Subscriptions
+from shared.messaging.topology import queue_spec
 from shared.mongo import Document
 from shared.privacy import contact_of
 from shared.workcalendar import WorkCalendar
 
 logger = logging.getLogger(__name__)
-DEADLINE_KINDS = ("warning", "overdue", "supervision")
 
 
 @dataclass
 class Notifier:
-    timers: TimerRepository
-    deliveries: DeliveryRepository
+    timers: TimerStore
+    deliveries: DeliveryStore
     directory: Directory
     channels: dict[str, DeliveryChannel]
     calendar: WorkCalendar
@@ -55,7 +60,18 @@ class Notifier:
     locks: KeyedLock = field(default_factory=KeyedLock)
 
 
-async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
+@dataclass(frozen=True)
+class Applying:
+    """What each handler gets: the notifier and what accept_event read of the
+    ticket's timers."""
+
+    n: Notifier
+    known: TicketTimers
+
+
+async def handle_event(event: Envelope, *, notifier: Notifier) -> None:
+    """The notifier queue's handler: each event to its subscription, once the
+    ticket's timer record accepted it (a late redelivery changes nothing)."""
     async with notifier.locks.hold(event.ticket_id):
         schedules = isinstance(event, (TicketDispatched, TicketExtended, TicketReopened))
         generation = str(event.event_id) if schedules else None
@@ -67,41 +83,7 @@ async def handle_event(event: TicketEvent, *, notifier: Notifier) -> None:
                 "ignoring %s of %s: a newer event applied", event.event_type, event.ticket_id
             )
             return
-        await _apply(event, notifier, known)
-
-
-async def _apply(event: TicketEvent, n: Notifier, known: TicketTimers) -> None:
-    gen = str(event.event_id)
-    if isinstance(event, TicketDispatched):
-        p = event.payload
-        # The previous round's clock stops.
-        await n.timers.cancel(event.ticket_id, keep=gen, known=known)
-        await _dispatch_notices(event, n)
-        plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, n.calendar)
-        await _schedule(n, event, plan, p.department, p.deadline, p.response_deadline)
-    elif isinstance(event, TicketAccepted):
-        await n.timers.cancel(event.ticket_id, kinds=("urge",), known=known)
-    elif isinstance(event, TicketExtensionRequested):
-        await _to_centre(n, event, "extension_request", _extension_fields(event, n))
-    elif isinstance(event, TicketExtensionRefused):
-        return  # the clock runs on; the centre's notice of the request is superseded
-    elif isinstance(event, TicketExtended):
-        p2 = event.payload
-        await n.timers.cancel(event.ticket_id, kinds=DEADLINE_KINDS, keep=gen, known=known)
-        plan = deadline_timers(event.occurred_at, p2.deadline, n.calendar)
-        await _schedule(n, event, plan, p2.department, p2.deadline, None)
-    elif isinstance(event, TicketReopened):
-        p3 = event.payload
-        await n.timers.cancel(event.ticket_id, keep=gen, known=known)
-        plan = dispatch_timers(event.occurred_at, p3.deadline, p3.response_deadline, n.calendar)
-        await _schedule(n, event, plan, p3.department, p3.deadline, p3.response_deadline)
-    else:  # resolved, closed, returned, unroutable: the clock stops
-        if isinstance(event, TicketResolved) and not event.payload.on_time and known.generations:
-            await n.overdue_missed(event.ticket_id, known.generations, event.occurred_at)
-        await n.timers.cancel(event.ticket_id, known=known)
-        if isinstance(event, TicketUnroutable):
-            fields = {"reason": event.payload.reason, "district_name": _district(event, n)}
-            await _to_centre(n, event, "manual_queue", fields)
+        await SUBSCRIPTIONS.dispatch(event, Applying(notifier, known))
 
 
 async def _to_centre(n: Notifier, event: TicketEvent, kind: str, fields: Document) -> None:
@@ -136,6 +118,75 @@ def _extension_fields(event: TicketExtensionRequested, n: Notifier) -> Document:
 def _district(event: TicketUnroutable, n: Notifier) -> str:
     district = n.directory.district(event.payload.dims.district)
     return district.name if district else event.payload.dims.district
+
+
+async def _dispatched(event: TicketDispatched, a: Applying) -> None:
+    p = event.payload
+    # The previous round's clock stops.
+    await a.n.timers.cancel(a.known, keep=str(event.event_id))
+    await _dispatch_notices(event, a.n)
+    plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, a.n.calendar)
+    await _schedule(a.n, event, plan, p.department, p.deadline, p.response_deadline)
+
+
+async def _accepted(event: TicketAccepted, a: Applying) -> None:
+    await a.n.timers.cancel(a.known, kinds=(TimerKind.URGE,))
+
+
+async def _extended(event: TicketExtended, a: Applying) -> None:
+    p = event.payload
+    await a.n.timers.cancel(a.known, kinds=DEADLINE_KINDS, keep=str(event.event_id))
+    plan = deadline_timers(event.occurred_at, p.deadline, a.n.calendar)
+    await _schedule(a.n, event, plan, p.department, p.deadline, None)
+
+
+async def _reopened(event: TicketReopened, a: Applying) -> None:
+    p = event.payload
+    await a.n.timers.cancel(a.known, keep=str(event.event_id))
+    plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, a.n.calendar)
+    await _schedule(a.n, event, plan, p.department, p.deadline, p.response_deadline)
+
+
+async def _resolved(event: TicketResolved, a: Applying) -> None:
+    if not event.payload.on_time and a.known.generations:
+        await a.n.overdue_missed(event.ticket_id, a.known.generations, event.occurred_at)
+    await _stopped(event, a)
+
+
+async def _stopped(event: TicketEvent, a: Applying) -> None:
+    """Closed, returned, unroutable (and resolved): the clock stops."""
+    await a.n.timers.cancel(a.known)
+
+
+async def _unroutable(event: TicketUnroutable, a: Applying) -> None:
+    await _stopped(event, a)
+    fields = {"reason": event.payload.reason, "district_name": _district(event, a.n)}
+    await _to_centre(a.n, event, "manual_queue", fields)
+
+
+async def _extension_requested(event: TicketExtensionRequested, a: Applying) -> None:
+    await _to_centre(a.n, event, "extension_request", _extension_fields(event, a.n))
+
+
+async def _extension_refused(event: TicketExtensionRefused, a: Applying) -> None:
+    """The clock runs on; the centre's notice of the request is superseded."""
+
+
+SUBSCRIPTIONS: Subscriptions[Applying] = Subscriptions(
+    queue_spec("notifier"),
+    {
+        TicketDispatched: _dispatched,
+        TicketAccepted: _accepted,
+        TicketReturned: _stopped,
+        TicketUnroutable: _unroutable,
+        TicketExtensionRequested: _extension_requested,
+        TicketExtensionRefused: _extension_refused,
+        TicketExtended: _extended,
+        TicketResolved: _resolved,
+        TicketClosed: _stopped,
+        TicketReopened: _reopened,
+    },
+)
 
 
 async def _schedule(

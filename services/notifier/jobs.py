@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from services.notifier.records import JobStatus
 from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class JobStore:
 
     async def upcoming(self, until: datetime, limit: int) -> list[Document]:
         """Pending jobs due by `until`, soonest first."""
-        query: Document = {"status": "pending", self._due: {"$lte": until}}
+        query: Document = {"status": JobStatus.PENDING, self._due: {"$lte": until}}
         cursor = self.jobs.find(query).sort(self._due, 1).limit(limit)
         return await cursor.to_list()
 
@@ -81,7 +82,7 @@ class JobStore:
         current = await self.jobs.find_one({"_id": job["_id"]}, {"attempt_no": 1, "status": 1})
         return (
             current is not None
-            and current["status"] == "pending"
+            and current["status"] == JobStatus.PENDING
             and current["attempt_no"] == job["attempt_no"]
         )
 

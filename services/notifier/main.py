@@ -10,7 +10,7 @@ import httpx
 
 from services.notifier.api import build_router
 from services.notifier.assembly import assemble
-from services.notifier.handlers import handle_event
+from services.notifier.handlers import SUBSCRIPTIONS, handle_event
 from services.notifier.metrics import (
     DELIVERIES_BY_STATUS,
     OVERDUE_TICKETS,
@@ -23,7 +23,6 @@ from shared.access import install_access, open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
-from shared.events import EVENT_ADAPTER
 from shared.http import create_app
 from shared.service import configure_logging
 from shared.settings import NotifierSettings
@@ -59,7 +58,7 @@ async def main(settings: NotifierSettings) -> None:
     infra = await connect(settings, SERVICE)
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
     parts = await assemble(settings, infra, directory, calendar, clock, http)
-    await infra.consume(EVENT_ADAPTER, partial(handle_event, notifier=parts.notifier))
+    await infra.consume(SUBSCRIPTIONS.adapter, partial(handle_event, notifier=parts.notifier))
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline notifier")
     app.include_router(build_router(parts.deliveries, parts.timers))

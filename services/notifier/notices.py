@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.notifier.channels import DeliveryChannel, channel_for
-from services.notifier.repository import DeliveryRepository
+from services.notifier.ports import DeliveryStore
 from services.notifier.templates import render
 from shared.directory import Directory
 from shared.mongo import Document
@@ -44,7 +44,7 @@ def minimised(delivery: Document) -> Document:
 
 
 async def notify(
-    repo: DeliveryRepository,
+    repo: DeliveryStore,
     directory: Directory,
     channels: dict[str, DeliveryChannel],
     *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.notifier.records import TimerKind
 from shared.workcalendar import WorkCalendar
 
 SHORT_LIMIT = timedelta(days=2)
@@ -12,7 +13,7 @@ SHORT_LIMIT = timedelta(days=2)
 
 @dataclass(frozen=True)
 class Planned:
-    kind: str  # urge | warning | overdue | supervision
+    kind: TimerKind
     due_at: datetime
     seq: int = 0
 
@@ -27,17 +28,17 @@ def warning_time(start: datetime, deadline: datetime, calendar: WorkCalendar) ->
 
 def deadline_timers(start: datetime, deadline: datetime, calendar: WorkCalendar) -> list[Planned]:
     return [
-        Planned("warning", warning_time(start, deadline, calendar)),
-        Planned("overdue", deadline),
+        Planned(TimerKind.WARNING, warning_time(start, deadline, calendar)),
+        Planned(TimerKind.OVERDUE, deadline),
     ]
 
 
 def dispatch_timers(
     start: datetime, deadline: datetime, response_deadline: datetime, calendar: WorkCalendar
 ) -> list[Planned]:
-    return [Planned("urge", response_deadline), *deadline_timers(start, deadline, calendar)]
+    return [Planned(TimerKind.URGE, response_deadline), *deadline_timers(start, deadline, calendar)]
 
 
 def supervision(deadline: datetime, count: int, calendar: WorkCalendar) -> Planned:
     """The count-th supervision: count working days after the deadline."""
-    return Planned("supervision", calendar.add_working_days(deadline, count), count)
+    return Planned(TimerKind.SUPERVISION, calendar.add_working_days(deadline, count), count)

@@ -11,10 +11,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.notifier.jobs import JobStore
+from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
 from shared.mongo import Document
 
-KINDS = ("urge", "warning", "overdue", "supervision")
+KINDS = tuple(TimerKind)
 DUPLICATE_KEY = 11000
 
 
@@ -23,6 +24,7 @@ class TicketTimers:
     """What accept_event read of a ticket: the generations whose timers it may
     have; None for a ticket recorded before generations were (cancel queries)."""
 
+    ticket_id: str
     generations: list[str] | None
 
 
@@ -40,21 +42,7 @@ class TimerRepository(JobStore):
     ) -> list[Document]:
         """Insert the timers and return them; those inserted before (a
         redelivery) stay as they are and are not returned."""
-        docs = [
-            {
-                "_id": timer_id(ticket_id, generation, timer),
-                "ticket_id": ticket_id,
-                "generation": generation,
-                "kind": timer.kind,
-                "seq": timer.seq,
-                "due_at": timer.due_at,
-                "original_due_at": timer.due_at,
-                "status": "pending",
-                "attempt_no": 0,
-                **context,
-            }
-            for timer in planned
-        ]
+        docs = [timer_doc(ticket_id, generation, timer, context) for timer in planned]
         if not docs:
             return []
         # One unordered insert: one store write for all, and a redelivery's
@@ -70,11 +58,7 @@ class TimerRepository(JobStore):
         return docs
 
     async def cancel(
-        self,
-        ticket_id: str,
-        kinds: tuple[str, ...] | None = None,
-        keep: str | None = None,
-        known: TicketTimers | None = None,
+        self, known: TicketTimers, kinds: Kinds | None = None, keep: str | None = None
     ) -> int:
         """Cancel pending timers of the ticket (of these kinds; not of generation keep).
 
@@ -82,9 +66,7 @@ class TimerRepository(JobStore):
         which hands what it read over as `known`), so each is read and written by
         _id: on the dev store a query by ticket_id reads every timer (seconds per
         event at a few thousand timers)."""
-        if known is None:
-            ticket = await self._tickets.find_one({"_id": ticket_id}, {"generations": 1})
-            known = TicketTimers(ticket.get("generations") if ticket else None)
+        ticket_id = known.ticket_id
         if known.generations is None:
             return await self._cancel_by_query(ticket_id, kinds, keep)
         cancelled = 0
@@ -95,70 +77,65 @@ class TimerRepository(JobStore):
                 cancelled += await self._cancel_if_pending(candidate)
         return cancelled
 
-    async def _timer_ids(
-        self, ticket_id: str, generation: str, kinds: tuple[str, ...] | None
-    ) -> list[str]:
+    async def _timer_ids(self, ticket_id: str, generation: str, kinds: Kinds | None) -> list[str]:
         wanted = KINDS if kinds is None else kinds
-        ids = [f"{ticket_id}:{generation}:{k}:0" for k in wanted if k != "supervision"]
-        if "supervision" in wanted:
+        ids = [timer_id(ticket_id, generation, k) for k in wanted if k != TimerKind.SUPERVISION]
+        if TimerKind.SUPERVISION in wanted:
             # Each supervision is scheduled when the one before fires: they run
             # 1, 2, 3, ... without a gap.
             seq = 1
             while await self.jobs.find_one(
-                {"_id": f"{ticket_id}:{generation}:supervision:{seq}"}, {"_id": 1}
+                {"_id": timer_id(ticket_id, generation, TimerKind.SUPERVISION, seq)}, {"_id": 1}
             ):
-                ids.append(f"{ticket_id}:{generation}:supervision:{seq}")
+                ids.append(timer_id(ticket_id, generation, TimerKind.SUPERVISION, seq))
                 seq += 1
         return ids
 
-    async def _cancel_if_pending(self, timer_id: str) -> int:
-        doc = await self.jobs.find_one({"_id": timer_id}, {"status": 1})
-        if doc is None or doc["status"] != "pending":
+    async def _cancel_if_pending(self, timer: str) -> int:
+        doc = await self.jobs.find_one({"_id": timer}, {"status": 1})
+        if doc is None or doc["status"] != JobStatus.PENDING:
             return 0
-        await self.jobs.update_one({"_id": timer_id}, {"$set": {"status": "cancelled"}})
+        await self.jobs.update_one({"_id": timer}, {"$set": {"status": JobStatus.CANCELLED}})
         return 1
 
-    async def _cancel_by_query(
-        self, ticket_id: str, kinds: tuple[str, ...] | None, keep: str | None
-    ) -> int:
+    async def _cancel_by_query(self, ticket_id: str, kinds: Kinds | None, keep: str | None) -> int:
         # Tickets whose timers were set before generations were recorded.
-        query: dict[str, Any] = {"ticket_id": ticket_id, "status": "pending"}
+        query: dict[str, Any] = {"ticket_id": ticket_id, "status": JobStatus.PENDING}
         if kinds is not None:
             query["kind"] = {"$in": list(kinds)}
         if keep is not None:
             query["generation"] = {"$ne": keep}
-        result = await self.jobs.update_many(query, {"$set": {"status": "cancelled"}})
+        result = await self.jobs.update_many(query, {"$set": {"status": JobStatus.CANCELLED}})
         return result.modified_count
 
-    async def get(self, timer_id: str) -> Document | None:
-        return await self.jobs.find_one({"_id": timer_id})
+    async def get(self, timer: str) -> Document | None:
+        return await self.jobs.find_one({"_id": timer})
 
-    async def cancel_one(self, timer_id: str) -> None:
+    async def cancel_one(self, timer: str) -> None:
         await self.jobs.update_one(
-            {"_id": timer_id, "status": "pending"}, {"$set": {"status": "cancelled"}}
+            {"_id": timer, "status": JobStatus.PENDING}, {"$set": {"status": JobStatus.CANCELLED}}
         )
 
-    async def mark_fired(self, timer_id: str, fired_at: datetime, lag_s: float) -> bool:
+    async def mark_fired(self, timer: str, fired_at: datetime, lag_s: float) -> bool:
         """False if the timer was cancelled while it fired.
 
         Read, then written by _id alone: the dev store runs only an exact _id
         filter in SQL and any other filter over the whole collection. A cancel
         landing between the two is caught by the caller's order (it scheduled
         the next supervision first, which that cancel also stops)."""
-        doc = await self.jobs.find_one({"_id": timer_id}, {"status": 1})
-        if doc is None or doc["status"] != "pending":
+        doc = await self.jobs.find_one({"_id": timer}, {"status": 1})
+        if doc is None or doc["status"] != JobStatus.PENDING:
             return False
-        await self.jobs.update_one(
-            {"_id": timer_id}, {"$set": {"status": "fired", "fired_at": fired_at, "lag_s": lag_s}}
-        )
+        fired = {"status": JobStatus.FIRED, "fired_at": fired_at, "lag_s": lag_s}
+        await self.jobs.update_one({"_id": timer}, {"$set": fired})
         return True
 
     async def pending_summary(self, now: datetime) -> tuple[dict[str, int], float]:
         """Pending timers per kind, and how long the oldest due one has waited:
         one read of the pending timers (the dev store scans for each query)."""
-        counts = dict.fromkeys(KINDS, 0)
+        counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         oldest: datetime | None = None
-        cursor = self.jobs.find({"status": "pending"}, {"kind": 1, "due_at": 1, "_id": 0})
+        cursor = self.jobs.find({"status": JobStatus.PENDING}, {"kind": 1, "due_at": 1, "_id": 0})
         async for doc in cursor:
             counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
             if doc["due_at"] <= now and (oldest is None or doc["due_at"] < oldest):
@@ -196,9 +173,23 @@ class TimerRepository(JobStore):
         # else a ticket from before generations were recorded: cancel() queries.
         await self._tickets.update_one({"_id": ticket_id}, update, upsert=True)
         if doc is None:
-            return TicketTimers([])
-        return TicketTimers(list(doc["generations"]) if "generations" in doc else None)
+            return TicketTimers(ticket_id, [])
+        generations = list(doc["generations"]) if "generations" in doc else None
+        return TicketTimers(ticket_id, generations)
 
 
-def timer_id(ticket_id: str, generation: str, timer: Planned) -> str:
-    return f"{ticket_id}:{generation}:{timer.kind}:{timer.seq}"
+def timer_doc(ticket_id: str, generation: str, timer: Planned, context: Document) -> Document:
+    """A new timer's record; `context` carries what firing it needs (department,
+    deadlines, dims) and when it was set."""
+    return {
+        "_id": timer_id(ticket_id, generation, timer.kind, timer.seq),
+        "ticket_id": ticket_id,
+        "generation": generation,
+        "kind": timer.kind,
+        "seq": timer.seq,
+        "due_at": timer.due_at,
+        "original_due_at": timer.due_at,
+        "status": JobStatus.PENDING,
+        "attempt_no": 0,
+        **context,
+    }

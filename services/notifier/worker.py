@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from services.notifier.jobs import JobStore
+from services.notifier.records import JobStatus
 from shared.mongo import Document
 from shared.waiting import wait_event
 
@@ -62,7 +63,7 @@ class JobWorker:
 
     def offer(self, job: Document) -> None:
         """A job this process created or moved: run it when due, if that is soon."""
-        if job.get("status", "pending") != "pending":
+        if job.get("status", JobStatus.PENDING) != JobStatus.PENDING:
             return
         if job[self._store.due_field] > self._clock() + self._lookahead:
             return  # the scan that comes before it falls due will find it

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from services.router.engine import RuleEngine
 from services.router.metrics import TRANSITIONS
-from services.router.repository import TicketRepository
+from services.router.ports import TicketStore
 from services.router.workflow.context import Context, Policy, Transition
 from services.router.workflow.dispatch import new_ticket
 from services.router.workflow.state import TicketState, WorkflowError
@@ -19,7 +19,7 @@ from shared.domain import TicketDraft
 from shared.errors import UnavailableError
 from shared.events import Envelope
 from shared.locks import KeyedLock
-from shared.messaging.publisher import Publisher
+from shared.messaging.ports import EventPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class HasEngine(Protocol):
 
 @dataclass
 class CommandService:
-    repo: TicketRepository
+    repo: TicketStore
     engines: HasEngine
-    publisher: Publisher
+    publisher: EventPublisher
     clock: Callable[[], datetime]
     broker_up: Callable[[], bool]
     policy: Policy = field(default_factory=Policy)

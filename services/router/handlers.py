@@ -1,14 +1,18 @@
 """Router handlers for the events it consumes: plain async functions taking a
-typed event and their dependencies."""
+typed event and the router's dependencies, one per event type in SUBSCRIPTIONS."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from services.router.commands import CommandService
 from services.router.engine import RuleEngine
-from services.router.refused import RefusedFeedbackRepository
+from services.router.ports import RefusedStore
 from services.router.workflow.hotline import feedback
 from services.router.workflow.state import WorkflowError
-from shared.events import TicketFeedback, TicketReceived
+from shared.events import Envelope, TicketFeedback, TicketReceived
+from shared.messaging.subscriptions import Subscriptions
+from shared.messaging.topology import queue_spec
 
 
 class EngineHolder:
@@ -18,30 +22,34 @@ class EngineHolder:
         self.engine = engine
 
 
-async def handle_received(event: TicketReceived, *, commands: CommandService) -> None:
+@dataclass(frozen=True)
+class Deps:
+    commands: CommandService
+    refused: RefusedStore
+
+
+async def handle_received(event: TicketReceived, deps: Deps) -> None:
     """Dispatch a new ticket by the rules, exactly once whatever the redeliveries."""
-    await commands.create(event.ticket_id, event.payload.ticket)
+    await deps.commands.create(event.ticket_id, event.payload.ticket)
 
 
-async def handle_feedback(
-    event: TicketFeedback, *, commands: CommandService, refused: RefusedFeedbackRepository
-) -> None:
+async def handle_feedback(event: TicketFeedback, deps: Deps) -> None:
     """The citizen's rating closes or reopens a resolved ticket. A rating the
     workflow cannot take (intake's view was a moment behind) is kept for staff
     and acknowledged: it is the citizen's word, not a poison message."""
+    commands = deps.commands
     try:
         await commands.run(event.ticket_id, "feedback", lambda s, ctx: feedback(s, event, ctx))
     except WorkflowError as exc:
-        await refused.record(event, exc.code, exc.message, commands.clock())
+        await deps.refused.record(event, exc.code, exc.message, commands.clock())
 
 
-async def handle_event(
-    event: TicketReceived | TicketFeedback,
-    *,
-    commands: CommandService,
-    refused: RefusedFeedbackRepository,
-) -> None:
-    if isinstance(event, TicketReceived):
-        await handle_received(event, commands=commands)
-    else:
-        await handle_feedback(event, commands=commands, refused=refused)
+SUBSCRIPTIONS: Subscriptions[Deps] = Subscriptions(
+    queue_spec("router"),
+    {TicketReceived: handle_received, TicketFeedback: handle_feedback},
+)
+
+
+async def handle_event(event: Envelope, *, commands: CommandService, refused: RefusedStore) -> None:
+    """The router queue's handler: each event to its subscription."""
+    await SUBSCRIPTIONS.dispatch(event, Deps(commands, refused))

@@ -6,11 +6,9 @@ import asyncio
 import logging
 from functools import partial
 
-from pydantic import TypeAdapter
-
 from services.router.api import install
 from services.router.commands import CommandService
-from services.router.handlers import EngineHolder, handle_event
+from services.router.handlers import SUBSCRIPTIONS, EngineHolder, handle_event
 from services.router.knowledge import EngineFactory
 from services.router.preview import install_preview
 from services.router.refused import RefusedFeedbackRepository, build_refused_routes
@@ -22,7 +20,6 @@ from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.democlock import clock_routes
 from shared.directory import load_directory
-from shared.events import TicketFeedback, TicketReceived
 from shared.http import BodyLimitMiddleware, create_app
 from shared.messaging.publisher import Publisher
 from shared.service import configure_logging
@@ -71,7 +68,7 @@ async def main(settings: RouterSettings) -> None:
     )
     commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected, policy)
     await infra.consume(
-        TypeAdapter(TicketReceived | TicketFeedback),
+        SUBSCRIPTIONS.adapter,
         partial(handle_event, commands=commands, refused=refused),
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.stats.aggregator import seq_of
-from services.stats.repository import EventArchive
+from services.stats.ports import ArchiveSink
 from shared.events import TicketEvent
 from shared.mongo import Document
 
@@ -26,7 +26,7 @@ def archive_record(event: TicketEvent, archived_at: datetime) -> Document:
 
 
 async def archive_batch(
-    events: list[TicketEvent], *, archive: EventArchive, clock: Callable[[], datetime]
+    events: list[TicketEvent], *, archive: ArchiveSink, clock: Callable[[], datetime]
 ) -> None:
     """Idempotent: an event archived before keeps its first record."""
     now = clock()

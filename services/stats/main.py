@@ -19,8 +19,8 @@ from shared.access import install_access, open_access
 from shared.bootstrap import connect
 from shared.clock import Clock
 from shared.directory import load_directory
-from shared.events import EVENT_ADAPTER
 from shared.http import create_app
+from shared.messaging.topology import queue_spec
 from shared.service import configure_logging
 from shared.settings import StatsSettings
 
@@ -36,7 +36,9 @@ async def main(settings: StatsSettings) -> None:
     for repo in (archive, views, counters):
         await repo.ensure_indexes()
     aggregator = Aggregator(archive, views, counters, meta, tz, clock, f"stats-{uuid.uuid4()}")
-    await infra.consume_batches(EVENT_ADAPTER, partial(archive_batch, archive=archive, clock=clock))
+    await infra.consume_batches(
+        queue_spec(SERVICE).adapter(), partial(archive_batch, archive=archive, clock=clock)
+    )
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline stats")
     exports = ExportLog(infra.db)

@@ -16,58 +16,107 @@ Per consumer queue ``Q``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, Union
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
+from pydantic import Field, TypeAdapter
 
+from shared.events import (
+    EVENT_ADAPTER,
+    Envelope,
+    TicketAccepted,
+    TicketClosed,
+    TicketDispatched,
+    TicketExtended,
+    TicketExtensionRefused,
+    TicketExtensionRequested,
+    TicketFeedback,
+    TicketReceived,
+    TicketReopened,
+    TicketResolved,
+    TicketReturned,
+    TicketUnroutable,
+)
 from shared.settings import CommonSettings
+
+ROUTING_PREFIX = "ticket"
+
+
+def routing_key_of(event: type[Envelope]) -> str:
+    """The routing key every event of this type is published with
+    (Envelope.routing_key)."""
+    return f"{ROUTING_PREFIX}.{event.model_fields['event_type'].default}"
 
 
 @dataclass(frozen=True)
 class QueueSpec:
+    """A consumer queue and the event types it takes. Its binding keys and the
+    union its consumer parses derive from these; `events` None takes every
+    type, now and to come."""
+
     service: str
     purpose: str
-    binding_keys: tuple[str, ...]
+    events: tuple[type[Envelope], ...] | None
+
+    @property
+    def binding_keys(self) -> tuple[str, ...]:
+        if self.events is None:
+            return (f"{ROUTING_PREFIX}.#",)
+        return tuple(routing_key_of(event) for event in self.events)
+
+    def adapter(self) -> TypeAdapter[Any]:
+        """Parses what the queue takes, and nothing else."""
+        return _adapter(self.events)
 
 
-# The queues of the system. Adding a consumer means adding a line here.
-QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("router", "events", ("ticket.received", "ticket.feedback")),
-    # Everything that starts, moves or stops a ticket's clock.
-    QueueSpec(
-        "notifier",
-        "events",
-        (
-            "ticket.dispatched",
-            "ticket.accepted",
-            "ticket.returned",
-            "ticket.unroutable",
-            "ticket.extension_requested",
-            "ticket.extended",
-            "ticket.extension_refused",
-            "ticket.resolved",
-            "ticket.closed",
-            "ticket.reopened",
-        ),
-    ),
-    QueueSpec("stats", "events", ("ticket.#",)),
-    # What a citizen sees of a ticket's progress (lookup, Open311 GET requests).
-    QueueSpec(
-        "intake",
-        "status",
-        (
-            "ticket.dispatched",
-            "ticket.unroutable",
-            "ticket.accepted",
-            "ticket.returned",
-            "ticket.extended",
-            "ticket.resolved",
-            "ticket.closed",
-            "ticket.reopened",
-        ),
-    ),
+@cache
+def _adapter(events: tuple[type[Envelope], ...] | None) -> TypeAdapter[Any]:
+    if events is None:
+        return EVENT_ADAPTER
+    if len(events) == 1:
+        return TypeAdapter(events[0])
+    union: Any = Union[events]  # noqa: UP007 (a union built from a tuple at run time)
+    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+
+
+# The steps that start, move or stop a ticket's clock are the steps a citizen
+# sees of its progress: the notifier and intake's status view take these.
+PROGRESS_EVENTS: tuple[type[Envelope], ...] = (
+    TicketDispatched,
+    TicketAccepted,
+    TicketReturned,
+    TicketUnroutable,
+    TicketExtended,
+    TicketResolved,
+    TicketClosed,
+    TicketReopened,
 )
+# The queues of the system and the event types each takes. They are listed here,
+# in shared, rather than assembled from the services' handler tables, because
+# every service declares every queue at start and must not import the other
+# services' code (their handlers bring engines, models and stores) to do so. Each
+# service's handler table (shared.messaging.subscriptions) is checked against its
+# queue's line here when it is built, so the two cannot drift apart.
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("router", "events", (TicketReceived, TicketFeedback)),
+    # The progress steps, and the extension requests and refusals: the hotline
+    # centre is told of a request, and its notice is current until staff decide.
+    QueueSpec(
+        "notifier", "events", (*PROGRESS_EVENTS, TicketExtensionRequested, TicketExtensionRefused)
+    ),
+    QueueSpec("stats", "events", None),
+    # What a citizen sees of a ticket's progress (lookup, Open311 GET requests).
+    QueueSpec("intake", "status", PROGRESS_EVENTS),
+)
+
+
+def queue_spec(service: str, purpose: str = "events") -> QueueSpec:
+    for spec in QUEUES:
+        if spec.service == service and spec.purpose == purpose:
+            return spec
+    raise KeyError(f"no queue {service}.{purpose} in the topology")
 
 
 def _delay_label(delay: float) -> str:
@@ -96,10 +145,7 @@ class Topology:
         return f"{self.namespace}.{spec.service}.{spec.purpose}"
 
     def spec(self, service: str, purpose: str = "events") -> QueueSpec:
-        for spec in QUEUES:
-            if spec.service == service and spec.purpose == purpose:
-                return spec
-        raise KeyError(f"no queue {service}.{purpose} in the topology")
+        return queue_spec(service, purpose)
 
     def dlq_name(self, queue: str) -> str:
         return f"{queue}.dlq"

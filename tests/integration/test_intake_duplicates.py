@@ -81,7 +81,7 @@ async def test_same_caller_near_identical_text_is_linked_not_opened(
     assert linked.ticket_id == first["ticket_id"]
     assert linked.payload.ticket.text == again_text.strip()
     assert linked.payload.similarity >= 90
-    assert await harness.intake.callers.links_of(first["ticket_id"]) == 1
+    assert await harness.parts.callers.links_of(first["ticket_id"]) == 1
 
 
 @pytest.mark.parametrize("closed_by", [("resolved",), ("resolved", "closed")])
@@ -133,7 +133,7 @@ async def test_a_linked_request_retried_with_its_key_replays_the_link(
     retried = await harness.post(REPORT, key="dup-1")
     assert linked.json()["duplicate_of"] == retried.json()["duplicate_of"] == first
     assert retried.json()["replayed"] is True
-    assert await harness.intake.callers.links_of(first) == 1  # the retry is not a new link
+    assert await harness.parts.callers.links_of(first) == 1  # the retry is not a new link
     assert len(await probe.wait_for("router", 1)) == 1
     events = await probe.wait_for("stats", 2)
     assert [e.event_type for e in events] == ["received", "linked"]  # one link event
@@ -148,7 +148,7 @@ async def test_a_link_refused_while_the_broker_is_down_is_published_once_by_its_
     await (await reconnect(harness)).close()
     refused = await harness.post(REPORT, key="dup-down")
     assert refused.status_code == 503, refused.text
-    assert await harness.intake.callers.links_of(first) == 0  # not answered: not a link
+    assert await harness.parts.callers.links_of(first) == 0  # not answered: not a link
 
     broker = await reconnect(harness)
     try:
@@ -160,7 +160,7 @@ async def test_a_link_refused_while_the_broker_is_down_is_published_once_by_its_
     assert retried.json()["duplicate_of"] == again.json()["duplicate_of"] == first
     [linked] = await probe.wait_for("stats", 1)
     assert isinstance(linked, TicketLinked) and linked.ticket_id == first
-    assert await harness.intake.callers.links_of(first) == 1
+    assert await harness.parts.callers.links_of(first) == 1
     assert await probe.count("router") == 1  # the first ticket only
 
 

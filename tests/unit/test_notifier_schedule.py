@@ -27,6 +27,7 @@ from services.notifier.channels import (
     load_channels,
 )
 from services.notifier.delivery import DeliverySender
+from services.notifier.records import TimerKind
 from services.notifier.repository import DeliveryRepository
 from services.notifier.schedule import (
     Planned,
@@ -104,9 +105,9 @@ def test_dispatch_timers_urge_warning_overdue(cal: WorkCalendar) -> None:
     start = sh(2026, 11, 16, 10)
     response, deadline = sh(2026, 11, 16, 12), sh(2026, 11, 23, 10)
     assert dispatch_timers(start, deadline, response, cal) == [
-        Planned("urge", response),
-        Planned("warning", sh(2026, 11, 20, 10)),
-        Planned("overdue", deadline),
+        Planned(TimerKind.URGE, response),
+        Planned(TimerKind.WARNING, sh(2026, 11, 20, 10)),
+        Planned(TimerKind.OVERDUE, deadline),
     ]
 
 
@@ -146,7 +147,7 @@ def test_supervision_n_working_days_after_the_deadline(
     cal: WorkCalendar, deadline: datetime, expected: list[datetime]
 ) -> None:
     planned = [supervision(deadline, n, cal) for n in range(1, len(expected) + 1)]
-    assert planned == [Planned("supervision", due, n) for n, due in enumerate(expected, 1)]
+    assert planned == [Planned(TimerKind.SUPERVISION, due, n) for n, due in enumerate(expected, 1)]
 
 
 def test_supervisions_fall_on_working_days_only(cal: WorkCalendar) -> None:
