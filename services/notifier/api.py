@@ -7,10 +7,11 @@ Agents and channels read nothing here."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from services.notifier.records import DeliveryStatus
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
 from shared.access import allow, refusal_responses
@@ -30,7 +31,7 @@ def build_router(deliveries: DeliveryRepository, timers: TimerRepository) -> API
     async def list_deliveries(
         reader: Reader,
         ticket_id: TicketId = None,
-        status: Literal["pending", "delivered", "dead", "superseded"] | None = None,
+        status: DeliveryStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
         """Deliveries of a ticket's notices, or all of one status (status=dead lists

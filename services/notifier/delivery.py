@@ -13,6 +13,7 @@ from services.notifier.channels import DeliveryChannel, Outcome
 from services.notifier.currency import is_current
 from services.notifier.metrics import DELIVERIES
 from services.notifier.notices import minimised
+from services.notifier.records import Attempt, DeliveryStatus
 from services.notifier.repository import DeliveryRepository
 from shared.logthrottle import LogThrottle
 from shared.mongo import Document
@@ -64,46 +65,37 @@ class DeliverySender:
     async def _supersede(self, delivery: Document) -> None:
         """Dropped before the attempt: the ticket moved on (returned, re-dispatched,
         resolved, closed, staff acted). Recorded as superseded, not sent."""
-        record = {
-            "n": int(delivery["attempt_no"]) + 1,
-            "at": self.clock(),
-            "ok": False,
-            "status_code": None,
-            "error": "superseded: the ticket is no longer with this department at this step",
-        }
+        error = "superseded: the ticket is no longer with this department at this step"
+        record = Attempt(int(delivery["attempt_no"]) + 1, self.clock(), False, None, error)
         await self.repo.record_attempt(
-            delivery["_id"], record, "superseded", None, minimised(delivery)
+            delivery["_id"], record, DeliveryStatus.SUPERSEDED, None, minimised(delivery)
         )
-        DELIVERIES.labels(str(delivery["channel"]), "superseded").inc()
+        DELIVERIES.labels(str(delivery["channel"]), DeliveryStatus.SUPERSEDED.value).inc()
         logger.info("delivery %s superseded", delivery["_id"])
 
     async def _record(self, delivery: Document, outcome: Outcome, reachable: bool) -> None:
         now = self.clock()
         attempt_no = int(delivery["attempt_no"]) + 1
-        record = {
-            "n": attempt_no,
-            "at": now,
-            "ok": outcome.ok,
-            "status_code": outcome.status_code,
-            "error": outcome.error,
-        }
+        record = Attempt(attempt_no, now, outcome.ok, outcome.status_code, outcome.error)
         channel = str(delivery["channel"])
         if not outcome.ok:
             self._warn(delivery, attempt_no, outcome)
         if outcome.ok:
             await self.repo.record_attempt(
-                delivery["_id"], record, "delivered", None, minimised(delivery)
+                delivery["_id"], record, DeliveryStatus.DELIVERED, None, minimised(delivery)
             )
-            DELIVERIES.labels(channel, "delivered").inc()
+            DELIVERIES.labels(channel, DeliveryStatus.DELIVERED.value).inc()
         elif attempt_no >= self.max_attempts or not reachable or not delivery.get("target"):
             await self.repo.record_attempt(
-                delivery["_id"], record, "dead", None, minimised(delivery)
+                delivery["_id"], record, DeliveryStatus.DEAD, None, minimised(delivery)
             )
-            DELIVERIES.labels(channel, "dead").inc()
+            DELIVERIES.labels(channel, DeliveryStatus.DEAD.value).inc()
             logger.error("delivery %s dead after %d attempts", delivery["_id"], attempt_no)
         else:
             retry_at = now + self.backoff(attempt_no)
-            await self.repo.record_attempt(delivery["_id"], record, "pending", retry_at)
+            await self.repo.record_attempt(
+                delivery["_id"], record, DeliveryStatus.PENDING, retry_at
+            )
             DELIVERIES.labels(channel, "failed").inc()
             self.offer({**delivery, "attempt_no": attempt_no, "next_attempt_at": retry_at})
 

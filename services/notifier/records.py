@@ -1,6 +1,7 @@
-"""The words of the notifier's timer records, in one place: the kinds of timer,
-the states of a job, and how a timer's id is made (its id is what makes every
-effect of firing it idempotent, so it must be built one way only)."""
+"""The words of the notifier's records, in one place: the kinds of timer, the
+states of a timer and of a delivery, an attempt to deliver, and how a timer's id
+is made (its id is what makes every effect of firing it idempotent, so it must
+be built one way only)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,40 @@ ESCALATING_KINDS = (TimerKind.OVERDUE, TimerKind.SUPERVISION)
 
 
 class JobStatus(StrEnum):
-    """A job's state. Timers end fired or cancelled; deliveries end in the
-    statuses of services.notifier.repository.DELIVERY_STATUSES."""
+    """A job's state. Timers end fired or cancelled; deliveries end in a
+    DeliveryStatus."""
 
     PENDING = "pending"
     FIRED = "fired"
     CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = JobStatus.PENDING.value  # waiting for its (next) attempt
+    DELIVERED = "delivered"
+    DEAD = "dead"  # given up after the last attempt, or nothing reaches the department
+    # Dropped before an attempt: the ticket moved on (services.notifier.currency).
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt to deliver a notice, as the delivery's history keeps it."""
+
+    n: int
+    at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
+
+    def doc(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "at": self.at,
+            "ok": self.ok,
+            "status_code": self.status_code,
+            "error": self.error,
+        }
 
 
 def timer_id(ticket_id: str, generation: str, kind: TimerKind, seq: int = 0) -> str:

@@ -10,11 +10,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.notifier.jobs import JobStore
+from services.notifier.records import Attempt, DeliveryStatus
 from shared.mongo import Document
 
-# superseded: dropped before an attempt, the ticket having moved on
-# (services.notifier.currency).
-DELIVERY_STATUSES = ("pending", "delivered", "dead", "superseded")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 class DeliveryRepository(JobStore):
@@ -26,7 +25,7 @@ class DeliveryRepository(JobStore):
 
     async def schedule(self, doc: Document) -> Document | None:
         """Store a new pending delivery; None if it was scheduled before."""
-        job = {**doc, "status": "pending", "attempt_no": 0, "attempts": []}
+        job = {**doc, "status": DeliveryStatus.PENDING.value, "attempt_no": 0, "attempts": []}
         try:
             await self.jobs.insert_one(job)
         except DuplicateKeyError:
@@ -36,8 +35,8 @@ class DeliveryRepository(JobStore):
     async def record_attempt(
         self,
         delivery_id: str,
-        attempt: Document,
-        status: str,
+        attempt: Attempt,
+        status: DeliveryStatus,
         next_attempt_at: datetime | None,
         replace: Document | None = None,
     ) -> None:
@@ -45,8 +44,8 @@ class DeliveryRepository(JobStore):
         under the next number. `replace`: fields rewritten with it (a finished
         delivery keeps the citizen's contact masked only)."""
         update: dict[str, Any] = {
-            "$push": {"attempts": attempt},
-            "$set": {"status": status, "attempt_no": attempt["n"], **(replace or {})},
+            "$push": {"attempts": attempt.doc()},
+            "$set": {"status": status.value, "attempt_no": attempt.n, **(replace or {})},
         }
         if next_attempt_at is not None:
             update["$set"]["next_attempt_at"] = next_attempt_at
@@ -55,14 +54,14 @@ class DeliveryRepository(JobStore):
     async def find(
         self,
         ticket_id: str | None,
-        status: str | None,
+        status: DeliveryStatus | None,
         limit: int = 200,
         department: str | None = None,
     ) -> list[Document]:
         query: Document = {}
         for field, value in (
             ("ticket_id", ticket_id),
-            ("status", status),
+            ("status", status.value if status is not None else None),
             ("department", department),
         ):
             if value is not None:
@@ -80,6 +79,6 @@ class DeliveryRepository(JobStore):
         """Every status, 0 included: a status nobody is in any more must read 0,
         not keep the gauge's last value (a backlog that never drains)."""
         cursor = await self.jobs.aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
-        counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+        counts = {status.value: 0 for status in DeliveryStatus}
         counts.update({d["_id"]: int(d["n"]) for d in await cursor.to_list()})
         return counts
