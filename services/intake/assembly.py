@@ -16,7 +16,7 @@ from services.intake.duplicates import CallerIndex
 from services.intake.hotspots import HotspotPolicy, Hotspots
 from services.intake.intake import Intake
 from services.intake.lookup import FailureBackoff, Lookups
-from services.intake.protection import ChannelGuard, TokenBuckets, Utf8Middleware
+from services.intake.protection import ChannelGuard, Utf8Middleware
 from services.intake.repository import IntakeRepository
 from services.intake.status import StatusProjection
 from shared.access import Access, install_access, open_access
@@ -24,6 +24,7 @@ from shared.bootstrap import Infra
 from shared.directory import Directory
 from shared.http import BodyLimitMiddleware, create_app
 from shared.messaging.publisher import Publisher
+from shared.ratelimit import TokenBuckets
 from shared.settings import IntakeSettings
 
 SERVICE = "intake"

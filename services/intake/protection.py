@@ -10,9 +10,8 @@ state on every request.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
@@ -23,8 +22,8 @@ from services.intake.metrics import REFUSED
 from shared.access import Access, presented_key
 from shared.asgibody import read_body, replay_body
 from shared.keys import KeyKind, KeyOwner
+from shared.ratelimit import TokenBuckets
 
-MAX_BUCKETS = 100_000
 # The intake channels a call-centre seat submits on.
 AGENT_CHANNELS = frozenset({"agent", "phone"})
 
@@ -41,28 +40,6 @@ class RateLimited(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"rate limit exceeded; retry after {retry_after_s} s")
         self.retry_after_s = retry_after_s
-
-
-@dataclass
-class TokenBuckets:
-    per_minute: float
-    burst: int
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def take(self, bucket: str) -> float:
-        """Take one token: 0 if allowed, else the seconds until one is free."""
-        now = self.clock()
-        rate = self.per_minute / 60.0
-        tokens, stamp = self._buckets.get(bucket, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - stamp) * rate)
-        if tokens < 1.0:
-            self._buckets[bucket] = (tokens, now)
-            return (1.0 - tokens) / rate
-        if len(self._buckets) >= MAX_BUCKETS and bucket not in self._buckets:
-            self._buckets.clear()  # a flood of addresses must not grow memory forever
-        self._buckets[bucket] = (tokens - 1.0, now)
-        return 0.0
 
 
 @dataclass

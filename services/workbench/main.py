@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pymongo import AsyncMongoClient
 
-from services.intake.protection import TokenBuckets
 from services.workbench import pages_agent, pages_auth, pages_citizen, pages_staff, pages_tickets
 from services.workbench.clients import Services
 from services.workbench.sessions import SessionStore
@@ -22,6 +21,7 @@ from shared.clock import Clock
 from shared.directory import load_directory
 from shared.http import BodyLimitMiddleware, ReadinessCheck, create_app
 from shared.mongo import Document, create_client, ping, service_database
+from shared.ratelimit import TokenBuckets
 from shared.service import configure_logging, serve
 from shared.settings import WorkbenchSettings
 from shared.workcalendar import WorkCalendar, load_overrides

@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.intake.protection import TokenBuckets
 from services.workbench import viewlogic as vl
 from services.workbench.clients import KeyRejected, ServiceDown, Services
 from services.workbench.metrics import SIGNED_OUT
 from services.workbench.sessions import COOKIE, Session, SessionStore
 from shared.directory import Directory
+from shared.ratelimit import TokenBuckets
 from shared.settings import WorkbenchSettings
 from shared.workcalendar import WorkCalendar
 

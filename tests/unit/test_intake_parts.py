@@ -13,11 +13,12 @@ from services.intake.channels.mail import read_letter
 from services.intake.channels.open311.render import to_xml
 from services.intake.channels.sms import rating_of
 from services.intake.lookup import FailureBackoff
-from services.intake.protection import TokenBuckets, _utf8_problem
+from services.intake.protection import _utf8_problem
 from services.intake.textparse import caller_key, fold, guess_category, guess_place
 from shared.directory import load_directory
 from shared.events import Rating
 from shared.logmask import PhoneMaskingFilter, mask_phone, mask_phones
+from shared.ratelimit import TokenBuckets
 from shared.settings import IntakeSettings
 from shared.signing import sign, verify
 
