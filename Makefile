@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install servers run stop test lint unit integration e2e bench chaos tools dashboards compose-test engine-prepare clean
+.PHONY: install servers run stop test lint unit integration e2e bench chaos tools browser dashboards compose-test engine-prepare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,18 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install engine-prepare servers lint tools
-	scripts/browser.sh
+# The order matters on a fresh machine: the servers, tools and browser are
+# installed and the broker has booted before the engine's preparation starts.
+test: install servers lint tools browser engine-prepare
 	$(BIN)/pytest -q -rs -p no:cacheprovider
 
+browser:
+	scripts/browser.sh
+
 # The compose test's engine and images (minutes on a fresh machine), prepared in
-# the background while the rest of `make test` runs; that test runs last and
-# waits for them (a failure here shows there as the reason it is skipped).
+# the background while the suite runs; that test runs last and waits for them
+# (a failure here shows there as the reason it is skipped). Its package install
+# and the other scripts' wait for each other (scripts/lib/apt.sh).
 engine-prepare:
 	mkdir -p test-output
 	scripts/engine.sh prepare >test-output/engine-prepare.log 2>&1 &

@@ -14,11 +14,8 @@ missing=()
 if ! fc-list :lang=zh 2>/dev/null | grep -q .; then missing+=(fonts-noto-cjk); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 log "installing ${missing[*]} from Debian's packages"
-# The package lists may be current already; refresh them only if that fails.
-if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install "${missing[@]}"
 /usr/bin/chromium --version >&2

@@ -27,23 +27,17 @@ export DOCKER_HOST="unix://$SOCKET"
 
 log() { echo "engine: $*" >&2; }
 
+# shellcheck source=lib/apt.sh
+. "$ROOT/scripts/lib/apt.sh"
+
 docker() { "$DOCKER" "$@"; }
 
 install_engine() {
   [ -x /usr/sbin/dockerd ] && [ -x "$DOCKER" ] && command -v debootstrap >/dev/null && return 0
   log "installing docker.io and debootstrap from Debian's packages"
-  export DEBIAN_FRONTEND=noninteractive
   # The package would start a system daemon (with a bridge and iptables rules):
   # a policy that forbids starting services keeps it from doing so.
-  local policy=/usr/sbin/policy-rc.d
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null 2>&1 || {
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null
-  }
+  apt_install --no-services docker.io debootstrap
   # Nor may it start at the next boot: only the daemon below ever runs.
   if command -v systemctl >/dev/null 2>&1; then
     systemctl disable docker.service docker.socket >/dev/null 2>&1 || true

@@ -17,6 +17,9 @@ RABBITMQ_METRICS_ADDR="127.0.0.1:15692"
 
 log() { echo "servers: $*" >&2; }
 
+# shellcheck source=lib/apt.sh
+. "$ROOT/scripts/lib/apt.sh"
+
 port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
 
 wait_for() { # what, seconds, command...
@@ -31,9 +34,7 @@ wait_for() { # what, seconds, command...
 install_rabbitmq() {
   command -v rabbitmq-server >/dev/null 2>&1 && return 0
   log "installing rabbitmq-server from Debian's packages"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq rabbitmq-server >/dev/null
+  apt_install rabbitmq-server
 }
 
 start_rabbitmq() {
@@ -44,9 +45,19 @@ start_rabbitmq() {
   rabbitmq-plugins enable --offline rabbitmq_prometheus >/dev/null 2>&1 || true
   # The Debian package may start its own service on install; either way, ping decides.
   rabbitmq-server -detached >/dev/null 2>&1 || true
-  wait_for rabbitmq 90 rabbitmq-diagnostics -q ping
+  wait_for rabbitmq 90 rabbitmq-diagnostics -q ping || { rabbitmq_diagnosis; return 1; }
   # ping answers once Erlang runs, before the broker has booted: wait for AMQP.
-  wait_for "rabbitmq's AMQP listener" 90 port_open "$RABBITMQ_ADDR"
+  # A first boot on a busy machine (installs running beside it) can be slow.
+  wait_for "rabbitmq's AMQP listener" 180 port_open "$RABBITMQ_ADDR" || {
+    rabbitmq_diagnosis; return 1; }
+}
+
+# What a failed start leaves to read, printed where CI shows it.
+rabbitmq_diagnosis() {
+  log "rabbitmq status:"
+  rabbitmq-diagnostics -q status 2>&1 | head -40 >&2 || true
+  log "the end of rabbitmq's log:"
+  tail -n 40 /var/log/rabbitmq/*.log >&2 2>/dev/null || true
 }
 
 # Metrics of the broker on :15692, as the production image serves them, for

@@ -12,20 +12,10 @@ log() { echo "tools: $*" >&2; }
 
 command -v promtool >/dev/null 2>&1 && exit 0
 
-export DEBIAN_FRONTEND=noninteractive
-POLICY=/usr/sbin/policy-rc.d
-own_policy=false
-if [ ! -e "$POLICY" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$POLICY" && chmod +x "$POLICY" && own_policy=true
-fi
-trap '[ "$own_policy" = true ] && rm -f "$POLICY"' EXIT
-
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 log "installing promtool (Debian's prometheus package)"
-# The package lists may be current already; refresh them only if that fails.
-if ! apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; then
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+apt_install --no-services prometheus
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
