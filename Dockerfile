@@ -1,4 +1,4 @@
-# One image for the four Hotline services; docker-compose picks the subcommand
+# One image for the five Hotline services; docker-compose picks the subcommand
 # (`command: ["intake"]`, ...). Health checks are defined in docker-compose.yml.
 FROM python:3.11-slim
 
@@ -6,6 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
+
+# A container's loopback is its own: listen on its interface, and let the host
+# (compose's `ports:`) decide what is published where.
+ENV HOTLINE_HTTP_HOST=0.0.0.0
 
 WORKDIR /build
 
@@ -29,5 +33,5 @@ RUN groupadd --system --gid 10001 hotline \
 WORKDIR /app
 USER 10001:10001
 
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8001 8002 8003 8004 8005
 ENTRYPOINT ["hotline"]

@@ -205,6 +205,18 @@ def test_dockerfile_entrypoint_is_hotline() -> None:
     assert json.loads(_last_instruction("ENTRYPOINT")) == ["hotline"]
 
 
+def test_dockerfile_exposes_every_service_port() -> None:
+    exposed = {int(port) for port in _last_instruction("EXPOSE").split()}
+    assert exposed == {_default_port(subcommand) for subcommand in SERVICES}
+
+
+def test_image_listens_beyond_the_container_loopback() -> None:
+    """A container's loopback is its own: a service bound to 127.0.0.1 there
+    (the settings' default for a host) cannot be reached through a published port."""
+    env = " ".join(rest for keyword, rest in _dockerfile_instructions() if keyword == "ENV")
+    assert f"{ENV_PREFIX}HTTP_HOST=0.0.0.0" in env
+
+
 def test_dockerfile_runs_as_non_root_user() -> None:
     user = _last_instruction("USER").split(":")[0]
     assert user not in {"root", "0"}
