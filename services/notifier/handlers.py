@@ -12,7 +12,7 @@ from typing import Any
 from services.notifier.channels import DeliveryChannel
 from services.notifier.currency import standing
 from services.notifier.notices import contact_line, notify
-from services.notifier.ports import DeliveryStore, TimerStore
+from services.notifier.ports import DeliveryStore, EventTimers
 from services.notifier.records import DEADLINE_KINDS, TimerKind
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
 from services.notifier.templates import ROLE_NAMES, local_time
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Notifier:
-    timers: TimerStore
+    timers: EventTimers
     deliveries: DeliveryStore
     directory: Directory
     channels: dict[str, DeliveryChannel]

@@ -20,7 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.notifier.records import JobStatus
-from shared.mongo import Document
+from shared.mongo import Document, insert_new
 
 logger = logging.getLogger(__name__)
 MAX_TAKEOVERS = 100  # dead claimers of one attempt; beyond that something else is wrong
@@ -45,6 +45,12 @@ class JobStore:
     async def ensure_job_indexes(self) -> None:
         await self.jobs.create_index([("status", 1), (self._due, 1)])
         await self.jobs.create_index([("ticket_id", 1)])
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        """Insert new jobs in one write and return them; those inserted before
+        (a redelivery) stay as they are and are not returned."""
+        taken = await insert_new(self.jobs, docs)
+        return [doc for i, doc in enumerate(docs) if i not in taken]
 
     async def upcoming(self, until: datetime, limit: int) -> list[Document]:
         """Pending jobs due by `until`, soonest first."""

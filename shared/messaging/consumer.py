@@ -34,6 +34,73 @@ ATTEMPT_HEADER = "x-hotline-attempt"
 UNAVAILABLE_BACKOFF_S = 1.0
 
 
+class Settler:
+    """What becomes of one parsed message once its handler ran: acked, dead-lettered,
+    requeued or sent to a retry queue. Consumer settles every message so; a
+    BatchConsumer a message of a batch it retries one by one."""
+
+    def __init__(self, broker: Broker, service: str, queue: str) -> None:
+        self._broker = broker
+        self._service = service
+        self._queue_name = queue
+
+    async def settle(
+        self, message: AbstractIncomingMessage, run: Callable[[], Awaitable[None]]
+    ) -> None:
+        event_type = event_type_label(message.type)
+        try:
+            await run()
+        except PermanentError as exc:
+            await self.dead_letter(message, exc)
+        except Exception as exc:
+            self._count_error(exc)
+            if is_unavailable(exc):
+                await self._requeue_later(message, event_type, exc)
+            else:
+                await self._retry(message, event_type, exc)
+        else:
+            await message.ack()
+            self._count(event_type, "ok")
+
+    def _count(self, event_type: str, outcome: str) -> None:
+        MESSAGES.labels(self._service, self._queue_name, event_type, outcome).inc()
+
+    def _count_error(self, exc: BaseException) -> None:
+        HANDLER_ERRORS.labels(self._service, self._queue_name, type(exc).__name__).inc()
+
+    async def dead_letter(self, message: AbstractIncomingMessage, exc: BaseException) -> None:
+        event_type = event_type_label(message.type)
+        self._count_error(exc)
+        logger.error("dead-lettering %s message %s: %s", event_type, message.message_id, exc)
+        await message.reject(requeue=False)
+        self._count(event_type, "dead_lettered")
+
+    async def _requeue_later(
+        self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
+    ) -> None:
+        logger.warning("dependency unavailable handling %s: %r; requeueing", event_type, exc)
+        await asyncio.sleep(UNAVAILABLE_BACKOFF_S)
+        await message.nack(requeue=True)
+        self._count(event_type, "requeued")
+
+    async def _retry(
+        self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
+    ) -> None:
+        attempt = _attempt_of(message)
+        delays = self._broker.topology.retry_delays
+        if attempt >= len(delays):
+            logger.error("retries exhausted for %s %s", event_type, message.message_id)
+            await self.dead_letter(message, exc)
+            return
+        logger.warning("handler failed for %s (attempt %d): %r", event_type, attempt + 1, exc)
+        retry_queue = self._broker.topology.retry_queue_name(self._queue_name, delays[attempt])
+        await self._broker.channel.default_exchange.publish(
+            _copy(message, attempt + 1), routing_key=retry_queue
+        )
+        await message.ack()
+        self._count(event_type, "retried")
+
+
 class Consumer:
     def __init__(
         self,
@@ -48,6 +115,7 @@ class Consumer:
         self._queue_name = queue
         self._adapter = adapter
         self._handler = handler
+        self._settler = Settler(broker, service, queue)
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
 
@@ -80,64 +148,12 @@ class Consumer:
             HANDLER_DURATION.labels(*labels).observe(time.perf_counter() - started)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        event_type = event_type_label(message.type)
         try:
             event = self._adapter.validate_json(message.body)
         except ValidationError as exc:
-            await self._dead_letter(message, event_type, exc)
+            await self._settler.dead_letter(message, exc)
             return
-        try:
-            await self._handler(event)
-        except PermanentError as exc:
-            await self._dead_letter(message, event_type, exc)
-        except Exception as exc:
-            self._count_error(exc)
-            if is_unavailable(exc):
-                await self._requeue_later(message, event_type, exc)
-            else:
-                await self._retry(message, event_type, exc)
-        else:
-            await message.ack()
-            self._count(event_type, "ok")
-
-    def _count(self, event_type: str, outcome: str) -> None:
-        MESSAGES.labels(self._service, self._queue_name, event_type, outcome).inc()
-
-    def _count_error(self, exc: BaseException) -> None:
-        HANDLER_ERRORS.labels(self._service, self._queue_name, type(exc).__name__).inc()
-
-    async def _dead_letter(
-        self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
-    ) -> None:
-        self._count_error(exc)
-        logger.error("dead-lettering %s message %s: %s", event_type, message.message_id, exc)
-        await message.reject(requeue=False)
-        self._count(event_type, "dead_lettered")
-
-    async def _requeue_later(
-        self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
-    ) -> None:
-        logger.warning("dependency unavailable handling %s: %r; requeueing", event_type, exc)
-        await asyncio.sleep(UNAVAILABLE_BACKOFF_S)
-        await message.nack(requeue=True)
-        self._count(event_type, "requeued")
-
-    async def _retry(
-        self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
-    ) -> None:
-        attempt = _attempt_of(message)
-        delays = self._broker.topology.retry_delays
-        if attempt >= len(delays):
-            logger.error("retries exhausted for %s %s", event_type, message.message_id)
-            await self._dead_letter(message, event_type, exc)
-            return
-        logger.warning("handler failed for %s (attempt %d): %r", event_type, attempt + 1, exc)
-        retry_queue = self._broker.topology.retry_queue_name(self._queue_name, delays[attempt])
-        await self._broker.channel.default_exchange.publish(
-            _copy(message, attempt + 1), routing_key=retry_queue
-        )
-        await message.ack()
-        self._count(event_type, "retried")
+        await self._settler.settle(message, lambda: self._handler(event))
 
 
 def _attempt_of(message: AbstractIncomingMessage) -> int:
