@@ -33,6 +33,9 @@ class FakeDeliveries:
         self.jobs.update({doc["_id"]: dict(doc) for doc in new})
         return new
 
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Nothing here claims deliveries: the sender is tested against the store."""
+
 
 @dataclass
 class FakeTimers:

@@ -2,11 +2,12 @@
 
 Most of what the queue carries under load is the first event of a ticket the
 notifier has not heard of (its dispatch, or that nothing could route it). For
-those the batch costs three store writes, whatever its size: the tickets'
-records (TimerRepository.accept_new), then every delivery, then every timer,
-each one unordered insert. The handlers run unchanged against stand-ins that
-keep what they would insert (Deferred*), and the jobs are offered to the
-workers only once stored.
+those the batch costs four store writes, whatever its size, each an unordered
+insert: the tickets' records (TimerRepository.accept_new), every delivery,
+their first attempts' claims for this process (JobStore.claim_new: sending
+each then needs no claim of its own), every timer. The handlers run unchanged
+against stand-ins that keep what they would insert (Deferred*); the jobs are
+offered to the workers only once stored.
 
 Every other event (of a ticket the notifier knows, or a ticket with several
 events in the batch) is applied by handle_event, a ticket's events in their
@@ -23,7 +24,7 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.notifier.currency import standing
 from services.notifier.handlers import SUBSCRIPTIONS, Applying, Notifier, handle_event
@@ -53,6 +54,9 @@ class DeferredDeliveries:
     async def insert_new(self, docs: list[Document]) -> list[Document]:
         self.docs.extend(docs)
         return docs
+
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Claimed once stored, by handle_batch."""
 
 
 class DeferredTimers:
@@ -134,7 +138,11 @@ async def _apply_first(candidates: Sequence[Envelope], notifier: Notifier) -> se
         if event.ticket_id in new:
             known = TicketTimers(event.ticket_id, [])
             await SUBSCRIPTIONS.dispatch(event, Applying(deferred, known))
-    for job in await notifier.deliveries.insert_new(deliveries.docs):
+    stored = await notifier.deliveries.insert_new(deliveries.docs)
+    # This process sends them now: their first attempts are its own from the
+    # start, one write for all instead of a claim each.
+    await notifier.deliveries.claim_new(stored, notifier.clock(), notifier.claim_lease)
+    for job in stored:
         notifier.offer_delivery(job)
     for job in await notifier.timers.insert_new(timers.docs):
         notifier.offer_timer(job)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.notifier.channels import DeliveryChannel
@@ -57,6 +57,8 @@ class Notifier:
     overdue_missed: Callable[[str, list[str], datetime], Awaitable[None]]
     # The hotline centre (city.platform): told when staff must act.
     hotline_centre: str = "city.platform"
+    # How long a claim on a delivery's attempt holds (settings.claim_lease_s).
+    claim_lease: timedelta = timedelta(seconds=60)
     locks: KeyedLock = field(default_factory=KeyedLock)
 
 

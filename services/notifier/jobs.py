@@ -37,6 +37,9 @@ class JobStore:
         self._claims = claims
         self._due = due_field
         self._owner = uuid.uuid4().hex
+        # Jobs this process created and claimed the first attempt of (claim_new):
+        # claim() takes them without asking the store.
+        self._claimed_new: set[str] = set()
 
     @property
     def due_field(self) -> str:
@@ -52,6 +55,18 @@ class JobStore:
         taken = await insert_new(self.jobs, docs)
         return [doc for i, doc in enumerate(docs) if i not in taken]
 
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Claim the first attempt of jobs this process has just inserted, in one
+        write, as claim() would one by one. Nobody else can have moved them: a
+        job changes only under the claim of its attempt. A claim that was there
+        already (another replica's) leaves the job to claim()."""
+        claims = [
+            {"_id": f"{job['_id']}:0:0", "owner": self._owner, "expires_at": now + lease}
+            for job in jobs
+        ]
+        taken = await insert_new(self._claims, claims)
+        self._claimed_new.update(str(job["_id"]) for i, job in enumerate(jobs) if i not in taken)
+
     async def upcoming(self, until: datetime, limit: int) -> list[Document]:
         """Pending jobs due by `until`, soonest first."""
         query: Document = {"status": JobStatus.PENDING, self._due: {"$lte": until}}
@@ -62,6 +77,9 @@ class JobStore:
         """Take the job's current attempt for this process; False if another
         process holds it, or the job moved on since it was read (fired,
         cancelled, attempted: it may have sat in memory for a minute)."""
+        if job["attempt_no"] == 0 and str(job["_id"]) in self._claimed_new:
+            self._claimed_new.discard(str(job["_id"]))
+            return True
         base = f"{job['_id']}:{job['attempt_no']}"
         for holder in range(MAX_TAKEOVERS):
             key = f"{base}:{holder}"

@@ -26,6 +26,10 @@ class DeliveryStore(Protocol):
         whose id existed are not returned."""
         ...
 
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Claim for this process the first attempt of deliveries it just inserted."""
+        ...
+
 
 class EventTimers(Protocol):
     """What the event handlers need of the timers."""
