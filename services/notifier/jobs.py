@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -24,6 +25,7 @@ from shared.mongo import Document, insert_new
 
 logger = logging.getLogger(__name__)
 MAX_TAKEOVERS = 100  # dead claimers of one attempt; beyond that something else is wrong
+RECENT_MOVES = 10_000  # jobs whose last attempt this process recorded, remembered
 
 
 class JobStore:
@@ -40,6 +42,9 @@ class JobStore:
         # Jobs this process created and claimed the first attempt of (claim_new):
         # claim() takes them without asking the store.
         self._claimed_new: set[str] = set()
+        # job id -> the attempt number this process last recorded for it: a copy
+        # read before that (a scan's, racing the attempt) has moved on.
+        self._moved: OrderedDict[str, int] = OrderedDict()
 
     @property
     def due_field(self) -> str:
@@ -77,9 +82,9 @@ class JobStore:
         """Take the job's current attempt for this process; False if another
         process holds it, or the job moved on since it was read (fired,
         cancelled, attempted: it may have sat in memory for a minute)."""
-        if job["attempt_no"] == 0 and str(job["_id"]) in self._claimed_new:
-            self._claimed_new.discard(str(job["_id"]))
-            return True
+        known = self._known_here(job)
+        if known is not None:
+            return known
         base = f"{job['_id']}:{job['attempt_no']}"
         for holder in range(MAX_TAKEOVERS):
             key = f"{base}:{holder}"
@@ -99,6 +104,25 @@ class JobStore:
             logger.error("job %s: %d dead claimers, leaving it", job["_id"], MAX_TAKEOVERS)
             return False
         return await self._unchanged(job)
+
+    def _known_here(self, job: Document) -> bool | None:
+        """claim()'s answer where this process knows it without the store: a
+        first attempt it claimed with claim_new, or a copy older than an
+        attempt it recorded. None: ask the store."""
+        job_id = str(job["_id"])
+        if job["attempt_no"] == 0 and job_id in self._claimed_new:
+            self._claimed_new.discard(job_id)
+            return True
+        if self._moved.get(job_id, -1) > job["attempt_no"]:
+            return False
+        return None
+
+    def moved_on(self, job_id: str, attempt_no: int) -> None:
+        """This process recorded the job's attempt `attempt_no`."""
+        self._moved[job_id] = attempt_no
+        self._moved.move_to_end(job_id)
+        if len(self._moved) > RECENT_MOVES:
+            self._moved.popitem(last=False)
 
     async def _unchanged(self, job: Document) -> bool:
         # Read by _id: the dev store pushes down only an exact _id filter and runs

@@ -50,6 +50,7 @@ class DeliveryRepository(JobStore):
         if next_attempt_at is not None:
             update["$set"]["next_attempt_at"] = next_attempt_at
         await self.jobs.update_one({"_id": delivery_id}, update)
+        self.moved_on(delivery_id, attempt.n)
 
     async def find(
         self,

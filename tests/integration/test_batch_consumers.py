@@ -446,3 +446,6 @@ async def test_a_batch_claims_its_new_deliveries_for_its_own_process(
         n.start_deliveries()
         await notified_once(n, receiver, [event])
         assert await claims.count_documents({}) == 1
+        # The copy read before the attempt is stale now (a scan's, say).
+        assert not await n.deliveries.claim(doc, utcnow(), timedelta(seconds=30))
+        assert receiver.per_delivery() == {doc["_id"]: 1}
