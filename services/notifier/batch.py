@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from services.notifier.currency import standing
 from services.notifier.handlers import SUBSCRIPTIONS, Applying, Notifier, handle_event
 from services.notifier.ports import EventTimers
-from services.notifier.records import Kinds
 from services.notifier.repository import pending_delivery
 from services.notifier.schedule import Planned
 from services.notifier.timers import FirstEvent, TicketTimers, timer_doc
@@ -64,8 +63,10 @@ class DeferredTimers:
     ticket has no timers to cancel; anything else goes to the store."""
 
     def __init__(self, store: EventTimers) -> None:
-        self.store = store
         self.docs: list[Document] = []
+        self.accept_event = store.accept_event
+        self.accept_new = store.accept_new
+        self.cancel = store.cancel
 
     async def schedule(
         self, ticket_id: str, generation: str, planned: list[Planned], context: Document
@@ -73,23 +74,6 @@ class DeferredTimers:
         docs = [timer_doc(ticket_id, generation, timer, context) for timer in planned]
         self.docs.extend(docs)
         return docs
-
-    async def accept_event(
-        self,
-        ticket_id: str,
-        occurred_at: datetime,
-        generation: str | None = None,
-        standing: Document | None = None,
-    ) -> TicketTimers | None:
-        return await self.store.accept_event(ticket_id, occurred_at, generation, standing)
-
-    async def cancel(
-        self, known: TicketTimers, kinds: Kinds | None = None, keep: str | None = None
-    ) -> int:
-        return await self.store.cancel(known, kinds, keep)
-
-    async def accept_new(self, first: list[FirstEvent]) -> set[str]:
-        return await self.store.accept_new(first)
 
     async def insert_new(self, docs: list[Document]) -> list[Document]:
         self.docs.extend(docs)
