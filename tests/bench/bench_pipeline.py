@@ -14,7 +14,9 @@ empty, stopped after), with persistent messages and publisher confirms.
    for the ratio, and the store alone (tests.bench.store_echo).
 
 The services run with their production poll intervals; their logs stay in
-test-output/bench-pipeline/.
+test-output/bench-pipeline/. Each service process counts its store commands
+(tests/bench/store_ops.py, a bench-only listener): the saturation phase's, per
+ticket, overall and per service, are printed with its lines.
 """
 
 from __future__ import annotations
