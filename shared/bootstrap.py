@@ -65,10 +65,24 @@ class Infra:
         return consumer
 
     async def consume_batches(
-        self, adapter: TypeAdapter[E], handler: BatchHandler[E], purpose: str = "events"
+        self,
+        adapter: TypeAdapter[E],
+        handler: BatchHandler[E],
+        purpose: str = "events",
+        *,
+        max_batch: int = 500,
+        max_wait_s: float = 0.05,
     ) -> BatchConsumer[E]:
         """Start consuming the service's queue, a batch of typed events at a time."""
-        consumer = BatchConsumer(self.broker, self.service, self.queue(purpose), adapter, handler)
+        consumer = BatchConsumer(
+            self.broker,
+            self.service,
+            self.queue(purpose),
+            adapter,
+            handler,
+            max_batch=max_batch,
+            max_wait_s=max_wait_s,
+        )
         await consumer.start()
         self.consumers.append(consumer)
         return consumer

@@ -8,8 +8,8 @@ unrelated documents proceed in parallel.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 
 
 class KeyedLock:
@@ -29,3 +29,12 @@ class KeyedLock:
             if self._users[key] == 0:  # forget idle keys so the map stays small
                 del self._users[key]
                 del self._locks[key]
+
+    @asynccontextmanager
+    async def hold_all(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        """Hold the locks of several keys (a batch's tickets). Taken in sorted
+        order, so two holders of overlapping sets cannot wait for each other."""
+        async with AsyncExitStack() as stack:
+            for key in sorted(set(keys)):
+                await stack.enter_async_context(self.hold(key))
+            yield

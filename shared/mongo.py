@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.settings import CommonSettings
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 
 
 def create_client(settings: CommonSettings, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
@@ -40,3 +43,18 @@ async def ping(client: AsyncMongoClient[Document]) -> bool:
     except Exception:
         return False
     return True
+
+
+async def insert_new(collection: AsyncCollection[Document], docs: list[Document]) -> set[int]:
+    """Insert docs in one unordered write; the positions of those whose _id was
+    there already (a redelivery's): the others are inserted all the same."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()

@@ -75,6 +75,11 @@ class FakeTicketStore:
         self.tickets[state.ticket_id] = _Ticket(state, list(events), now)
         return StoredTicket(state, stored_events(events)), True
 
+    async def create_many(
+        self, new: list[tuple[TicketState, list[Envelope]]], now: datetime
+    ) -> list[tuple[StoredTicket, bool]]:
+        return [await self.create(state, events, now) for state, events in new]
+
     async def save(self, state: TicketState, events: list[Envelope], now: datetime) -> TicketState:
         stored = self.tickets[state.ticket_id]
         if state.ticket_id in self._races:
@@ -91,6 +96,10 @@ class FakeTicketStore:
         stored = self.tickets[ticket_id]
         if stored.state.version == version:
             stored.outbox, stored.outbox_since = [], None
+
+    async def clear_outboxes(self, published: list[tuple[str, int]]) -> None:
+        for ticket_id, version in published:
+            await self.clear_outbox(ticket_id, version)
 
     async def with_pending_outbox(self, before: datetime, limit: int = 100) -> list[StoredTicket]:
         pending = [

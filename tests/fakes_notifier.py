@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from services.notifier.channels import Outcome
 from services.notifier.records import JobStatus, Kinds
 from services.notifier.schedule import Planned
-from services.notifier.timers import TicketTimers, timer_doc
+from services.notifier.timers import FirstEvent, TicketTimers, timer_doc
 from shared.directory import Department
 from shared.mongo import Document
 
@@ -27,6 +27,14 @@ class FakeDeliveries:
         job = {**doc, "status": JobStatus.PENDING, "attempt_no": 0, "attempts": []}
         self.jobs[doc["_id"]] = job
         return dict(job)
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        new = [doc for doc in docs if doc["_id"] not in self.jobs]
+        self.jobs.update({doc["_id"]: dict(doc) for doc in new})
+        return new
+
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Nothing here claims deliveries: the sender is tested against the store."""
 
 
 @dataclass
@@ -45,9 +53,21 @@ class FakeTimers:
     async def schedule(
         self, ticket_id: str, generation: str, planned: list[Planned], context: Document
     ) -> list[Document]:
-        new = [timer_doc(ticket_id, generation, p, context) for p in planned]
-        new = [doc for doc in new if doc["_id"] not in self.jobs]
+        return await self.insert_new(
+            [timer_doc(ticket_id, generation, p, context) for p in planned]
+        )
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        new = [doc for doc in docs if doc["_id"] not in self.jobs]
         self.jobs.update({doc["_id"]: dict(doc) for doc in new})
+        return new
+
+    async def accept_new(self, first: list[FirstEvent]) -> set[str]:
+        new = {e.ticket_id for e in first if e.ticket_id not in self.tickets}
+        for event in first:
+            if event.ticket_id in new:
+                record = event.record()
+                self.tickets[record.pop("_id")] = record
         return new
 
     async def accept_event(

@@ -85,6 +85,7 @@ async def assemble(
         timer_worker.offer,
         firer.overdue_missed,
         settings.hotline_centre,
+        lease,
     )
     return NotifierParts(
         deliveries, timers, channels, sender, delivery_worker, firer, timer_worker, notifier

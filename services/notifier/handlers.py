@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.notifier.channels import DeliveryChannel
 from services.notifier.currency import standing
 from services.notifier.notices import contact_line, notify
-from services.notifier.ports import DeliveryStore, TimerStore
+from services.notifier.ports import DeliveryStore, EventTimers
 from services.notifier.records import DEADLINE_KINDS, TimerKind
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
 from services.notifier.templates import ROLE_NAMES, local_time
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Notifier:
-    timers: TimerStore
+    timers: EventTimers
     deliveries: DeliveryStore
     directory: Directory
     channels: dict[str, DeliveryChannel]
@@ -57,6 +57,8 @@ class Notifier:
     overdue_missed: Callable[[str, list[str], datetime], Awaitable[None]]
     # The hotline centre (city.platform): told when staff must act.
     hotline_centre: str = "city.platform"
+    # How long a claim on a delivery's attempt holds (settings.claim_lease_s).
+    claim_lease: timedelta = timedelta(seconds=60)
     locks: KeyedLock = field(default_factory=KeyedLock)
 
 

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.notifier.records import JobStatus
-from shared.mongo import Document
+from shared.mongo import Document, insert_new
 
 logger = logging.getLogger(__name__)
 MAX_TAKEOVERS = 100  # dead claimers of one attempt; beyond that something else is wrong
+RECENT_MOVES = 10_000  # jobs whose last attempt this process recorded, remembered
 
 
 class JobStore:
@@ -37,6 +39,12 @@ class JobStore:
         self._claims = claims
         self._due = due_field
         self._owner = uuid.uuid4().hex
+        # Jobs this process created and claimed the first attempt of (claim_new):
+        # claim() takes them without asking the store.
+        self._claimed_new: set[str] = set()
+        # job id -> the attempt number this process last recorded for it: a copy
+        # read before that (a scan's, racing the attempt) has moved on.
+        self._moved: OrderedDict[str, int] = OrderedDict()
 
     @property
     def due_field(self) -> str:
@@ -45,6 +53,24 @@ class JobStore:
     async def ensure_job_indexes(self) -> None:
         await self.jobs.create_index([("status", 1), (self._due, 1)])
         await self.jobs.create_index([("ticket_id", 1)])
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        """Insert new jobs in one write and return them; those inserted before
+        (a redelivery) stay as they are and are not returned."""
+        taken = await insert_new(self.jobs, docs)
+        return [doc for i, doc in enumerate(docs) if i not in taken]
+
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Claim the first attempt of jobs this process has just inserted, in one
+        write, as claim() would one by one. Nobody else can have moved them: a
+        job changes only under the claim of its attempt. A claim that was there
+        already (another replica's) leaves the job to claim()."""
+        claims = [
+            {"_id": f"{job['_id']}:0:0", "owner": self._owner, "expires_at": now + lease}
+            for job in jobs
+        ]
+        taken = await insert_new(self._claims, claims)
+        self._claimed_new.update(str(job["_id"]) for i, job in enumerate(jobs) if i not in taken)
 
     async def upcoming(self, until: datetime, limit: int) -> list[Document]:
         """Pending jobs due by `until`, soonest first."""
@@ -56,6 +82,9 @@ class JobStore:
         """Take the job's current attempt for this process; False if another
         process holds it, or the job moved on since it was read (fired,
         cancelled, attempted: it may have sat in memory for a minute)."""
+        known = self._known_here(job)
+        if known is not None:
+            return known
         base = f"{job['_id']}:{job['attempt_no']}"
         for holder in range(MAX_TAKEOVERS):
             key = f"{base}:{holder}"
@@ -75,6 +104,25 @@ class JobStore:
             logger.error("job %s: %d dead claimers, leaving it", job["_id"], MAX_TAKEOVERS)
             return False
         return await self._unchanged(job)
+
+    def _known_here(self, job: Document) -> bool | None:
+        """claim()'s answer where this process knows it without the store: a
+        first attempt it claimed with claim_new, or a copy older than an
+        attempt it recorded. None: ask the store."""
+        job_id = str(job["_id"])
+        if job["attempt_no"] == 0 and job_id in self._claimed_new:
+            self._claimed_new.discard(job_id)
+            return True
+        if self._moved.get(job_id, -1) > job["attempt_no"]:
+            return False
+        return None
+
+    def moved_on(self, job_id: str, attempt_no: int) -> None:
+        """This process recorded the job's attempt `attempt_no`."""
+        self._moved[job_id] = attempt_no
+        self._moved.move_to_end(job_id)
+        if len(self._moved) > RECENT_MOVES:
+            self._moved.popitem(last=False)
 
     async def _unchanged(self, job: Document) -> bool:
         # Read by _id: the dev store pushes down only an exact _id filter and runs

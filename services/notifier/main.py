@@ -10,7 +10,8 @@ import httpx
 
 from services.notifier.api import build_router
 from services.notifier.assembly import assemble
-from services.notifier.handlers import SUBSCRIPTIONS, handle_event
+from services.notifier.batch import handle_batch
+from services.notifier.handlers import SUBSCRIPTIONS
 from services.notifier.metrics import (
     DELIVERIES_BY_STATUS,
     OVERDUE_TICKETS,
@@ -30,6 +31,10 @@ from shared.workcalendar import WorkCalendar, load_overrides
 
 SERVICE = "notifier"
 GAUGE_INTERVAL_S = 10.0
+# A message waits at most BATCH_WAIT_S for others to join its batch; under
+# load batches fill while the one before is stored.
+BATCH_MAX = 200
+BATCH_WAIT_S = 0.005
 logger = logging.getLogger(__name__)
 
 
@@ -58,7 +63,14 @@ async def main(settings: NotifierSettings) -> None:
     infra = await connect(settings, SERVICE)
     http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
     parts = await assemble(settings, infra, directory, calendar, clock, http)
-    await infra.consume(SUBSCRIPTIONS.adapter, partial(handle_event, notifier=parts.notifier))
+    # New tickets' dispatches in batches: three store writes for a batch
+    # (docs/PERFORMANCE.md, batch consumers).
+    await infra.consume_batches(
+        SUBSCRIPTIONS.adapter,
+        partial(handle_batch, notifier=parts.notifier),
+        max_batch=BATCH_MAX,
+        max_wait_s=BATCH_WAIT_S,
+    )
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline notifier")
     app.include_router(build_router(parts.deliveries, parts.timers))

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from services.notifier.records import Kinds
 from services.notifier.schedule import Planned
-from services.notifier.timers import TicketTimers
+from services.notifier.timers import FirstEvent, TicketTimers
 from shared.mongo import Document
 
 
@@ -21,8 +21,19 @@ class DeliveryStore(Protocol):
         """Store a new pending delivery; None if one with its id exists."""
         ...
 
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        """Insert pending deliveries (pending_delivery) in one write; those
+        whose id existed are not returned."""
+        ...
 
-class TimerStore(Protocol):
+    async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
+        """Claim for this process the first attempt of deliveries it just inserted."""
+        ...
+
+
+class EventTimers(Protocol):
+    """What the event handlers need of the timers."""
+
     async def schedule(
         self, ticket_id: str, generation: str, planned: list[Planned], context: Document
     ) -> list[Document]:
@@ -45,6 +56,20 @@ class TimerStore(Protocol):
     ) -> int:
         """Cancel the ticket's pending timers (of these kinds; not of generation keep)."""
         ...
+
+    async def accept_new(self, first: list[FirstEvent]) -> set[str]:
+        """accept_event() for tickets the notifier may not know yet, in one
+        write: the tickets it did not know, now recorded; the others unchanged."""
+        ...
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        """Insert timers (timer_doc) in one write; those inserted before are
+        not returned."""
+        ...
+
+
+class TimerStore(EventTimers, Protocol):
+    """What firing needs of the timers, besides."""
 
     async def claim(self, job: Document, now: datetime, lease: timedelta) -> bool:
         """Take the job's current attempt; False if another owner holds it or

@@ -25,7 +25,7 @@ class DeliveryRepository(JobStore):
 
     async def schedule(self, doc: Document) -> Document | None:
         """Store a new pending delivery; None if it was scheduled before."""
-        job = {**doc, "status": DeliveryStatus.PENDING.value, "attempt_no": 0, "attempts": []}
+        job = pending_delivery(doc)
         try:
             await self.jobs.insert_one(job)
         except DuplicateKeyError:
@@ -50,6 +50,7 @@ class DeliveryRepository(JobStore):
         if next_attempt_at is not None:
             update["$set"]["next_attempt_at"] = next_attempt_at
         await self.jobs.update_one({"_id": delivery_id}, update)
+        self.moved_on(delivery_id, attempt.n)
 
     async def find(
         self,
@@ -82,3 +83,8 @@ class DeliveryRepository(JobStore):
         counts = {status.value: 0 for status in DeliveryStatus}
         counts.update({d["_id"]: int(d["n"]) for d in await cursor.to_list()})
         return counts
+
+
+def pending_delivery(doc: Document) -> Document:
+    """A new delivery's record, before its first attempt."""
+    return {**doc, "status": DeliveryStatus.PENDING.value, "attempt_no": 0, "attempts": []}

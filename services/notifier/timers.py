@@ -8,15 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from services.notifier.jobs import JobStore
 from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
-from shared.mongo import Document
+from shared.mongo import Document, insert_new
 
 KINDS = tuple(TimerKind)
-DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -26,6 +24,26 @@ class TicketTimers:
 
     ticket_id: str
     generations: list[str] | None
+
+
+@dataclass(frozen=True)
+class FirstEvent:
+    """An event that may be the first the notifier hears of its ticket, as
+    accept_new records it: what accept_event would."""
+
+    ticket_id: str
+    occurred_at: datetime
+    generation: str | None
+    standing: Document
+
+    def record(self) -> Document:
+        generations = [self.generation] if self.generation else []
+        return {
+            "_id": self.ticket_id,
+            "last_at": self.occurred_at,
+            **self.standing,
+            "generations": generations,
+        }
 
 
 class TimerRepository(JobStore):
@@ -43,19 +61,7 @@ class TimerRepository(JobStore):
         """Insert the timers and return them; those inserted before (a
         redelivery) stay as they are and are not returned."""
         docs = [timer_doc(ticket_id, generation, timer, context) for timer in planned]
-        if not docs:
-            return []
-        # One unordered insert: one store write for all, and a redelivery's
-        # duplicates do not stop the others.
-        try:
-            await self.jobs.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            taken = {e["index"] for e in errors}
-            return [doc for i, doc in enumerate(docs) if i not in taken]
-        return docs
+        return await self.insert_new(docs)
 
     async def cancel(
         self, known: TicketTimers, kinds: Kinds | None = None, keep: str | None = None
@@ -149,6 +155,13 @@ class TimerRepository(JobStore):
     async def for_ticket(self, ticket_id: str) -> list[Document]:
         cursor = self.jobs.find({"ticket_id": ticket_id}).sort("original_due_at", 1)
         return await cursor.to_list()
+
+    async def accept_new(self, first: list[FirstEvent]) -> set[str]:
+        """The tickets of `first` the notifier did not know, now recorded as
+        accept_event records them, in one write; the others are left unchanged
+        (accept_event applies their event)."""
+        taken = await insert_new(self._tickets, [event.record() for event in first])
+        return {event.ticket_id for i, event in enumerate(first) if i not in taken}
 
     async def accept_event(
         self,

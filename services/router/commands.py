@@ -3,6 +3,7 @@ publish, clear the outbox. One writer per ticket at a time in this process."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,30 @@ class CommandService:
             await self._publish(existing.state, existing.outbox, pending_ok=True)
         return existing.state
 
+    async def create_many(self, drafts: dict[str, TicketDraft]) -> None:
+        """create() for a batch of received tickets: stored in one write, their
+        events published (with confirms, tickets side by side), their outboxes
+        cleared in one write. A ticket stored before (a redelivery) has its
+        outbox published again. Raises the first failure to publish once the
+        outboxes of the others are cleared."""
+        async with self.locks.hold_all(drafts):
+            ctx = self.context()
+            transitions = [new_ticket(t, draft, ctx) for t, draft in drafts.items()]
+            new = [(transition.state, transition.events) for transition in transitions]
+            stored = await self.repo.create_many(new, ctx.now)
+            for ticket, created in stored:
+                if created:
+                    TRANSITIONS.labels("dispatch", ticket.state.status.value).inc()
+            pending = [ticket for ticket, _ in stored if ticket.outbox]
+            outcomes = await asyncio.gather(
+                *(self._send(ticket.outbox) for ticket in pending), return_exceptions=True
+            )
+            sent = [t for t, failure in zip(pending, outcomes, strict=True) if failure is None]
+            await self.repo.clear_outboxes([(t.state.ticket_id, t.state.version) for t in sent])
+        for failure in outcomes:
+            if isinstance(failure, BaseException):
+                raise failure
+
     async def relay(self) -> int:
         """Publish what a crash or a broker outage left in outboxes; returns how many
         tickets were relayed."""
@@ -108,10 +133,14 @@ class CommandService:
         if not events:
             return
         try:
-            for event in events:
-                await self.publisher.publish(event)
+            await self._send(events)
         except UnavailableError as exc:
             if pending_ok:
                 raise
             raise PublishPending(state.ticket_id) from exc
         await self.repo.clear_outbox(state.ticket_id, state.version)
+
+    async def _send(self, events: Sequence[Envelope]) -> None:
+        """One ticket's events in their order, each confirmed before the next."""
+        for event in events:
+            await self.publisher.publish(event)

@@ -10,6 +10,7 @@ from services.router.engine import RuleEngine
 from services.router.ports import RefusedStore
 from services.router.workflow.hotline import feedback
 from services.router.workflow.state import WorkflowError
+from shared.domain import TicketDraft
 from shared.events import Envelope, TicketFeedback, TicketReceived
 from shared.messaging.subscriptions import Subscriptions
 from shared.messaging.topology import queue_spec
@@ -53,3 +54,25 @@ SUBSCRIPTIONS: Subscriptions[Deps] = Subscriptions(
 async def handle_event(event: Envelope, *, commands: CommandService, refused: RefusedStore) -> None:
     """The router queue's handler: each event to its subscription."""
     await SUBSCRIPTIONS.dispatch(event, Deps(commands, refused))
+
+
+async def handle_batch(
+    events: list[Envelope], *, commands: CommandService, refused: RefusedStore
+) -> None:
+    """The router queue's batch handler (shared.messaging.batch). The received
+    tickets are created together, in one store write; then every other event
+    (a rating), in the order it came. A ticket's received event is its first:
+    a rating of it in the same batch (a redelivery) still comes after it."""
+    received: dict[str, TicketDraft] = {}
+    others: list[Envelope] = []
+    for event in events:
+        if isinstance(event, TicketReceived):
+            # The same ticket twice (intake published it again): created once.
+            received.setdefault(event.ticket_id, event.payload.ticket)
+        else:
+            others.append(event)
+    if received:
+        await commands.create_many(received)
+    deps = Deps(commands, refused)
+    for event in others:
+        await SUBSCRIPTIONS.dispatch(event, deps)

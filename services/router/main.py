@@ -8,7 +8,7 @@ from functools import partial
 
 from services.router.api import install
 from services.router.commands import CommandService
-from services.router.handlers import SUBSCRIPTIONS, EngineHolder, handle_event
+from services.router.handlers import SUBSCRIPTIONS, EngineHolder, handle_batch
 from services.router.knowledge import EngineFactory
 from services.router.preview import install_preview
 from services.router.refused import RefusedFeedbackRepository, build_refused_routes
@@ -28,6 +28,10 @@ from shared.workcalendar import WorkCalendar, load_overrides
 
 SERVICE = "router"
 RELAY_INTERVAL_S = 2.0
+# A message waits at most BATCH_WAIT_S for others to join its batch; under
+# load batches fill while the one before is stored.
+BATCH_MAX = 200
+BATCH_WAIT_S = 0.005
 logger = logging.getLogger(__name__)
 
 
@@ -67,9 +71,13 @@ async def main(settings: RouterSettings) -> None:
         reopen_time_limit=settings.reopen_time_limit,
     )
     commands = CommandService(repo, engines, publisher, clock, infra.broker.is_connected, policy)
-    await infra.consume(
+    # New tickets in batches: one store write for a batch's tickets, one for
+    # clearing their outboxes (docs/PERFORMANCE.md, batch consumers).
+    await infra.consume_batches(
         SUBSCRIPTIONS.adapter,
-        partial(handle_event, commands=commands, refused=refused),
+        partial(handle_batch, commands=commands, refused=refused),
+        max_batch=BATCH_MAX,
+        max_wait_s=BATCH_WAIT_S,
     )
 
     app = create_app(SERVICE, infra.readiness_checks(), title="Hotline router")

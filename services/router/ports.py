@@ -24,12 +24,22 @@ class TicketStore(Protocol):
         """Insert with its events as the outbox; (existing, False) if it existed."""
         ...
 
+    async def create_many(
+        self, new: list[tuple[TicketState, list[Envelope]]], now: datetime
+    ) -> list[tuple[StoredTicket, bool]]:
+        """create() for a batch, in one write where the store allows."""
+        ...
+
     async def save(self, state: TicketState, events: list[Envelope], now: datetime) -> TicketState:
         """Store at state.version + 1 if still at state.version, else StaleState."""
         ...
 
     async def clear_outbox(self, ticket_id: str, version: int) -> None:
         """Empty the outbox only if the ticket is still at that version."""
+        ...
+
+    async def clear_outboxes(self, published: list[tuple[str, int]]) -> None:
+        """clear_outbox() for each (ticket, version)."""
         ...
 
     async def with_pending_outbox(

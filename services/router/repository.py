@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.router.workflow.state import TicketState
 from shared.events import EVENT_ADAPTER, Envelope, TicketEvent
-from shared.mongo import Document
+from shared.mongo import Document, insert_new
 
 
 class StaleState(Exception):
@@ -61,6 +62,23 @@ class TicketRepository:
             return existing, False
         return _stored(doc), True
 
+    async def create_many(
+        self, new: list[tuple[TicketState, list[Envelope]]], now: datetime
+    ) -> list[tuple[StoredTicket, bool]]:
+        """create() for a batch of tickets in one write; each in the order given."""
+        docs = [{**_state_doc(s), "outbox": _dump(e), "outbox_since": now} for s, e in new]
+        taken = await insert_new(self._tickets, docs)
+        stored: list[tuple[StoredTicket, bool]] = []
+        for i, doc in enumerate(docs):
+            if i not in taken:
+                stored.append((_stored(doc), True))
+                continue
+            existing = await self.get(doc["_id"])
+            if existing is None:  # nothing in this system deletes tickets
+                raise LookupError(f"ticket {doc['_id']} neither new nor stored")
+            stored.append((existing, False))
+        return stored
+
     async def save(self, state: TicketState, events: list[Envelope], now: datetime) -> TicketState:
         """Store the new state (read at state.version) and queue its events."""
         saved = state.model_copy(update={"version": state.version + 1})
@@ -81,6 +99,16 @@ class TicketRepository:
             {"_id": ticket_id, "version": version},
             {"$set": {"outbox": [], "outbox_since": None}},
         )
+
+    async def clear_outboxes(self, published: list[tuple[str, int]]) -> None:
+        """clear_outbox() for (ticket, version) pairs, in one write."""
+        if not published:
+            return
+        updates = [
+            UpdateOne({"_id": t, "version": v}, {"$set": {"outbox": [], "outbox_since": None}})
+            for t, v in published
+        ]
+        await self._tickets.bulk_write(updates, ordered=False)
 
     async def with_pending_outbox(self, before: datetime, limit: int = 100) -> list[StoredTicket]:
         cursor = self._tickets.find({"outbox_since": {"$ne": None, "$lt": before}}).limit(limit)

@@ -1,14 +1,24 @@
 """A consumer that hands its handler a batch of events at a time.
 
-For writers whose store is faster in bulk (stats archives events with one
-insert_many). A batch can only be as large as the broker's window of unacked
-deliveries, so the consumer opens its channel's window to two batches (one being
-stored, the next arriving) and flushes as soon as a batch is full. Each message
-is parsed on its own: a poison message goes to the dead-letter queue alone. The
-batch is acked only after the handler stored it. If a dependency is down, the
-batch is requeued after a pause; if the handler fails otherwise, the batch is
-retried message by message and only the message that fails alone is
-dead-lettered. The handler must be idempotent.
+For writers whose store is faster in bulk: stats archives events with one
+insert_many, the router stores a batch of new tickets in one, the notifier a
+batch of dispatches' timers and deliveries. A batch can only be as large as the
+broker's window of unacked deliveries, so the consumer opens its channel's
+window to two batches (one being stored, the next arriving) and flushes as soon
+as a batch is full, or max_wait after its first message arrived. Batches are
+handled one at a time, in the order of delivery: the handler sees a queue's
+events in the order a one-message consumer would, and two batches never
+overlap. (While one is being stored the next fills up: under load batches grow
+by themselves, alone a message waits only max_wait.)
+
+Each message is parsed on its own: a poison message goes to the dead-letter
+queue alone. The batch is acked only after the handler stored it. If a
+dependency is down, the batch is requeued after a pause; if the handler fails
+otherwise, the batch is retried message by message, each settled as the
+one-message Consumer settles it (shared.messaging.consumer.Settler: a
+PermanentError dead-lettered at once, another error retried through the retry
+queues and dead-lettered when they are exhausted). The handler must be
+idempotent: a batch may be handled again, whole or in part.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Generic, TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
@@ -23,6 +34,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.errors import is_unavailable
 from shared.messaging.broker import Broker
+from shared.messaging.consumer import Settler
 from shared.metrics import HANDLER_DURATION, HANDLER_ERRORS, MESSAGES, event_type_label
 
 logger = logging.getLogger(__name__)
@@ -48,6 +60,7 @@ class BatchConsumer(Generic[E]):
         self._handler = handler
         self._max_batch = max_batch
         self._max_wait = max_wait_s
+        self._settler = Settler(broker, service, queue)
         self._pending: list[tuple[AbstractIncomingMessage, E]] = []
         self._has_pending = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -158,24 +171,13 @@ class BatchConsumer(Generic[E]):
     async def _one_by_one(
         self, batch: list[tuple[AbstractIncomingMessage, E]], exc: BaseException
     ) -> None:
-        """A batch failed for a reason other than an outage: find the message that
-        cannot be handled, dead-letter it alone, and store the others."""
+        """A batch failed for a reason other than an outage: handle each message
+        alone, so that only the one that cannot be handled is retried or
+        dead-lettered and the others are stored."""
         HANDLER_ERRORS.labels(self._service, self.queue_name, type(exc).__name__).inc()
         logger.warning("batch of %d failed (%r); handling one by one", len(batch), exc)
         for message, event in batch:
-            try:
-                await self._handler([event])
-            except Exception as single:
-                if is_unavailable(single):
-                    await message.nack(requeue=True)
-                    self._count(message, "requeued")
-                    continue
-                logger.error("dead-lettering %s: %r", message.message_id, single)
-                await message.reject(requeue=False)
-                self._count(message, "dead_lettered")
-                continue
-            await message.ack()
-            self._count(message, "ok")
+            await self._settler.settle(message, partial(self._handler, [event]))
 
     async def _requeue(
         self, batch: list[tuple[AbstractIncomingMessage, E]], exc: BaseException

@@ -43,9 +43,8 @@ class Consumer:
         adapter: TypeAdapter[E],
         handler: Handler[E],
     ) -> None:
-        self._broker = broker
-        self._service = service
-        self._queue_name = queue
+        # The settler holds the broker, the service and the queue's name.
+        self._settler = Settler(broker, service, queue)
         self._adapter = adapter
         self._handler = handler
         self._queue: AbstractQueue | None = None
@@ -53,24 +52,24 @@ class Consumer:
 
     @property
     def queue_name(self) -> str:
-        return self._queue_name
+        return self._settler.queue_name
 
     async def start(self) -> None:
         # Declared (with the same arguments as the topology) rather than fetched, so
         # the robust channel re-creates the consumer after a broker restart.
-        topology = self._broker.topology
-        self._queue = await self._broker.channel.declare_queue(
-            self._queue_name, durable=True, arguments=topology.main_queue_args(self._queue_name)
+        broker, name = self._settler.broker, self._settler.queue_name
+        self._queue = await broker.channel.declare_queue(
+            name, durable=True, arguments=broker.topology.main_queue_args(name)
         )
         self._tag = await self._queue.consume(self._on_message)
-        logger.info("consuming %s", self._queue_name)
+        logger.info("consuming %s", name)
 
     async def stop(self) -> None:
         if self._queue is not None and self._tag is not None:
             await self._queue.cancel(self._tag)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        labels = (self._service, self._queue_name)
+        labels = (self._settler.service, self._settler.queue_name)
         IN_FLIGHT.labels(*labels).inc()
         started = time.perf_counter()
         try:
@@ -80,16 +79,32 @@ class Consumer:
             HANDLER_DURATION.labels(*labels).observe(time.perf_counter() - started)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        event_type = event_type_label(message.type)
         try:
             event = self._adapter.validate_json(message.body)
         except ValidationError as exc:
-            await self._dead_letter(message, event_type, exc)
+            await self._settler.dead_letter(message, exc)
             return
+        await self._settler.settle(message, lambda: self._handler(event))
+
+
+class Settler:
+    """What becomes of one parsed message once its handler ran: acked, dead-lettered,
+    requeued or sent to a retry queue. Consumer settles every message so; a
+    BatchConsumer a message of a batch it retries one by one."""
+
+    def __init__(self, broker: Broker, service: str, queue: str) -> None:
+        self.broker = broker
+        self.service = service
+        self.queue_name = queue
+
+    async def settle(
+        self, message: AbstractIncomingMessage, run: Callable[[], Awaitable[None]]
+    ) -> None:
+        event_type = event_type_label(message.type)
         try:
-            await self._handler(event)
+            await run()
         except PermanentError as exc:
-            await self._dead_letter(message, event_type, exc)
+            await self.dead_letter(message, exc)
         except Exception as exc:
             self._count_error(exc)
             if is_unavailable(exc):
@@ -101,14 +116,13 @@ class Consumer:
             self._count(event_type, "ok")
 
     def _count(self, event_type: str, outcome: str) -> None:
-        MESSAGES.labels(self._service, self._queue_name, event_type, outcome).inc()
+        MESSAGES.labels(self.service, self.queue_name, event_type, outcome).inc()
 
     def _count_error(self, exc: BaseException) -> None:
-        HANDLER_ERRORS.labels(self._service, self._queue_name, type(exc).__name__).inc()
+        HANDLER_ERRORS.labels(self.service, self.queue_name, type(exc).__name__).inc()
 
-    async def _dead_letter(
-        self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
-    ) -> None:
+    async def dead_letter(self, message: AbstractIncomingMessage, exc: BaseException) -> None:
+        event_type = event_type_label(message.type)
         self._count_error(exc)
         logger.error("dead-lettering %s message %s: %s", event_type, message.message_id, exc)
         await message.reject(requeue=False)
@@ -126,14 +140,14 @@ class Consumer:
         self, message: AbstractIncomingMessage, event_type: str, exc: BaseException
     ) -> None:
         attempt = _attempt_of(message)
-        delays = self._broker.topology.retry_delays
+        delays = self.broker.topology.retry_delays
         if attempt >= len(delays):
             logger.error("retries exhausted for %s %s", event_type, message.message_id)
-            await self._dead_letter(message, event_type, exc)
+            await self.dead_letter(message, exc)
             return
         logger.warning("handler failed for %s (attempt %d): %r", event_type, attempt + 1, exc)
-        retry_queue = self._broker.topology.retry_queue_name(self._queue_name, delays[attempt])
-        await self._broker.channel.default_exchange.publish(
+        retry_queue = self.broker.topology.retry_queue_name(self.queue_name, delays[attempt])
+        await self.broker.channel.default_exchange.publish(
             _copy(message, attempt + 1), routing_key=retry_queue
         )
         await message.ack()

@@ -14,7 +14,9 @@ empty, stopped after), with persistent messages and publisher confirms.
    for the ratio, and the store alone (tests.bench.store_echo).
 
 The services run with their production poll intervals; their logs stay in
-test-output/bench-pipeline/.
+test-output/bench-pipeline/. Each service process counts its store commands
+(tests/bench/store_ops.py, a bench-only listener): the saturation phase's, per
+ticket, overall and per service, are printed with its lines.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tests.bench.broker_echo import echo_rate
 from tests.bench.loadgen import Load, closed_loop, open_loop
 from tests.bench.notices import NoticeCounter
 from tests.bench.store_echo import insert_rate
+from tests.bench.store_ops import listener_env, per_ticket_lines, snapshot
 from tests.e2e.cluster import SERVICES, Cluster
 from tests.observer import Observer
 from tests.servers import OwnServers, own_servers
@@ -58,8 +61,11 @@ async def wait_until(check: Callable[[], bool], timeout_s: float, poll_s: float 
 
 
 class Pipeline:
-    def __init__(self, cluster: Cluster, observer: Observer, notices: NoticeCounter) -> None:
+    def __init__(
+        self, cluster: Cluster, observer: Observer, notices: NoticeCounter, ops_dir: Path
+    ) -> None:
         self.cluster = cluster
+        self.ops_dir = ops_dir
         self.observer = observer
         self.notices = notices
         self.http = httpx.AsyncClient(timeout=10.0)
@@ -110,6 +116,7 @@ def percentile(values: list[float], q: int) -> float:
 async def saturation(pipeline: Pipeline, port: int) -> tuple[float, list[str]]:
     """The end-to-end rate at saturation, and its lines."""
     counted = await pipeline.stats_received()
+    ops_before = await snapshot(pipeline.ops_dir)
     load = await closed_loop(port, LOAD_CONNECTIONS, SATURATION_S, "sat")
     done = await pipeline.drained(load, counted)
     n = len(load.accepted)
@@ -118,6 +125,9 @@ async def saturation(pipeline: Pipeline, port: int) -> tuple[float, list[str]]:
     # keep up with is not sustained: its backlog would grow without end. The
     # next phase starts once it has caught up, so that phases do not overlap.
     notified = n / (await pipeline.notified(load) - load.started)
+    # Every store command of the phase, polls and gauges included, per ticket.
+    ops, detail = per_ticket_lines(ops_before, await snapshot(pipeline.ops_dir), n)
+    (pipeline.ops_dir / "per_ticket.txt").write_text("\n".join(detail) + "\n", encoding="utf-8")
     return e2e, [
         f"BENCH pipeline.tickets {n} tickets",
         f"BENCH pipeline.intake_accepted_per_s {n / (load.ended - load.started):.1f} tickets/s",
@@ -125,6 +135,7 @@ async def saturation(pipeline: Pipeline, port: int) -> tuple[float, list[str]]:
         f"BENCH pipeline.notified_per_s {notified:.1f} tickets/s",
         f"BENCH pipeline.refused {sum(load.refused.values())} requests",
         f"BENCH pipeline.connection_errors {load.errors} requests",
+        *ops,
     ]
 
 
@@ -177,12 +188,13 @@ async def bench(servers: OwnServers, folder: Path) -> list[str]:
         **servers.env(),
         "HOTLINE_RATE_LIMIT_PER_MINUTE": "100000000",
         "HOTLINE_RATE_LIMIT_BURST": "1000000",
+        **listener_env(folder / "store-ops"),
     }
     cluster = Cluster(namespace, folder / "departments.json", folder, extra_env=env)
     observer = Observer(
         servers.broker.url, f"{namespace}.tickets", ("ticket.dispatched", "ticket.unroutable")
     )
-    pipeline = Pipeline(cluster, observer, notices)
+    pipeline = Pipeline(cluster, observer, notices, folder / "store-ops")
     try:
         for service in SERVICES:
             await cluster.start(service)

@@ -36,14 +36,15 @@ from prometheus_client import REGISTRY
 
 from services.notifier.api import build_router
 from services.notifier.assembly import NotifierParts, assemble
-from services.notifier.handlers import handle_event
+from services.notifier.batch import handle_batch
+from services.notifier.handlers import SUBSCRIPTIONS, handle_event
 from services.notifier.repository import DeliveryRepository
 from shared.access import install_access, open_access
 from shared.bootstrap import Infra, connect
 from shared.clock import Clock
 from shared.directory import Directory, load_directory
 from shared.domain import Actor, ActorKind, Category, Channel, Citizen, TicketDims, TicketDraft
-from shared.events import EVENT_ADAPTER, DispatchedPayload, TicketDispatched, TicketEvent, utcnow
+from shared.events import DispatchedPayload, TicketDispatched, TicketEvent, utcnow
 from shared.http import create_app
 from shared.keys import KeyKind
 from shared.messaging.publisher import Publisher
@@ -635,7 +636,9 @@ async def test_live_claim_of_another_replica_is_left_alone(notifiers: Notifiers)
 async def test_dispatched_event_from_the_broker_is_delivered(notifiers: Notifiers) -> None:
     n = await notifiers.replica()
     n.start_deliveries()
-    await n.infra.consume(EVENT_ADAPTER, partial(handle_event, notifier=n.notifier))
+    await n.infra.consume_batches(
+        SUBSCRIPTIONS.adapter, partial(handle_batch, notifier=n.notifier), max_wait_s=0.01
+    )
     event = dispatched("LC-BROKER", co=("guanxian.env",))
     router = Publisher(n.infra.broker.exchange, "router")
     await router.publish(event)

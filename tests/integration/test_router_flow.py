@@ -2,8 +2,8 @@
 
 The router is wired as services/router/main.py wires it: a CommandService over
 the ticket repository, the live rule engine and a confirming publisher, and a
-Consumer of the router queue (ticket.received, ticket.feedback) calling
-handle_event. What it publishes is read back from the notifier queue
+BatchConsumer of the router queue (ticket.received, ticket.feedback) calling
+handle_batch. What it publishes is read back from the notifier queue
 (ticket.dispatched) and the stats queue (every event) over a connection of the
 test's own; nobody else consumes those queues.
 """
@@ -21,13 +21,13 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel
 from prometheus_client import REGISTRY
-from pydantic import TypeAdapter
 
 import services.router.commands
 from services.router.commands import CommandService, PublishPending
 from services.router.engine import RuleEngine
-from services.router.handlers import EngineHolder, handle_event
+from services.router.handlers import SUBSCRIPTIONS, EngineHolder, handle_batch
 from services.router.knowledge import shipped_engine
+from services.router.main import BATCH_MAX, BATCH_WAIT_S
 from services.router.refused import RefusedFeedbackRepository
 from services.router.repository import TicketRepository
 from services.router.rules import parse_rules
@@ -212,8 +212,10 @@ async def router(settings: CommonSettings) -> AsyncIterator[RouterHarness]:
         await refused.ensure_indexes()
         publisher = Publisher(infra.broker.exchange, SERVICE)
         commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
-        handler = partial(handle_event, commands=commands, refused=refused)
-        await infra.consume(TypeAdapter(TicketReceived | TicketFeedback), handler)
+        handler = partial(handle_batch, commands=commands, refused=refused)
+        await infra.consume_batches(
+            SUBSCRIPTIONS.adapter, handler, max_batch=BATCH_MAX, max_wait_s=BATCH_WAIT_S
+        )
         connection = await aio_pika.connect(settings.amqp_url)
         probe = Probe(await connection.channel(), infra)
         yield RouterHarness(

@@ -143,3 +143,26 @@ async def test_holder_cancelled_inside_releases_the_key() -> None:
     await asyncio.wait_for(next_one, TIMEOUT_S)
     assert log == ["holder in", "next in", "next out"]
     assert lock._locks == {} and lock._users == {}
+
+
+async def test_hold_all_takes_every_key_and_overlapping_sets_do_not_deadlock() -> None:
+    lock, log = KeyedLock(), list[str]()
+    go = asyncio.Event()
+    single = asyncio.create_task(hold_until(lock, "T2", "single", log, go))
+    await settle()
+
+    async def batch(keys: list[str], name: str) -> None:
+        async with lock.hold_all(keys):
+            log.append(f"{name} in")
+
+    # Given in opposite orders: taken in one order, so neither holds a key the
+    # other waits for while waiting itself.
+    first = asyncio.create_task(batch(["T3", "T2", "T1"], "first"))
+    second = asyncio.create_task(batch(["T1", "T3", "T2"], "second"))
+    await settle()
+    assert log == ["single in"], "a batch entered while one of its keys was held"
+    go.set()
+    await asyncio.wait_for(asyncio.gather(single, first, second), TIMEOUT_S)
+    assert log == ["single in", "single out", "first in", "second in"]
+    async with lock.hold("T1"):  # every key released
+        pass

@@ -17,7 +17,7 @@ from services.router.workflow.department import accept
 from services.router.workflow.state import Principal, Status
 from shared.clock import ManualClock
 from shared.directory import Directory
-from shared.domain import ActorKind
+from shared.domain import ActorKind, TicketDraft
 from shared.errors import UnavailableError
 from shared.events import Rating, TicketAccepted, TicketDispatched, TicketFeedback
 from shared.workcalendar import WorkCalendar
@@ -144,3 +144,36 @@ async def test_a_refused_rating_is_kept_for_staff_once(router: Router) -> None:
 
     assert refused.refused == {str(rating.event_id): "ILLEGAL_TRANSITION"}
     assert len(router.publisher.published) == 1
+
+
+def drafts(n: int) -> dict[str, TicketDraft]:
+    """n received tickets of a batch: ticket number -> draft."""
+    stories = [TicketStory(f"LC2026031000010{i}", "yanggu") for i in range(n)]
+    return {s.ticket_id: s.received(START).payload.ticket for s in stories}
+
+
+async def test_a_batch_of_received_tickets_applied_twice_dispatches_each_once(
+    router: Router,
+) -> None:
+    batch = drafts(3)
+    await router.commands.create_many(batch)
+    await router.commands.create_many(batch)  # the whole batch redelivered
+
+    assert sorted(e.ticket_id for e in router.publisher.published) == sorted(batch)
+    assert all(router.store.tickets[t].outbox == [] for t in batch)
+
+
+async def test_a_batch_publish_failing_for_one_ticket_clears_the_others(router: Router) -> None:
+    batch = drafts(3)
+    router.publisher.fail_next = 1
+    with pytest.raises(UnavailableError):  # the consumer requeues the batch
+        await router.commands.create_many(batch)
+    # The one ticket whose publish failed keeps its outbox; the others are clear.
+    [[event]] = [router.store.tickets[t].outbox for t in batch if router.store.tickets[t].outbox]
+    published_first = router.publisher.ids()
+
+    await router.commands.create_many(batch)
+
+    assert router.publisher.ids() == [*published_first, event.event_id]
+    assert all(router.store.tickets[t].outbox == [] for t in batch)
+    assert sorted(e.ticket_id for e in router.publisher.published) == sorted(batch)
