@@ -9,8 +9,9 @@ from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.ports import RefusedStore
 from services.router.workflow.hotline import feedback
+from services.router.workflow.reopening import repeat_call
 from services.router.workflow.state import WorkflowError
-from shared.events import Envelope, TicketFeedback, TicketReceived
+from shared.events import Envelope, TicketFeedback, TicketLinked, TicketReceived
 from shared.messaging.subscriptions import Subscriptions
 from shared.messaging.topology import queue_spec
 
@@ -44,9 +45,31 @@ async def handle_feedback(event: TicketFeedback, deps: Deps) -> None:
         await deps.refused.record(event, exc.code, exc.message, commands.clock())
 
 
+async def handle_linked(event: TicketLinked, deps: Deps) -> None:
+    """A repeat call the centre's policy reopens the closed ticket for (重办);
+    a plain link (并单 to an open ticket) changes nothing here. A ticket the
+    router never held (answered on the spot at intake) is dispatched now, by the
+    rules or to the manual queue, from the repeat's own request."""
+    if not event.payload.reopen:
+        return
+    commands = deps.commands
+    try:
+        await commands.run(
+            event.ticket_id, "repeat_call", lambda s, ctx: repeat_call(s, event, ctx)
+        )
+    except WorkflowError as exc:
+        if exc.code != "TICKET_NOT_FOUND":
+            raise
+        await commands.create(event.ticket_id, event.payload.ticket)
+
+
 SUBSCRIPTIONS: Subscriptions[Deps] = Subscriptions(
     queue_spec("router"),
-    {TicketReceived: handle_received, TicketFeedback: handle_feedback},
+    {
+        TicketReceived: handle_received,
+        TicketFeedback: handle_feedback,
+        TicketLinked: handle_linked,
+    },
 )
 
 
