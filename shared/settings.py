@@ -120,7 +120,6 @@ class IntakeSettings(MailRelaySettings):
     # Open311 discovery names this base URL.
     public_url: str = "http://127.0.0.1:8001"
 
-
     @field_validator("repeat_of_closed", mode="before")
     @classmethod
     def _repeat_of_closed(cls, value: object) -> object:
