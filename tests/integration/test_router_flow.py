@@ -2,7 +2,7 @@
 
 The router is wired as services/router/main.py wires it: a CommandService over
 the ticket repository, the live rule engine and a confirming publisher, and a
-Consumer of the router queue (ticket.received, ticket.feedback) calling
+Consumer of the router queue (ticket.received, ticket.feedback, ticket.linked) calling
 handle_event. What it publishes is read back from the notifier queue
 (ticket.dispatched) and the stats queue (every event) over a connection of the
 test's own; nobody else consumes those queues.
@@ -21,12 +21,11 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel
 from prometheus_client import REGISTRY
-from pydantic import TypeAdapter
 
 import services.router.commands
 from services.router.commands import CommandService, PublishPending
 from services.router.engine import RuleEngine
-from services.router.handlers import EngineHolder, handle_event
+from services.router.handlers import SUBSCRIPTIONS, EngineHolder, handle_event
 from services.router.knowledge import shipped_engine
 from services.router.refused import RefusedFeedbackRepository
 from services.router.repository import TicketRepository
@@ -40,12 +39,15 @@ from shared.directory import Directory, load_directory
 from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
     FeedbackPayload,
+    LinkedPayload,
     Rating,
     ReceivedPayload,
+    ReopenCause,
     TicketAccepted,
     TicketDispatched,
     TicketEvent,
     TicketFeedback,
+    TicketLinked,
     TicketReceived,
     TicketReopened,
     TicketUnroutable,
@@ -213,7 +215,7 @@ async def router(settings: CommonSettings) -> AsyncIterator[RouterHarness]:
         publisher = Publisher(infra.broker.exchange, SERVICE)
         commands = CommandService(repo, engines, publisher, utcnow, infra.broker.is_connected)
         handler = partial(handle_event, commands=commands, refused=refused)
-        await infra.consume(TypeAdapter(TicketReceived | TicketFeedback), handler)
+        await infra.consume(SUBSCRIPTIONS.adapter, handler)
         connection = await aio_pika.connect(settings.amqp_url)
         probe = Probe(await connection.channel(), infra)
         yield RouterHarness(
@@ -415,6 +417,44 @@ async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarne
     events = [e for e in await router.probe.take("stats") if e.event_type != "feedback"]
     assert [e.event_type for e in events] == ["dispatched", "accepted", "resolved", "reopened"]
     assert isinstance(events[-1], TicketReopened)
+    assert await router.probe.dead_letters("router") == 0
+
+
+def repeat_call(ticket_id: str, draft: TicketDraft) -> TicketLinked:
+    """Intake's link of the caller's repeat of a closed ticket, under the reopen policy."""
+    payload = LinkedPayload(ticket=draft, similarity=98.0, reopen=True)
+    return TicketLinked(ticket_id=ticket_id, actor=INTAKE, payload=payload)
+
+
+async def test_a_repeat_call_delivered_twice_reopens_a_closed_ticket_once(
+    router: RouterHarness,
+) -> None:
+    draft = router.draft(samples()[0])
+    await router.commands.create("LC-REPEAT", draft)
+    await router.commands.run("LC-REPEAT", "accept", lambda s, c: accept(s, WATER, c))
+    await router.commands.run("LC-REPEAT", "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    satisfied = rating("LC-REPEAT", draft, Rating.SATISFIED)
+    await router.publisher.publish(satisfied)
+    await router.reaches("LC-REPEAT", Status.CLOSED)
+
+    repeat = repeat_call("LC-REPEAT", draft)
+    await router.publisher.publish(repeat)
+    await router.publisher.publish(repeat)  # a redelivery, a retry
+    await router.handled_at_least("linked", 2)
+    stored = await router.repo.get("LC-REPEAT")
+    assert stored is not None
+    state = stored.state
+    assert (state.status, state.department, state.reopen_count) == (
+        Status.REOPENED,
+        WATER.id,
+        0,
+    )
+    assert state.repeat_calls == (str(repeat.event_id),)
+    events = [e for e in await router.probe.take("stats") if e.event_type == "reopened"]
+    [reopened] = events
+    assert isinstance(reopened, TicketReopened)
+    assert reopened.payload.cause == ReopenCause.REPEAT_CALL
+    assert reopened.payload.deadline == state.deadline
     assert await router.probe.dead_letters("router") == 0
 
 
