@@ -19,6 +19,7 @@ from services.router.workflow.state import Status, TicketState
 from shared.clock import ManualClock
 from shared.domain import Actor, ActorKind, Channel
 from shared.events import (
+    Envelope,
     LinkedPayload,
     Rating,
     ReopenCause,
@@ -56,7 +57,7 @@ def repeat_of(state: TicketState, reopen: bool = True) -> TicketLinked:
     )
 
 
-def calls_again(flow: Flow, event: TicketLinked) -> list[object]:
+def calls_again(flow: Flow, event: TicketLinked) -> list[Envelope]:
     """The repeat applied; a reopening is the caller's, a dispatch the router's."""
     transition = repeat_call(flow.state, event, flow.ctx())
     for step in transition.events:
@@ -64,7 +65,7 @@ def calls_again(flow: Flow, event: TicketLinked) -> list[object]:
         assert step.actor == (CALLER if isinstance(step, TicketReopened) else ROUTER)
     flow.state = transition.state
     flow.events.extend(transition.events)
-    return list(transition.events)
+    return transition.events
 
 
 @pytest.fixture
