@@ -399,11 +399,17 @@ async def test_every_accepted_action_is_published_exactly_once(router: RouterHar
     assert await router.probe.dead_letters("router") == 0
 
 
-async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarness) -> None:
+async def resolved_by_water(router: RouterHarness, ticket_id: str) -> TicketDraft:
+    """The first sample, dispatched to the water company, accepted and resolved."""
     draft = router.draft(samples()[0])
-    await router.commands.create("LC-AGAIN", draft)
-    await router.commands.run("LC-AGAIN", "accept", lambda s, c: accept(s, WATER, c))
-    await router.commands.run("LC-AGAIN", "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    await router.commands.create(ticket_id, draft)
+    await router.commands.run(ticket_id, "accept", lambda s, c: accept(s, WATER, c))
+    await router.commands.run(ticket_id, "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    return draft
+
+
+async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarness) -> None:
+    draft = await resolved_by_water(router, "LC-AGAIN")
     unsatisfied = rating("LC-AGAIN", draft, Rating.UNSATISFIED)
     await router.publisher.publish(unsatisfied)
     await router.publisher.publish(unsatisfied)
@@ -429,10 +435,7 @@ def repeat_call(ticket_id: str, draft: TicketDraft) -> TicketLinked:
 async def test_a_repeat_call_delivered_twice_reopens_a_closed_ticket_once(
     router: RouterHarness,
 ) -> None:
-    draft = router.draft(samples()[0])
-    await router.commands.create("LC-REPEAT", draft)
-    await router.commands.run("LC-REPEAT", "accept", lambda s, c: accept(s, WATER, c))
-    await router.commands.run("LC-REPEAT", "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    draft = await resolved_by_water(router, "LC-REPEAT")
     satisfied = rating("LC-REPEAT", draft, Rating.SATISFIED)
     await router.publisher.publish(satisfied)
     await router.reaches("LC-REPEAT", Status.CLOSED)
