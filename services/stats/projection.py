@@ -128,6 +128,7 @@ def _reopened(view: Document, at: datetime, p: dict[str, Any]) -> None:
         response_deadline=_dt(p["response_deadline"]),
         resolved_at=None,
         accepted_at=None,
+        closed_at=None,  # a repeat call reopens a closed ticket
         overdue_notified=False,
     )
 
