@@ -47,9 +47,10 @@ async def handle_feedback(event: TicketFeedback, deps: Deps) -> None:
 
 async def handle_linked(event: TicketLinked, deps: Deps) -> None:
     """A repeat call the centre's policy reopens the closed ticket for (重办);
-    a plain link (并单 to an open ticket) changes nothing here. A ticket the
-    router never held (answered on the spot at intake) is dispatched now, by the
-    rules or to the manual queue, from the repeat's own request."""
+    a plain link (并单 to an open ticket) changes nothing here. Should a repeat
+    name a ticket the router never held (intake links none today: an answer on
+    the spot is not in its repeat index), it is dispatched now, by the rules or
+    to the manual queue, from the repeat's own request: never dropped."""
     if not event.payload.reopen:
         return
     commands = deps.commands
