@@ -14,6 +14,7 @@ from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.handlers import Deps, EngineHolder, handle_linked
 from services.router.workflow.context import ROUTER
+from services.router.workflow.hotline import feedback
 from services.router.workflow.reopening import repeat_call
 from services.router.workflow.state import Status, TicketState
 from shared.clock import ManualClock
@@ -34,6 +35,7 @@ from tests.unit.test_workflow import (
     Flow,
     at,
     engine,
+    feedback_event,
     guan,
     narrow,
     one,
@@ -117,6 +119,14 @@ def test_the_same_repeat_reopens_once(closed: Flow) -> None:
     closed.later(hours=1).rate(Rating.SATISFIED)
     assert calls_again(closed.later(minutes=5), event) == []
     assert closed.state.status == Status.CLOSED
+
+
+def test_a_rating_in_flight_when_a_repeat_reopened_it_is_refused(resolved: Flow) -> None:
+    # The citizen rated satisfied and called again; the router took the call first.
+    rating = feedback_event(resolved.state, Rating.SATISFIED)
+    calls_again(resolved, repeat_of(resolved.state))
+    resolved.refuse(lambda s, c: feedback(s, rating, c), "ILLEGAL_TRANSITION", 409)
+    assert resolved.state.status == Status.REOPENED  # kept for staff by the handler
 
 
 def test_a_repeat_reaching_an_open_ticket_joins_it(closed: Flow) -> None:
