@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(__file__).parent / "data" / "liaocheng"
 
+# What a caller's near-identical repeat of a closed ticket does (docs/DOMAIN.md §2).
+RepeatOfClosed = Literal["new", "reopen"]
+REPEAT_OF_CLOSED_CHOICES: tuple[RepeatOfClosed, ...] = ("new", "reopen")
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
@@ -100,6 +104,10 @@ class IntakeSettings(MailRelaySettings):
     # Duplicates (并单) and hotspots.
     duplicate_window_hours: float = Field(default=72.0, gt=0)
     duplicate_similarity: float = Field(default=90.0, gt=0, le=100)
+    # A repeat of the caller's closed ticket within the window: "new" opens a new
+    # ticket recording the closed one (related_to); "reopen" records the call on
+    # the closed ticket and the router reopens it (重办) to its last department.
+    repeat_of_closed: RepeatOfClosed = "new"
     hotspot_similarity: float = Field(default=60.0, gt=0, le=100)
     hotspot_min_callers: int = Field(default=3, ge=2)
     hotspot_window_days: float = Field(default=7.0, gt=0)
@@ -111,6 +119,16 @@ class IntakeSettings(MailRelaySettings):
     email_listen_port: int | None = 8025
     # Open311 discovery names this base URL.
     public_url: str = "http://127.0.0.1:8001"
+
+    @field_validator("repeat_of_closed", mode="before")
+    @classmethod
+    def _repeat_of_closed(cls, value: object) -> object:
+        if value not in REPEAT_OF_CLOSED_CHOICES:
+            raise ValueError(
+                "HOTLINE_REPEAT_OF_CLOSED must be 'new' (a new ticket recording the closed "
+                f"one) or 'reopen' (the closed ticket is reopened), not {value!r}"
+            )
+        return value
 
 
 class RouterSettings(CommonSettings):

@@ -92,6 +92,10 @@ class FakeCallers:
         found = self.links.get(link_id)
         return found[0] if found and not found[1] else None
 
+    async def stored_link(self, link_id: str) -> TicketLinked | None:
+        found = self.links.get(link_id)
+        return found[0] if found else None
+
     async def mark_link_published(self, link_id: str) -> None:
         self.links[link_id] = (self.links[link_id][0], True)
 

@@ -43,6 +43,7 @@ from shared.events import (
     OverduePayload,
     Rating,
     ReceivedPayload,
+    ReopenCause,
     ReopenedPayload,
     ResolvedOnSpotPayload,
     ResolvedPayload,
@@ -149,16 +150,20 @@ class TicketStory:
         )
 
     def linked(
-        self, at: datetime, channel: Channel = Channel.SMS, similarity: float = 96.0
+        self,
+        at: datetime,
+        channel: Channel = Channel.SMS,
+        similarity: float = 96.0,
+        reopen: bool = False,
     ) -> TicketLinked:
-        """The same problem again, by another channel, merged into this ticket."""
+        """The same problem again, by another channel, merged into this ticket
+        (with reopen: a repeat of it closed, reopening it under the reopen policy)."""
+        draft = self.draft.model_copy(update={"channel": channel})
         return TicketLinked(
             ticket_id=self.ticket_id,
             occurred_at=at,
             actor=Actor(kind=ActorKind.CITIZEN, id=f"channel:{channel.value}"),
-            payload=LinkedPayload(
-                ticket=self.draft.model_copy(update={"channel": channel}), similarity=similarity
-            ),
+            payload=LinkedPayload(ticket=draft, similarity=similarity, reopen=reopen),
         )
 
     def dispatched(
@@ -288,10 +293,17 @@ class TicketStory:
             ),
         )
 
-    def reopened(self, at: datetime, hours: float, solved: bool = False) -> TicketReopened:
+    def reopened(
+        self,
+        at: datetime,
+        hours: float,
+        solved: bool = False,
+        cause: ReopenCause = ReopenCause.RATING,
+    ) -> TicketReopened:
         self.reopen_count += 1
         self.deadline = at + timedelta(hours=hours)
         self.response_deadline = at + timedelta(hours=2)
+        rating = cause == ReopenCause.RATING
         return TicketReopened(
             ticket_id=self.ticket_id,
             occurred_at=at,
@@ -299,7 +311,8 @@ class TicketStory:
             payload=ReopenedPayload(
                 dims=self.dims,
                 department=self.department,
-                comment="还是没有解决",
+                cause=cause,
+                comment="还是没有解决" if rating else None,
                 solved=solved,
                 reopen_count=self.reopen_count,
                 deadline=self.deadline,

@@ -82,6 +82,7 @@ def build_parts(
         callers=callers,
         hotspots=hotspots,
         status=status,
+        repeat_of_closed=settings.repeat_of_closed,
     )
     access = open_access(infra.mongo, settings, directory)
     buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)

@@ -1,6 +1,8 @@
 """Duplicates (并单): the same caller with near-identical text within the window is
 linked to the earlier ticket, while it is open, instead of opening a new one; a
-repeat of a closed ticket opens a new one that records the earlier as related.
+repeat of a closed ticket opens a new one that records the earlier as related,
+or, under the reopen policy (HOTLINE_REPEAT_OF_CLOSED=reopen), is linked to it
+and reopens it.
 
 One small document per caller (keyed by a hash of the number, an _id lookup)
 holds that caller's tickets of the window, so a check never scans the tickets.
@@ -44,11 +46,12 @@ class CallerIndex:
         return [e for e in (doc or {}).get("recent", []) if e["at"] >= since]
 
     async def find(self, caller: str, text: str, now: datetime) -> list[Earlier]:
-        """The caller's near-identical tickets of the window, the most similar first."""
+        """The caller's near-identical tickets of the window, the most similar
+        first, the latest first among equals (the one a repeat reopens)."""
         folded = fold(text)
         found = [
             Earlier(entry["ticket_id"], fuzz.ratio(folded, entry["text"]))
-            for entry in await self._recent(caller, now)
+            for entry in reversed(await self._recent(caller, now))
         ]
         close = [e for e in found if e.similarity >= self._threshold]
         return sorted(close, key=lambda e: -e.similarity)
@@ -82,6 +85,11 @@ class CallerIndex:
         if doc is None or doc.get("published", True):
             return None
         return TicketLinked.model_validate(doc["event"])
+
+    async def stored_link(self, link_id: str) -> TicketLinked | None:
+        """The link as recorded, published or not (a retry's answer names what it did)."""
+        doc = await self._links.find_one({"_id": link_id})
+        return TicketLinked.model_validate(doc["event"]) if doc is not None else None
 
     async def mark_link_published(self, link_id: str) -> None:
         await self._links.update_one({"_id": link_id}, {"$set": {"published": True}})

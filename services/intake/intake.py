@@ -41,6 +41,7 @@ from shared.events import (
 from shared.events.catalogue import CLOSED_STATUSES
 from shared.locks import KeyedLock
 from shared.messaging.ports import EventPublisher
+from shared.settings import RepeatOfClosed
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class Intake:
     callers: CallerStore
     hotspots: HotspotStore
     status: StatusReader
+    # What a repeat of the caller's closed ticket does (HOTLINE_REPEAT_OF_CLOSED).
+    repeat_of_closed: RepeatOfClosed = "new"
     key_locks: KeyedLock = field(default_factory=KeyedLock)
     caller_locks: KeyedLock = field(default_factory=KeyedLock)
 
@@ -148,8 +151,11 @@ class Intake:
             for earlier in similar:
                 if await self._still_open(earlier.ticket_id):
                     return await self._link(submission, key, earlier)
-            # A repeat of a closed matter is not lost in a closed ticket: a new one,
-            # recording the earlier (a repeat complaint).
+            # A repeat of a closed matter is not lost in a closed ticket: the
+            # router reopens it (重办) where the centre's policy says so, else a
+            # new ticket records the earlier; a repeat complaint either way.
+            if similar and self.repeat_of_closed == "reopen":
+                return await self._link(submission, key, similar[0], reopen=True)
             related = similar[0].ticket_id if similar else None
             return await self._open(submission, key, caller, related)
 
@@ -198,13 +204,18 @@ class Intake:
         except Exception as exc:
             logger.warning("ticket %s not indexed for duplicates: %r", record.ticket_id, exc)
 
-    async def _link(self, submission: Submission, key: str | None, earlier: Earlier) -> Receipt:
+    async def _link(
+        self, submission: Submission, key: str | None, earlier: Earlier, reopen: bool = False
+    ) -> Receipt:
+        payload = LinkedPayload(
+            ticket=submission.draft, similarity=round(earlier.similarity, 1), reopen=reopen
+        )
         link = TicketLinked(
             event_id=_link_id(key),
             ticket_id=earlier.ticket_id,
             occurred_at=self.clock(),
             actor=submission.actor,
-            payload=LinkedPayload(ticket=submission.draft, similarity=round(earlier.similarity, 1)),
+            payload=payload,
         )
         await self.callers.record_link(link)
         if key is not None:
@@ -213,13 +224,15 @@ class Intake:
             if bound is not None:
                 return await self._replay(key, submission.fingerprint, bound)
         await self._publish_link(link)
-        logger.info("request linked to %s (similarity %.0f)", earlier.ticket_id, earlier.similarity)
-        return Receipt(ticket_id=earlier.ticket_id, status="linked", duplicate_of=earlier.ticket_id)
+        logger.info(
+            "request %s %s (similarity %.0f)", _outcome(reopen), link.ticket_id, earlier.similarity
+        )
+        return _link_receipt(link.ticket_id, reopen, replayed=False)
 
     async def _publish_link(self, link: TicketLinked) -> None:
         await self.publisher.publish(link)
         await self.callers.mark_link_published(str(link.event_id))
-        SUBMISSIONS.labels(link.payload.ticket.channel.value, "linked").inc()
+        SUBMISSIONS.labels(link.payload.ticket.channel.value, _outcome(link.payload.reopen)).inc()
 
     async def feedback(
         self,
@@ -263,18 +276,23 @@ class Intake:
         if bound.fingerprint != request_hash:
             raise IdempotencyConflict(key)
         if bound.linked:
-            # Its event may not have gone out (the broker failed, the process died).
-            link = await self.callers.unpublished_link(str(_link_id(key)))
-            if link is not None:
-                await self._publish_link(link)
-            tid = bound.ticket_id
-            return Receipt(ticket_id=tid, status="linked", duplicate_of=tid, replayed=True)
+            return await self._replay_link(key, bound.ticket_id)
         record = await self.repo.get(bound.ticket_id)
         if record is None:
             raise RuntimeError(f"idempotency key {key!r} points at missing {bound.ticket_id}")
         if not record.published:
             await self._publish(record)
         return _receipt(record, replayed=True)
+
+    async def _replay_link(self, key: str, ticket_id: str) -> Receipt:
+        link_id = str(_link_id(key))
+        # Its event may not have gone out (the broker failed, the process died).
+        link = await self.callers.unpublished_link(link_id)
+        if link is not None:
+            await self._publish_link(link)
+        link = link or await self.callers.stored_link(link_id)
+        reopen = link is not None and link.payload.reopen
+        return _link_receipt(ticket_id, reopen, replayed=True)
 
     async def _publish(self, record: IntakeRecord) -> None:
         await self.publisher.publish(record.event)
@@ -341,6 +359,16 @@ def _event(
         actor=submission.actor,
         payload=ReceivedPayload(ticket=draft, related_to=related_to),
     )
+
+
+def _outcome(reopen: bool) -> str:
+    """linked (并单 to an open ticket) or reopened (重办 of a closed one)."""
+    return "reopened" if reopen else "linked"
+
+
+def _link_receipt(ticket_id: str, reopen: bool, replayed: bool) -> Receipt:
+    status = _outcome(reopen)
+    return Receipt(ticket_id=ticket_id, status=status, duplicate_of=ticket_id, replayed=replayed)
 
 
 def _receipt(record: IntakeRecord, replayed: bool) -> Receipt:

@@ -40,6 +40,11 @@ class LookupResult(BaseModel):
     reply: str | None = Field(
         default=None, description="the answer to the citizen, once the ticket is resolved"
     )
+    reopen_cause: str | None = Field(
+        default=None,
+        description="why the ticket was last reopened (重办): rating (the citizen was "
+        "unsatisfied) or repeat_call (the citizen called again about it); null if never",
+    )
 
 
 MAX_TRACKED = 100_000
@@ -107,4 +112,5 @@ class Lookups:
             department=view.department,
             expected_at=view.deadline,
             reply=view.reply,
+            reopen_cause=view.reopen_cause,
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pydantic import ValidationError
+
 from services.intake.assembly import SERVICE, build_app, build_parts
 from services.intake.status import SUBSCRIPTIONS
 from shared.bootstrap import connect
@@ -25,7 +27,10 @@ async def main(settings: IntakeSettings) -> None:
 
 
 def run() -> int:
-    settings = IntakeSettings()
+    try:
+        settings = IntakeSettings()
+    except ValidationError as exc:  # a bad HOTLINE_* value: say which, without a traceback
+        raise SystemExit(f"intake: {exc}") from None
     configure_logging(settings.log_level)
     asyncio.run(main(settings))
     return 0

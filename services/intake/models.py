@@ -58,12 +58,16 @@ class TicketSubmission(RequestForm):
 
 class Receipt(BaseModel):
     ticket_id: str
-    status: str = Field(description="received, resolved_on_spot, or linked (a duplicate)")
+    status: str = Field(
+        description="received, resolved_on_spot, linked (a duplicate of an open ticket), "
+        "or reopened (a repeat of a closed ticket, reopened under the centre's policy)"
+    )
     replayed: bool = Field(default=False, description="true for a retried Idempotency-Key")
     duplicate_of: str | None = Field(
         default=None,
         description="set when the request repeats the caller's earlier ticket (并单): "
-        "it was linked to that ticket and no new one was opened",
+        "it was linked to that ticket and no new one was opened (with status reopened: "
+        "that ticket was closed and is reopened)",
     )
     related_to: str | None = Field(
         default=None,

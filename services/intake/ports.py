@@ -53,6 +53,10 @@ class CallerStore(Protocol):
 
     async def unpublished_link(self, link_id: str) -> TicketLinked | None: ...
 
+    async def stored_link(self, link_id: str) -> TicketLinked | None:
+        """The link recorded under this id, published or not."""
+        ...
+
     async def mark_link_published(self, link_id: str) -> None: ...
 
     async def links_of(self, ticket_id: str) -> int:

@@ -23,6 +23,11 @@ LABELS = {
     "closed": "已办结",
     "resolved_on_spot": "已当场办结",
 }
+# Why a ticket was reopened, in the citizen's words (shared.events.ReopenCause).
+REOPEN_LABELS = {
+    "rating": "因回访不满意重新交办（重办）",
+    "repeat_call": "因您再次来电重新交办（重办）",
+}
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,12 @@ class TicketView:
     department: str | None  # the department's name, never a contact
     deadline: datetime | None
     reply: str | None = None  # the answer, while the ticket stands resolved
+    reopen_cause: str | None = None  # why it was last reopened, if ever
 
     @property
     def label(self) -> str:
+        if self.status == "reopened" and self.reopen_cause in REOPEN_LABELS:
+            return REOPEN_LABELS[self.reopen_cause]
         return LABELS.get(self.status, self.status)
 
     @property
@@ -72,4 +80,5 @@ async def view_of(
         department.name if department else None,
         progress.deadline,
         progress.reply if progress.status in CLOSED_STATUSES else None,
+        progress.reopen_cause,
     )

@@ -47,6 +47,8 @@ class Progress:
     updated_at: datetime | None
     # The department's answer to the citizen, once resolved.
     reply: str | None = None
+    # Why it was last reopened (重办): rating or repeat_call (ReopenCause).
+    reopen_cause: str | None = None
 
 
 def changes(event: TicketEvent) -> dict[str, Any]:
@@ -66,7 +68,12 @@ def changes(event: TicketEvent) -> dict[str, Any]:
             return {"deadline": event.payload.deadline}
         case TicketReopened():
             p2 = event.payload
-            return {"status": "reopened", "department": p2.department, "deadline": p2.deadline}
+            return {
+                "status": "reopened",
+                "department": p2.department,
+                "deadline": p2.deadline,
+                "reopen_cause": p2.cause.value,
+            }
     return {}
 
 
@@ -127,6 +134,7 @@ class StatusProjection:
             doc.get("deadline"),
             doc.get("updated_at"),
             doc.get("reply"),
+            doc.get("reopen_cause"),
         )
 
 

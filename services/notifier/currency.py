@@ -19,6 +19,8 @@ from shared.mongo import Document
 
 # Notices to the hotline centre, current while the ticket waits in that status.
 CENTRE_NOTICES = {"manual_queue": "unroutable", "extension_request": "extension_requested"}
+# Notices announcing a step (a dispatch, a reopening): current while it is in force.
+STEP_NOTICES = frozenset({"dispatch", "reopen"})
 
 
 def standing(event: Envelope) -> Document:
@@ -51,7 +53,7 @@ def is_current(delivery: Document, ticket: Document | None) -> bool:
         return bool(ticket["status"] == CENTRE_NOTICES[kind])
     if not ticket.get("open", True):
         return False
-    if kind == "dispatch":
+    if kind in STEP_NOTICES:
         return delivery.get("step") in (None, ticket.get("step"))
     about = delivery.get("about") or delivery.get("department")
     return about in ticket.get("holders", [about])

@@ -15,7 +15,7 @@ from services.notifier.notices import contact_line, notify
 from services.notifier.ports import DeliveryStore, EventTimers
 from services.notifier.records import DEADLINE_KINDS, TimerKind
 from services.notifier.schedule import Planned, deadline_timers, dispatch_timers
-from services.notifier.templates import ROLE_NAMES, local_time
+from services.notifier.templates import REOPEN_CAUSES, ROLE_NAMES, local_time
 from services.notifier.timers import TicketTimers
 from shared.directory import Directory
 from shared.events import (
@@ -91,6 +91,18 @@ async def handle_event(event: Envelope, *, notifier: Notifier) -> None:
 async def _to_centre(n: Notifier, event: TicketEvent, kind: str, fields: Document) -> None:
     """A notice to the hotline centre that staff must act (issue #17, point 7),
     delivered like any other and dropped once they have (currency.is_current)."""
+    await _tell(n, event, kind, n.hotline_centre, fields)
+
+
+async def _tell(
+    n: Notifier,
+    event: TicketEvent,
+    kind: str,
+    department: str,
+    fields: Document,
+    step: str | None = None,
+) -> None:
+    """One notice caused by the event, to one unit, sent at once."""
     delivery = await notify(
         n.deliveries,
         n.directory,
@@ -98,9 +110,10 @@ async def _to_centre(n: Notifier, event: TicketEvent, kind: str, fields: Documen
         cause=str(event.event_id),
         kind=kind,
         ticket_id=event.ticket_id,
-        department_id=n.hotline_centre,
+        department_id=department,
         fields=fields,
         now=n.clock(),
+        step=step,
     )
     if delivery is not None:
         n.offer_delivery(delivery)
@@ -145,8 +158,25 @@ async def _extended(event: TicketExtended, a: Applying) -> None:
 async def _reopened(event: TicketReopened, a: Applying) -> None:
     p = event.payload
     await a.n.timers.cancel(a.known, keep=str(event.event_id))
+    await _reopen_notice(event, a.n)
     plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, a.n.calendar)
     await _schedule(a.n, event, plan, p.department, p.deadline, p.response_deadline)
+
+
+async def _reopen_notice(event: TicketReopened, n: Notifier) -> None:
+    """The department is told the ticket is back (重办), why, and its new limits."""
+    p = event.payload
+    fields: Document = {
+        "cause": p.cause.value,
+        "cause_text": REOPEN_CAUSES[p.cause.value],
+        "deadline": p.deadline.isoformat(),
+        "deadline_local": local_time(p.deadline, n.calendar),
+        "response_deadline": p.response_deadline.isoformat(),
+        "response_deadline_local": local_time(p.response_deadline, n.calendar),
+        "reopen_count": p.reopen_count,
+        "reopened_at": event.occurred_at.isoformat(),
+    }
+    await _tell(n, event, "reopen", p.department, fields, step=str(event.event_id))
 
 
 async def _resolved(event: TicketResolved, a: Applying) -> None:
@@ -214,20 +244,8 @@ async def _dispatch_notices(event: TicketDispatched, n: Notifier) -> None:
     p = event.payload
     roles = [(p.department, "lead")] + [(dep, "co") for dep in p.co_departments]
     for department, role in roles:
-        delivery = await notify(
-            n.deliveries,
-            n.directory,
-            n.channels,
-            cause=str(event.event_id),
-            kind="dispatch",
-            ticket_id=event.ticket_id,
-            department_id=department,
-            fields=_dispatch_fields(event, role, n.calendar),
-            now=n.clock(),
-            step=str(event.event_id),
-        )
-        if delivery is not None:
-            n.offer_delivery(delivery)
+        fields = _dispatch_fields(event, role, n.calendar)
+        await _tell(n, event, "dispatch", department, fields, step=str(event.event_id))
 
 
 def _dispatch_fields(event: TicketDispatched, role: str, calendar: WorkCalendar) -> Document:

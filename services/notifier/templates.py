@@ -15,6 +15,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "{department_name}：12345热线向你单位派发工单{ticket_id}（{role_name}），"
         "请于{response_deadline_local}前签收，{deadline_local}前办结。诉求内容：{text}{contact_line}",
     ),
+    # A reopening (重办), by an unsatisfied rating or a repeat call: {cause_text}.
+    "reopen": (
+        "【12345重办】{ticket_id}",
+        "{department_name}：工单{ticket_id}{cause_text}，现重新交办你单位，"
+        "请于{response_deadline_local}前签收，{deadline_local}前办结。",
+    ),
     "urge": (
         "【12345催办】{ticket_id}",
         "{department_name}：工单{ticket_id}已超过签收时限（{response_deadline_local}）仍未签收，请立即签收办理。",
@@ -46,6 +52,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 ROLE_NAMES = {"lead": "主办", "co": "协办"}
+# Why a ticket was reopened, as its notice says it (shared.events.ReopenCause).
+REOPEN_CAUSES = {"rating": "经回访市民不满意", "repeat_call": "办结后市民再次来电反映同一问题"}
 
 
 def render(kind: str, fields: dict[str, Any]) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router.workflow.state import ReturnRecord, Status, TicketState
+from services.router.workflow.state import Reopening, ReturnRecord, Status, TicketState
 from shared.events import DecidedBy, Suggestion
 from shared.logmask import mask_phones
 from shared.privacy import Contact, contact_of
@@ -48,6 +48,10 @@ class ExplanationBody(Body):
     text: str = Field(min_length=2, max_length=4000)
 
 
+# Bookkeeping of the state a reader has no use for (applied event ids, versions).
+HIDDEN_STATE = {"draft", "version", "feedback_ids", "repeat_calls", "handlers"}
+
+
 class TicketView(BaseModel):
     ticket_id: str
     status: Status
@@ -70,7 +74,16 @@ class TicketView(BaseModel):
     extensions_granted: int
     resolved_at: datetime | None
     reply: str | None
-    reopen_count: int
+    reopen_count: int = Field(
+        description="reopenings by the citizen's unsatisfied rating (each asks for the "
+        "written explanation, 一单一报)"
+    )
+    reopens: list[Reopening] = Field(
+        default=[],
+        description="every reopening (重办) in order: its cause (rating: the citizen was "
+        "unsatisfied; repeat_call: the caller called again about the closed ticket), "
+        "when, and the department it went back to (null: dispatched anew)",
+    )
     explanation: str | None
     decided_by: DecidedBy | None
     probability: float | None
@@ -88,7 +101,7 @@ class TicketView(BaseModel):
 
     @classmethod
     def of(cls, state: TicketState, with_contact: bool) -> TicketView:
-        data = state.model_dump(exclude={"draft", "version", "feedback_ids", "handlers"})
+        data = state.model_dump(exclude=HIDDEN_STATE)
         contact = contact_of(state.draft.model_dump(mode="json"))
         if not with_contact:  # a reason may quote the citizen's number
             data["returns"] = [{**r, "reason": mask_phones(r["reason"])} for r in data["returns"]]

@@ -9,9 +9,10 @@ from services.router.commands import CommandService
 from services.router.engine import RuleEngine
 from services.router.ports import RefusedStore
 from services.router.workflow.hotline import feedback
+from services.router.workflow.reopening import repeat_call
 from services.router.workflow.state import WorkflowError
 from shared.domain import TicketDraft
-from shared.events import Envelope, TicketFeedback, TicketReceived
+from shared.events import Envelope, TicketFeedback, TicketLinked, TicketReceived
 from shared.messaging.subscriptions import Subscriptions
 from shared.messaging.topology import queue_spec
 
@@ -45,9 +46,32 @@ async def handle_feedback(event: TicketFeedback, deps: Deps) -> None:
         await deps.refused.record(event, exc.code, exc.message, commands.clock())
 
 
+async def handle_linked(event: TicketLinked, deps: Deps) -> None:
+    """A repeat call the centre's policy reopens the closed ticket for (重办);
+    a plain link (并单 to an open ticket) changes nothing here. Should a repeat
+    name a ticket the router never held (intake links none today: an answer on
+    the spot is not in its repeat index), it is dispatched now, by the rules or
+    to the manual queue, from the repeat's own request: never dropped."""
+    if not event.payload.reopen:
+        return
+    commands = deps.commands
+    try:
+        await commands.run(
+            event.ticket_id, "repeat_call", lambda s, ctx: repeat_call(s, event, ctx)
+        )
+    except WorkflowError as exc:
+        if exc.code != "TICKET_NOT_FOUND":
+            raise
+        await commands.create(event.ticket_id, event.payload.ticket)
+
+
 SUBSCRIPTIONS: Subscriptions[Deps] = Subscriptions(
     queue_spec("router"),
-    {TicketReceived: handle_received, TicketFeedback: handle_feedback},
+    {
+        TicketReceived: handle_received,
+        TicketFeedback: handle_feedback,
+        TicketLinked: handle_linked,
+    },
 )
 
 
@@ -61,7 +85,7 @@ async def handle_batch(
 ) -> None:
     """The router queue's batch handler (shared.messaging.batch). The received
     tickets are created together, in one store write; then every other event
-    (a rating), in the order it came. A ticket's received event is its first:
+    (a rating, a repeat call), in the order it came. A ticket's received event is its first:
     a rating of it in the same batch (a redelivery) still comes after it."""
     received: dict[str, TicketDraft] = {}
     others: list[Envelope] = []

@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo
 
 from shared.events import (
     Rating,
+    ReopenCause,
     TicketAccepted,
     TicketClosed,
     TicketDispatched,
     TicketEvent,
+    TicketLinked,
     TicketOverdue,
     TicketReceived,
     TicketReopened,
@@ -62,7 +64,8 @@ EVENT_COUNTERS = {
 FIELDS: tuple[str, ...] = (
     *EVENT_COUNTERS.values(),
     "redispatched",
-    # Tickets repeating the caller's closed ticket (重复投诉): a new ticket each.
+    # Requests repeating the caller's closed ticket (重复投诉): a new ticket each,
+    # or, under the reopen policy, a linked request reopening it.
     "repeated",
     "accepted_in_time",
     # Answered otherwise within the response limit: returned (not ours), or passed
@@ -134,7 +137,7 @@ def increments(event: TicketEvent, tz: ZoneInfo) -> Iterator[tuple[Bucket, dict[
     counts: dict[str, float] = {EVENT_COUNTERS[event.event_type]: 1}
     if event.event_type == "resolved_on_spot":
         counts["received"] = 1  # answered on the spot is received, too
-    if isinstance(event, TicketReceived) and event.payload.related_to is not None:
+    if _repeats_a_closed_ticket(event):
         counts["repeated"] = 1
     if isinstance(event, TicketDispatched) and event.payload.round > 1:
         counts["redispatched"] = 1
@@ -142,7 +145,9 @@ def increments(event: TicketEvent, tz: ZoneInfo) -> Iterator[tuple[Bucket, dict[
         counts["accepted_in_time"] = 1
     if isinstance(event, TicketReturned) and event.payload.responded_in_time:
         counts["returned_in_time"] = 1
-    if isinstance(event, TicketClosed | TicketReopened):
+    if isinstance(event, TicketClosed) or (
+        isinstance(event, TicketReopened) and event.payload.cause == ReopenCause.RATING
+    ):
         counts.update(_rating(event))
     if isinstance(event, TicketResolved):
         yield from _resolved(event, here, counts, tz)
@@ -156,9 +161,18 @@ def increments(event: TicketEvent, tz: ZoneInfo) -> Iterator[tuple[Bucket, dict[
         yield bucket_of(event, day_of(event.payload.deadline, tz)), {"due_overdue": 1}
 
 
+def _repeats_a_closed_ticket(event: TicketEvent) -> bool:
+    """A repeat complaint (重复投诉): a new ticket recording the caller's closed one,
+    or, under the reopen policy, the repeat call that reopens it."""
+    if isinstance(event, TicketReceived):
+        return event.payload.related_to is not None
+    return isinstance(event, TicketLinked) and event.payload.reopen
+
+
 def _rating(event: TicketClosed | TicketReopened) -> dict[str, float]:
     # The router turns each citizen rating into exactly one closed or reopened
-    # event, which carries the department the rating judges.
+    # event (cause "rating"), which carries the department the rating judges; a
+    # reopening by a repeat call is no rating.
     rating = event.payload.rating if isinstance(event, TicketClosed) else Rating.UNSATISFIED
     return {
         "rated": 1,

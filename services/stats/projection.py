@@ -122,10 +122,13 @@ def _overdue(view: Document, at: datetime, p: dict[str, Any]) -> None:
 def _reopened(view: Document, at: datetime, p: dict[str, Any]) -> None:
     view.update(
         reopen_count=p["reopen_count"],
+        # Why (ReopenCause): the citizen's rating, or a repeat call (older events: rating).
+        reopen_cause=p.get("cause", "rating"),
         deadline=_dt(p["deadline"]),
         response_deadline=_dt(p["response_deadline"]),
         resolved_at=None,
         accepted_at=None,
+        closed_at=None,  # a repeat call reopens a closed ticket
         overdue_notified=False,
     )
 

@@ -43,7 +43,8 @@ def measures(totals: dict[str, float]) -> dict[str, Any]:
             "requests": int(t["received"] + t["linked"]),
             "received": int(t["received"]),
             "linked": int(t["linked"]),
-            # New tickets about a matter of the caller's already closed ticket.
+            # Requests about a matter of the caller's already closed ticket: a new
+            # ticket each, or (reopen policy) a linked request reopening it.
             "repeated": int(t["repeated"]),
             "resolved_on_spot": int(t["resolved_on_spot"]),
             "dispatched": int(t["dispatched"]),

@@ -43,11 +43,16 @@ class LinkedPayload(Frozen):
     # counted); the ticket it joins is the envelope's ticket_id.
     ticket: TicketDraft
     similarity: float = Field(ge=0, le=100)
+    # The earlier ticket is closed and the centre's policy reopens it on a repeat
+    # call (HOTLINE_REPEAT_OF_CLOSED=reopen): the router reopens it (重办). False:
+    # a repeat joining an open ticket, which changes nothing but the count.
+    reopen: bool = False
 
 
 class TicketLinked(Envelope):
-    """A request merged into an earlier ticket (并单): answered, never dispatched,
-    counted by stats as a linked request."""
+    """A request merged into an earlier ticket (并单): answered, never dispatched
+    on its own, counted by stats as a linked request; with `reopen`, also a
+    repeat complaint that reopens the closed ticket it joins."""
 
     event_type: Literal["linked"] = "linked"
     payload: LinkedPayload

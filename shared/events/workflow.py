@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -60,11 +61,23 @@ class ClosedPayload(DepartmentStep):
     explained: bool = False
 
 
+class ReopenCause(StrEnum):
+    """Why a ticket was reopened (重办)."""
+
+    # The citizen rated the result unsatisfied (回访): a rating, counted as one.
+    RATING = "rating"
+    # The citizen called again about the closed ticket and the centre's policy
+    # reopens it (HOTLINE_REPEAT_OF_CLOSED=reopen): a repeat complaint, no rating.
+    REPEAT_CALL = "repeat_call"
+
+
 class ReopenedPayload(DepartmentStep):
+    cause: ReopenCause = ReopenCause.RATING
     comment: str | None = None
-    # The rating that reopened it is always unsatisfied; whether the problem
-    # itself was solved still counts for the resolution rate.
+    # A rating's reopening: whether the problem itself was solved still counts
+    # for the resolution rate (the rating is always unsatisfied).
     solved: bool = False
+    # How many times the ticket has been reopened, this time included, whatever the cause.
     reopen_count: int = Field(ge=1)
     # A reopened ticket gets a new time limit from the moment it reopens.
     deadline: AwareDatetime

@@ -33,6 +33,7 @@ from shared.events import (
     TicketExtensionRefused,
     TicketExtensionRequested,
     TicketFeedback,
+    TicketLinked,
     TicketReceived,
     TicketReopened,
     TicketResolved,
@@ -100,7 +101,9 @@ PROGRESS_EVENTS: tuple[type[Envelope], ...] = (
 # service's handler table (shared.messaging.subscriptions) is checked against its
 # queue's line here when it is built, so the two cannot drift apart.
 QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("router", "events", (TicketReceived, TicketFeedback)),
+    # A linked repeat reopens a closed ticket where the centre's policy says so
+    # (LinkedPayload.reopen); the router acknowledges the other links unchanged.
+    QueueSpec("router", "events", (TicketReceived, TicketFeedback, TicketLinked)),
     # The progress steps, and the extension requests and refusals: the hotline
     # centre is told of a request, and its notice is current until staff decide.
     QueueSpec(

@@ -194,6 +194,15 @@ class Cluster:
                 await asyncio.sleep(0.2)
         raise AssertionError(f"{service} not ready within {timeout_s}s")
 
+    async def restart(self, service: str, **env: str) -> None:
+        """Stop a service (SIGTERM) and start it again with these variables added
+        to its environment: a centre changing a setting."""
+        proc = self.procs[service]
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), timeout=30)
+        self.extra_env.update(env)
+        await self.start(service)
+
     async def kill(self, service: str) -> None:
         proc = self.procs[service]
         proc.send_signal(signal.SIGKILL)

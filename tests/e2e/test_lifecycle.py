@@ -11,7 +11,12 @@ process on the real broker and store (issue #17, points 1, 2, 4 and 7):
   deadline from the reopening, with its timers, and the citizen's lookup shows
   it (2);
 - closed, the same caller calls again about it: a new ticket, dispatched,
-  recording the earlier one, counted as a repeat (1).
+  recording the earlier one, counted as a repeat (1);
+- that one closed too, the centre turns the reopen policy on
+  (HOTLINE_REPEAT_OF_CLOSED=reopen) and the caller calls once more: the latest
+  ticket is reopened (重办) to its department with a new deadline from the call,
+  its timers and a notice saying why; the lookup and the router's view show it,
+  and stats count a repeat and a reopening (1, 2).
 """
 
 from __future__ import annotations
@@ -138,7 +143,8 @@ async def test_a_ticket_lives_its_whole_life(cluster: tuple[Cluster, Receiver]) 
         await returns_stop_stale_notices_and_reach_the_centre(walk, receiver, first)
         await extension_requests_reach_the_centre(walk, receiver, first)
         await a_reopened_ticket_has_a_new_deadline(walk, first)
-        await a_repeat_of_the_closed_ticket_is_a_new_ticket(walk, first)
+        again = await a_repeat_of_the_closed_ticket_is_a_new_ticket(walk, first)
+        await under_the_reopen_policy_a_repeat_reopens_the_ticket(walk, receiver, again)
 
 
 async def returns_stop_stale_notices_and_reach_the_centre(
@@ -186,6 +192,21 @@ async def extension_requests_reach_the_centre(walk: Walk, receiver: Receiver, ti
     await walk.act(ticket, WATER, "resolve", {"reply": "补偿款已发放到户。"})
 
 
+async def overdue_timer_at(walk: Walk, ticket: str, deadline: datetime) -> None:
+    """The red card's timer is set at this deadline."""
+
+    async def timers_set() -> bool:
+        timers = await walk.call("GET", "notifier", f"/v1/timers?ticket_id={ticket}", "staff")
+        return any(
+            t["kind"] == "overdue"
+            and t["status"] == "pending"
+            and datetime.fromisoformat(t["due_at"]) == deadline
+            for t in timers
+        )
+
+    await eventually(timers_set, timeout_s=30)
+
+
 def d_of(body: dict[str, Any]) -> str:
     return str(body["department"])
 
@@ -207,16 +228,7 @@ async def a_reopened_ticket_has_a_new_deadline(walk: Walk, ticket: str) -> None:
 
     await eventually(shown, timeout_s=30)
 
-    async def timers_set() -> bool:
-        timers = await walk.call("GET", "notifier", f"/v1/timers?ticket_id={ticket}", "staff")
-        return any(
-            t["kind"] == "overdue"
-            and t["status"] == "pending"
-            and datetime.fromisoformat(t["due_at"]) == deadline
-            for t in timers
-        )
-
-    await eventually(timers_set, timeout_s=30)
+    await overdue_timer_at(walk, ticket, deadline)
     await walk.act(ticket, WATER, "accept")
     await walk.act(ticket, WATER, "explanation", {"text": "补偿标准由县里统一确定。"})
     await walk.act(ticket, WATER, "resolve", {"reply": "已再次核实并答复。"})
@@ -225,11 +237,15 @@ async def a_reopened_ticket_has_a_new_deadline(walk: Walk, ticket: str) -> None:
     await walk.until(ticket, "closed")
 
 
-async def a_repeat_of_the_closed_ticket_is_a_new_ticket(walk: Walk, first: str) -> None:
-    async def closed_for_intake() -> bool:
-        return bool((await walk.lookup(first))["status"] == "closed")
+async def closed_for_intake(walk: Walk, ticket: str) -> None:
+    async def closed() -> bool:
+        return bool((await walk.lookup(ticket))["status"] == "closed")
 
-    await eventually(closed_for_intake, timeout_s=30)
+    await eventually(closed, timeout_s=30)
+
+
+async def a_repeat_of_the_closed_ticket_is_a_new_ticket(walk: Walk, first: str) -> str:
+    await closed_for_intake(walk, first)
     again = await walk.call("POST", "intake", "/v1/tickets", "", json=REQUEST)
     assert again["status"] == "received" and again["related_to"] == first
     assert again["ticket_id"] != first
@@ -242,3 +258,55 @@ async def a_repeat_of_the_closed_ticket_is_a_new_ticket(walk: Walk, first: str) 
     await eventually(counted, timeout_s=30)
     view = await walk.call("GET", "stats", f"/v1/tickets/{again['ticket_id']}", "staff")
     assert view["related_to"] == first
+    return str(again["ticket_id"])
+
+
+async def under_the_reopen_policy_a_repeat_reopens_the_ticket(
+    walk: Walk, receiver: Receiver, ticket: str
+) -> None:
+    await walk.act(ticket, WATER, "accept")
+    await walk.act(ticket, WATER, "resolve", {"reply": "补偿款已核实发放。"})
+    await walk.until(ticket, "resolved")
+    await walk.rate(ticket, "satisfied", solved=True)
+    closed = await walk.until(ticket, "closed")
+    await closed_for_intake(walk, ticket)
+    await walk.cluster.restart("intake", HOTLINE_REPEAT_OF_CLOSED="reopen")
+
+    called = await walk.call("POST", "intake", "/v1/tickets", "", json=REQUEST)
+    assert (called["ticket_id"], called["status"], called["duplicate_of"]) == (
+        ticket,
+        "reopened",
+        ticket,
+    )
+    reopened = await walk.until(ticket, "reopened", WATER)
+    assert reopened["reopens"][-1]["cause"] == "repeat_call"
+    assert reopened["reopen_count"] == 0  # no rating reopened it: no explanation asked
+    deadline = datetime.fromisoformat(reopened["deadline"])
+    assert deadline > datetime.fromisoformat(closed["deadline"])  # from the call
+    await reopened_shows_everywhere(walk, receiver, ticket, deadline)
+
+
+async def reopened_shows_everywhere(
+    walk: Walk, receiver: Receiver, ticket: str, deadline: datetime
+) -> None:
+    await walk.delivery(ticket, "reopen", WATER, "delivered")
+    [notice] = [
+        b for _, b, _ in receiver.notices if (b["kind"], b["ticket_id"]) == ("reopen", ticket)
+    ]
+    assert "再次来电" in notice["text"] and notice["cause"] == "repeat_call"
+
+    async def shown() -> bool:
+        seen = await walk.lookup(ticket)
+        at = seen["expected_at"]
+        return (seen["status"], seen["reopen_cause"]) == ("reopened", "repeat_call") and bool(
+            at and datetime.fromisoformat(at) == deadline
+        )
+
+    await eventually(shown, timeout_s=30)
+    await overdue_timer_at(walk, ticket, deadline)
+
+    async def counted() -> bool:
+        counts = (await walk.call("GET", "stats", "/v1/stats/summary", "staff"))["counts"]
+        return bool((counts["repeated"], counts["reopened"]) == (2, 2))
+
+    await eventually(counted, timeout_s=30)

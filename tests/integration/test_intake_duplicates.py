@@ -15,6 +15,7 @@ from shared.domain import Actor, ActorKind, TicketDims
 from shared.events import (
     AcceptedPayload,
     DispatchedPayload,
+    ReopenCause,
     TicketAccepted,
     TicketDispatched,
     TicketLinked,
@@ -27,10 +28,12 @@ from tests.intake_support import (
     IntakeHarness,
     Probe,
     intake_settings_of,
+    probing,
     progress_to,
     reconnect,
     running,
 )
+from tests.stats_support import TicketStory
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -73,8 +76,11 @@ async def test_same_caller_near_identical_text_is_linked_not_opened(
         "duplicate_of": first["ticket_id"],
         "related_to": None,
     }
-    [event] = await probe.wait_for("router", 1)  # one ticket published, not two
-    assert event.ticket_id == first["ticket_id"]
+    # One ticket published, not two; the router hears the link too (it changes
+    # nothing there: the ticket is open).
+    received_first, link = await probe.wait_for("router", 2)
+    assert isinstance(received_first, TicketReceived) and isinstance(link, TicketLinked)
+    assert (link.ticket_id, link.payload.reopen) == (first["ticket_id"], False)
     # Stats counts both requests: the ticket, and the request merged into it.
     received, linked = await probe.wait_for("stats", 2)
     assert isinstance(received, TicketReceived) and isinstance(linked, TicketLinked)
@@ -110,6 +116,38 @@ async def test_a_repeat_of_a_closed_ticket_opens_a_new_one_related_to_it(
     assert (third["status"], third["duplicate_of"]) == ("linked", body["ticket_id"])
 
 
+async def test_under_the_reopen_policy_a_repeat_of_a_closed_ticket_reopens_it(
+    settings: CommonSettings,
+) -> None:
+    reopen = intake_settings_of(settings, repeat_of_closed="reopen")
+    async with running(reopen, consume_status=True) as harness, probing(harness) as probe:
+        first = (await harness.post(REPORT)).json()["ticket_id"]
+        await progress_to(harness, first, "dispatched", "accepted", "resolved", "closed")
+        for replayed in (False, True):  # the client retries with its key
+            again = await harness.post(REPORT, key="call-2")
+            assert again.status_code == 202, again.text
+            assert again.json() == {
+                "ticket_id": first,
+                "status": "reopened",
+                "replayed": replayed,
+                "duplicate_of": first,
+                "related_to": None,
+            }
+        # No new ticket: one link, reopening the closed one, for the router.
+        received, link = await probe.wait_for("router", 2)
+        assert isinstance(received, TicketReceived) and isinstance(link, TicketLinked)
+        assert (link.ticket_id, link.payload.reopen) == (first, True)
+        assert await harness.intake.callers.links_of(first) == 1
+        # The router reopens it: the citizen's lookup says so, and why.
+        await harness.parts.ctx.status.apply(
+            TicketStory(first, "yanggu").reopened(utcnow(), 120, cause=ReopenCause.REPEAT_CALL)
+        )
+        url = f"/v1/lookup?ticket={first}&phone_last4={PHONE[-4:]}"
+        shown = (await harness.client.get(url)).json()
+        assert (shown["status"], shown["reopen_cause"]) == ("reopened", "repeat_call")
+        assert shown["status_label"] == "因您再次来电重新交办（重办）"
+
+
 async def test_other_text_other_caller_or_after_the_window_opens_a_new_ticket(
     harness: IntakeHarness, probe: Probe
 ) -> None:
@@ -134,7 +172,8 @@ async def test_a_linked_request_retried_with_its_key_replays_the_link(
     assert linked.json()["duplicate_of"] == retried.json()["duplicate_of"] == first
     assert retried.json()["replayed"] is True
     assert await harness.parts.callers.links_of(first) == 1  # the retry is not a new link
-    assert len(await probe.wait_for("router", 1)) == 1
+    routed = await probe.wait_for("router", 2)
+    assert [e.event_type for e in routed] == ["received", "linked"]  # one ticket, one link
     events = await probe.wait_for("stats", 2)
     assert [e.event_type for e in events] == ["received", "linked"]  # one link event
 
@@ -161,7 +200,8 @@ async def test_a_link_refused_while_the_broker_is_down_is_published_once_by_its_
     [linked] = await probe.wait_for("stats", 1)
     assert isinstance(linked, TicketLinked) and linked.ticket_id == first
     assert await harness.parts.callers.links_of(first) == 1
-    assert await probe.count("router") == 1  # the first ticket only
+    # The first ticket and the one link (which changes nothing at the router).
+    assert [e.event_type for e in await probe.wait_for("router", 2)] == ["received", "linked"]
 
 
 async def test_an_answer_on_the_spot_is_never_linked(harness: IntakeHarness) -> None:
@@ -254,6 +294,7 @@ LOOKUP_FIELDS = {
     "department",
     "expected_at",
     "reply",  # the department's answer, once resolved
+    "reopen_cause",  # why it was reopened (重办), if it was
 }
 
 

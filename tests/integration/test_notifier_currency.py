@@ -11,11 +11,14 @@ from shared.domain import Actor, ActorKind, TicketDims
 from shared.events import (
     ExtendedPayload,
     ExtensionRequestedPayload,
+    ReopenCause,
+    ReopenedPayload,
     ResolvedPayload,
     ReturnedPayload,
     TicketDispatched,
     TicketExtended,
     TicketExtensionRequested,
+    TicketReopened,
     TicketResolved,
     TicketReturned,
     TicketUnroutable,
@@ -192,3 +195,33 @@ async def test_a_decided_extension_requests_notice_is_superseded(notifiers: Noti
     )
     notifiers.receiver.failing.clear()
     await delivery_of(n, notice, "superseded")
+
+
+async def test_a_department_is_told_of_each_reopening_and_why(notifiers: Notifiers) -> None:
+    n = await notifiers.replica()
+    n.start_deliveries()
+    first = dispatched("LC-REOPEN")
+    await n.handle(first)
+    for seconds, cause, words in (
+        (86400, ReopenCause.RATING, "回访市民不满意"),
+        (3 * 86400, ReopenCause.REPEAT_CALL, "再次来电"),
+    ):
+        reopened = TicketReopened(
+            **after(first, seconds),
+            actor=Actor(kind=ActorKind.CITIZEN, id="channel:phone"),
+            payload=ReopenedPayload(
+                dims=DIMS,
+                department="guanxian.water",
+                cause=cause,
+                reopen_count=1,
+                deadline=first.occurred_at + timedelta(days=10),
+                response_deadline=first.occurred_at + timedelta(seconds=seconds + 7200),
+            ),
+        )
+        await n.handle(reopened)
+        await delivery_of(n, delivery_id(reopened.event_id, "guanxian.water"), "delivered")
+        notice = notifiers.receiver.of_kind("reopen", "LC-REOPEN")[-1]
+        assert notice.department == "guanxian.water"
+        assert "重新交办" in notice.body["text"] and words in notice.body["text"]
+        assert notice.body["cause"] == cause.value
+    assert len(notifiers.receiver.of_kind("reopen", "LC-REOPEN")) == 2

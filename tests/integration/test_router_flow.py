@@ -2,7 +2,7 @@
 
 The router is wired as services/router/main.py wires it: a CommandService over
 the ticket repository, the live rule engine and a confirming publisher, and a
-BatchConsumer of the router queue (ticket.received, ticket.feedback) calling
+BatchConsumer of the router queue (ticket.received, ticket.feedback, ticket.linked) calling
 handle_batch. What it publishes is read back from the notifier queue
 (ticket.dispatched) and the stats queue (every event) over a connection of the
 test's own; nobody else consumes those queues.
@@ -40,12 +40,15 @@ from shared.directory import Directory, load_directory
 from shared.domain import Actor, ActorKind, TicketDraft
 from shared.events import (
     FeedbackPayload,
+    LinkedPayload,
     Rating,
     ReceivedPayload,
+    ReopenCause,
     TicketAccepted,
     TicketDispatched,
     TicketEvent,
     TicketFeedback,
+    TicketLinked,
     TicketReceived,
     TicketReopened,
     TicketUnroutable,
@@ -399,11 +402,17 @@ async def test_every_accepted_action_is_published_exactly_once(router: RouterHar
     assert await router.probe.dead_letters("router") == 0
 
 
-async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarness) -> None:
+async def resolved_by_water(router: RouterHarness, ticket_id: str) -> TicketDraft:
+    """The first sample, dispatched to the water company, accepted and resolved."""
     draft = router.draft(samples()[0])
-    await router.commands.create("LC-AGAIN", draft)
-    await router.commands.run("LC-AGAIN", "accept", lambda s, c: accept(s, WATER, c))
-    await router.commands.run("LC-AGAIN", "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    await router.commands.create(ticket_id, draft)
+    await router.commands.run(ticket_id, "accept", lambda s, c: accept(s, WATER, c))
+    await router.commands.run(ticket_id, "resolve", lambda s, c: resolve(s, WATER, "已修复", c))
+    return draft
+
+
+async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarness) -> None:
+    draft = await resolved_by_water(router, "LC-AGAIN")
     unsatisfied = rating("LC-AGAIN", draft, Rating.UNSATISFIED)
     await router.publisher.publish(unsatisfied)
     await router.publisher.publish(unsatisfied)
@@ -417,6 +426,41 @@ async def test_a_feedback_event_delivered_twice_applies_once(router: RouterHarne
     events = [e for e in await router.probe.take("stats") if e.event_type != "feedback"]
     assert [e.event_type for e in events] == ["dispatched", "accepted", "resolved", "reopened"]
     assert isinstance(events[-1], TicketReopened)
+    assert await router.probe.dead_letters("router") == 0
+
+
+def repeat_call(ticket_id: str, draft: TicketDraft) -> TicketLinked:
+    """Intake's link of the caller's repeat of a closed ticket, under the reopen policy."""
+    payload = LinkedPayload(ticket=draft, similarity=98.0, reopen=True)
+    return TicketLinked(ticket_id=ticket_id, actor=INTAKE, payload=payload)
+
+
+async def test_a_repeat_call_delivered_twice_reopens_a_closed_ticket_once(
+    router: RouterHarness,
+) -> None:
+    draft = await resolved_by_water(router, "LC-REPEAT")
+    satisfied = rating("LC-REPEAT", draft, Rating.SATISFIED)
+    await router.publisher.publish(satisfied)
+    await router.reaches("LC-REPEAT", Status.CLOSED)
+
+    repeat = repeat_call("LC-REPEAT", draft)
+    await router.publisher.publish(repeat)
+    await router.publisher.publish(repeat)  # a redelivery, a retry
+    await router.handled_at_least("linked", 2)
+    stored = await router.repo.get("LC-REPEAT")
+    assert stored is not None
+    state = stored.state
+    assert (state.status, state.department, state.reopen_count) == (
+        Status.REOPENED,
+        WATER.id,
+        0,
+    )
+    assert state.repeat_calls == (str(repeat.event_id),)
+    events = [e for e in await router.probe.take("stats") if e.event_type == "reopened"]
+    [reopened] = events
+    assert isinstance(reopened, TicketReopened)
+    assert reopened.payload.cause == ReopenCause.REPEAT_CALL
+    assert reopened.payload.deadline == state.deadline
     assert await router.probe.dead_letters("router") == 0
 
 

@@ -19,6 +19,7 @@ from shared.clock import ManualClock
 from shared.directory import Directory
 from shared.errors import UnavailableError
 from shared.events import TicketLinked, TicketReceived
+from shared.settings import RepeatOfClosed
 from tests.fakes import FakePublisher
 from tests.fakes_intake import FakeCallers, FakeHotspots, FakeIntakeStore, FakeStatus
 
@@ -39,8 +40,7 @@ class World:
     intake: Intake
 
 
-@pytest.fixture
-def world(directory: Directory) -> World:
+def make_world(directory: Directory, repeat_of_closed: RepeatOfClosed = "new") -> World:
     store, callers, publisher = FakeIntakeStore(), FakeCallers(), FakePublisher()
     intake = Intake(
         repo=store,
@@ -51,8 +51,14 @@ def world(directory: Directory) -> World:
         callers=callers,
         hotspots=FakeHotspots(),
         status=FakeStatus(),
+        repeat_of_closed=repeat_of_closed,
     )
     return World(store, callers, publisher, intake)
+
+
+@pytest.fixture
+def world(directory: Directory) -> World:
+    return make_world(directory)
 
 
 def submission(**changes: Any) -> TicketSubmission:

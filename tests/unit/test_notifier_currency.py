@@ -43,6 +43,11 @@ def notice(kind: str, department: str = "guanxian.water", **extra: str) -> Docum
             True,
         ),
         (notice("extension_request", "city.platform"), {**DISPATCHED, "status": "accepted"}, False),
+        # A reopening's notice is current while that reopening is in force.
+        (notice("reopen", step="r1"), {**DISPATCHED, "status": "reopened", "step": "r1"}, True),
+        (notice("reopen", step="r1"), {**DISPATCHED, "status": "accepted", "step": "r1"}, True),
+        (notice("reopen", step="r1"), {**DISPATCHED, "step": "d3"}, False),
+        (notice("reopen", step="r1"), {**DISPATCHED, "status": "closed", "open": False}, False),
         # Nothing known of the ticket yet: the notice goes.
         (notice("dispatch", step="d1"), None, True),
         (notice("dispatch", step="d1"), {"last_at": 0, "generations": []}, True),

@@ -192,3 +192,21 @@ def test_settings_of_another_service_are_ignored_not_refused(
     # One environment (docker-compose .env) feeds every service.
     monkeypatch.setenv("HOTLINE_TICKET_PREFIX", "lowercase-is-invalid-for-intake")
     assert StatsSettings().http_port == 8004
+
+
+def test_a_repeat_of_a_closed_ticket_opens_a_new_one_by_default() -> None:
+    assert IntakeSettings().repeat_of_closed == "new"
+
+
+def test_the_reopen_policy_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_REPEAT_OF_CLOSED", "reopen")
+    assert IntakeSettings().repeat_of_closed == "reopen"
+
+
+@pytest.mark.parametrize("value", ["Reopen", "yes", "", "close"])
+def test_an_unknown_repeat_policy_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("HOTLINE_REPEAT_OF_CLOSED", value)
+    with pytest.raises(ValidationError, match="HOTLINE_REPEAT_OF_CLOSED must be 'new'"):
+        IntakeSettings()

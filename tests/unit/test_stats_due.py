@@ -19,6 +19,7 @@ from services.stats.rates import measures
 from shared.domain import Actor, ActorKind
 from shared.events import Envelope, OverduePayload, Rating, TicketEvent, TicketOverdue
 from tests.unit.test_workflow import STAFF, WATER, Flow, asks, at, decides, engine, guan
+from tests.unit.test_workflow_repeat import calls_again, repeat_of
 
 __all__ = ["engine", "guan"]  # fixtures used below
 SH = ZoneInfo("Asia/Shanghai")
@@ -98,3 +99,40 @@ def test_no_approval_once_the_deadline_has_passed(guan: Flow) -> None:
     guan.refuse(decides(STAFF, True), "EXTENSION_TOO_LATE", 409)
     guan.do(decides(STAFF, False, "期限已过"), STAFF)  # a refusal is still recorded
     assert guan.state.deadline == at(9, 30)
+
+
+def test_a_ticket_reopened_by_a_repeat_call_is_due_once_per_limit(guan: Flow) -> None:
+    events: list[Envelope] = list(guan.events)
+    # Limit 1: dispatched Tuesday 09-22 10:00, due 09-30 10:00; resolved on
+    # Wednesday 09-23 and closed satisfied on Thursday.
+    events += guan.later(hours=1).accept()
+    events += guan.at(at(9, 23)).resolve()
+    events += guan.at(at(9, 24)).rate(Rating.SATISFIED)
+    # Limit 2: the caller calls again on Monday 09-28 10:00 (reopen policy): 5
+    # working days from then, 09-29, 09-30, 10-08, 10-09, 10-10 (make-up day).
+    repeat = repeat_of(guan.state)
+    events.append(repeat)
+    events += calls_again(guan.at(at(9, 28)), repeat)
+    assert guan.state.deadline == at(10, 10)
+    events += guan.later(hours=1).accept()
+    events += guan.at(at(10, 9)).resolve()  # no explanation asked: no rating reopened it
+    events += guan.later(days=1).rate(Rating.SATISFIED)
+
+    # By hand: limit 1 due on 09-30 and done; limit 2 due on 10-10 and done.
+    assert due_by_day(events) == {
+        "2026-09-30": {"due": 1, "done": 1},
+        "2026-10-10": {"due": 1, "done": 1},
+    }
+    totals: dict[str, float] = defaultdict(float)
+    for event in events:
+        for _, counts in increments(cast(TicketEvent, event), SH):
+            for name, value in counts.items():
+                totals[name] += value
+    counts = measures(totals)["counts"]
+    # One repeat complaint, one reopening, two ratings (both closings), no more.
+    assert (counts["repeated"], counts["reopened"], counts["resolved"]) == (1, 1, 2)
+    assert measures(totals)["rates"]["satisfaction"] == {
+        "numerator": 2,
+        "denominator": 2,
+        "value": 1.0,
+    }

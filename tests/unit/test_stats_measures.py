@@ -23,7 +23,7 @@ from services.stats.measures import (
     increments,
 )
 from shared.domain import Category, Channel
-from shared.events import EVENT_TYPES, Rating, TicketEvent
+from shared.events import EVENT_TYPES, Rating, ReopenCause, TicketEvent
 from tests.stats_support import CITY, TicketStory, city, utc
 
 D1 = "2025-03-10"
@@ -182,6 +182,19 @@ def test_closing_rates_the_department(
 def test_reopening_is_an_unsatisfied_rating_that_may_say_solved() -> None:
     event = dispatched_story().reopened(city(D1, 11), hours=24, solved=True)
     assert counted(event) == [(on(D1), {"reopened": 1, "rated": 1, "rated_solved": 1})]
+
+
+def test_a_reopening_by_a_repeat_call_is_no_rating() -> None:
+    cause = ReopenCause.REPEAT_CALL
+    event = dispatched_story().reopened(city(D1, 11), hours=24, cause=cause)
+    assert counted(event) == [(on(D1), {"reopened": 1})]
+
+
+def test_a_repeat_call_reopening_a_closed_ticket_is_a_repeat_complaint() -> None:
+    reopening = story().linked(city(D1, 11), channel=Channel.WECHAT, reopen=True)
+    assert counted(reopening) == [(on(D1, ""), {"linked": 1, "repeated": 1})]
+    plain = story().linked(city(D1, 11), channel=Channel.WECHAT)
+    assert counted(plain) == [(on(D1, ""), {"linked": 1})]
 
 
 # --- days in the city's time --------------------------------------------------------------

@@ -4,7 +4,7 @@ nor a redelivery changes it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -18,7 +18,7 @@ from services.stats.projection import (
     step_of,
 )
 from shared.domain import Category
-from shared.events import EVENT_TYPES, Rating, TicketEvent
+from shared.events import EVENT_TYPES, Rating, ReopenCause, TicketEvent
 from shared.events.catalogue import CLOSED_STATUSES, NEUTRAL_EVENTS, STATUS_AFTER
 from shared.mongo import Document
 from tests.stats_support import TicketStory, city
@@ -236,3 +236,23 @@ def test_current_status() -> None:
     assert current_status(history[::-1]) == "closed"
     notices = [s for s in history if s["event_type"] in NEUTRAL_EVENTS]
     assert current_status(notices) == "unknown"
+
+
+def test_a_closed_ticket_reopened_by_a_repeat_call_is_open_again() -> None:
+    s = story()
+    life: list[TicketEvent] = [
+        s.received(d(10, 9)),
+        s.dispatched(d(10, 9, 5), WATER, hours=24),
+        s.accepted(d(10, 10)),
+        s.resolved(d(10, 12)),
+        s.closed(d(11, 9), Rating.SATISFIED, True),
+    ]
+    view = build_view(TICKET, None, life)
+    assert (view["status"], view["open"], view["closed_at"]) == ("closed", 0, d(11, 9))
+    # The caller calls again (reopen policy): the link, then the router's reopening.
+    repeat = s.linked(d(12, 9), reopen=True)
+    reopened = s.reopened(d(12, 9, 1), hours=120, cause=ReopenCause.REPEAT_CALL)
+    view = build_view(TICKET, view, [reopened, repeat])  # in any order
+    assert (view["status"], view["open"], view["linked"]) == ("reopened", 1, 1)
+    assert (view["reopen_cause"], view["closed_at"]) == ("repeat_call", None)
+    assert view["deadline"] == d(12, 9, 1) + timedelta(hours=120)  # the reopening's

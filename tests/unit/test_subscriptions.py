@@ -34,7 +34,9 @@ CLOCK_EVENTS = (
 # The topology as it was written out by hand before the tables: the derived one
 # must declare exactly these queues with exactly these bindings.
 BEFORE = {
-    "hl.router.events": ("ticket.received", "ticket.feedback"),
+    # The router also hears linked repeats (issue #17): under the reopen policy
+    # a repeat of a closed ticket reopens it.
+    "hl.router.events": ("ticket.received", "ticket.feedback", "ticket.linked"),
     # The notifier also hears extension requests and refusals (issue #17): the
     # hotline centre is told of a request until staff decide.
     "hl.notifier.events": (
@@ -109,8 +111,12 @@ async def test_dispatch_hands_each_event_to_its_own_handler() -> None:
     async def feedback(event: Any, deps: str) -> None:
         seen.append(("feedback", deps))
 
+    async def linked(event: Any, deps: str) -> None:
+        seen.append(("linked", deps))
+
     spec = queue_spec("router")
-    table = Subscriptions(spec, dict(zip(ROUTER.events, (received, feedback), strict=True)))
+    handlers = (received, feedback, linked)
+    table = Subscriptions(spec, dict(zip(ROUTER.events, handlers, strict=True)))
     story = TicketStory("LC20260310000001", "yanggu")
     await table.dispatch(story.received(AT), "deps")
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 from aio_pika.abc import AbstractChannel
 
-from shared.events import EVENT_TYPES, TicketFeedback, TicketReceived
+from shared.events import EVENT_TYPES, TicketFeedback, TicketLinked, TicketReceived
 from shared.messaging.topology import QUEUES, QueueSpec, Topology, declare_topology
 from shared.settings import CommonSettings
 
@@ -183,8 +183,8 @@ def test_spec_of_an_unknown_queue_raises_key_error(
 
 def test_spec_returns_the_queue_spec() -> None:
     spec = Topology(NS, "classic", ()).spec("router")
-    assert spec == QueueSpec("router", "events", (TicketReceived, TicketFeedback))
-    assert spec.binding_keys == ("ticket.received", "ticket.feedback")
+    assert spec == QueueSpec("router", "events", (TicketReceived, TicketFeedback, TicketLinked))
+    assert spec.binding_keys == ("ticket.received", "ticket.feedback", "ticket.linked")
 
 
 # --- declare_topology against a recording fake channel ---------------------------

@@ -12,6 +12,7 @@ from services.router.workflow.context import (
     require_text,
 )
 from services.router.workflow.dispatch import Target, dispatch
+from services.router.workflow.reopening import Why, reopen
 from services.router.workflow.state import Principal, Status, TicketState, illegal
 from shared.domain import Actor
 from shared.events import (
@@ -19,12 +20,11 @@ from shared.events import (
     ExtendedPayload,
     ExtensionRefusedPayload,
     Rating,
-    ReopenedPayload,
+    ReopenCause,
     TicketClosed,
     TicketExtended,
     TicketExtensionRefused,
     TicketFeedback,
-    TicketReopened,
 )
 
 
@@ -108,7 +108,8 @@ def feedback(state: TicketState, event: TicketFeedback, ctx: Context) -> Transit
     department = state.lead()
     citizen: Actor = event.actor
     if rating == Rating.UNSATISFIED and state.reopen_count < ctx.policy.max_reopens:
-        return _reopen(state, department, event, ctx)
+        why = Why(ReopenCause.RATING, citizen, event.payload.comment, event.payload.solved)
+        return reopen(state, ctx, why)
     new = state.model_copy(update={"status": Status.CLOSED, "closed_at": ctx.now})
     closed = TicketClosed(
         ticket_id=state.ticket_id,
@@ -123,38 +124,3 @@ def feedback(state: TicketState, event: TicketFeedback, ctx: Context) -> Transit
         ),
     )
     return Transition(new, [closed])
-
-
-def _reopen(state: TicketState, department: str, event: TicketFeedback, ctx: Context) -> Transition:
-    """重办: a new time limit from the reopening (the centre's limit for reopenings,
-    else the rule's), with a new response deadline within it."""
-    time_limit = ctx.policy.reopen_time_limit or state.time_limit
-    deadline = ctx.deadline(time_limit, ctx.now)
-    response = ctx.response_deadline(state.priority, ctx.now, deadline, state.response_limit)
-    new = state.model_copy(
-        update={
-            "status": Status.REOPENED,
-            "reopen_count": state.reopen_count + 1,
-            "resolved_at": None,
-            "accepted_at": None,
-            "time_limit": time_limit,
-            "deadline": deadline,
-            "response_deadline": response,
-            "extension_requests": 0,
-        }
-    )
-    reopened = TicketReopened(
-        ticket_id=state.ticket_id,
-        occurred_at=ctx.now,
-        actor=event.actor,
-        payload=ReopenedPayload(
-            dims=state.dims,
-            department=department,
-            comment=event.payload.comment,
-            solved=event.payload.solved,
-            reopen_count=new.reopen_count,
-            deadline=new.deadline or ctx.now,
-            response_deadline=new.response_deadline or ctx.now,
-        ),
-    )
-    return Transition(new, [reopened])

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain import ActorKind, Priority, TicketDims, TicketDraft
-from shared.events import DecidedBy, Suggestion
+from shared.events import DecidedBy, ReopenCause, Suggestion
 
 
 class Status(StrEnum):
@@ -30,6 +30,17 @@ class ReturnRecord(BaseModel):
     department: str
     reason: str
     at: datetime
+
+
+class Reopening(BaseModel):
+    """One reopening (重办): why, when, and the department it went back to
+    (None: it had none to go back to and was dispatched anew)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cause: ReopenCause
+    at: datetime
+    department: str | None
 
 
 class TicketState(BaseModel):
@@ -60,7 +71,11 @@ class TicketState(BaseModel):
     extension_requests: int = 0
     resolved_at: datetime | None = None
     reply: str | None = None
+    # Reopenings by the citizen's unsatisfied rating: bounded by the policy's
+    # max_reopens, and each asks for the written explanation (一单一报).
     reopen_count: int = 0
+    # Every reopening, by a rating or by a repeat call, in order.
+    reopens: tuple[Reopening, ...] = ()
     explanation: str | None = None
     # What chose the department (a model's probability with it), and what the
     # lists and the model suggest while it waits in the manual queue.
@@ -70,11 +85,19 @@ class TicketState(BaseModel):
     closed_at: datetime | None = None
     # Feedback events applied, so a redelivered rating changes nothing.
     feedback_ids: tuple[str, ...] = ()
+    # Repeat calls (linked events) applied, so a redelivered one reopens once.
+    repeat_calls: tuple[str, ...] = ()
     version: int = 0
 
     @property
     def dims(self) -> TicketDims:
         return TicketDims.of(self.draft).model_copy(update={"priority": self.priority})
+
+    @property
+    def reopenings(self) -> int:
+        """Times reopened, whatever the cause (reopen_count counts ratings only)."""
+        by_calls = sum(1 for r in self.reopens if r.cause == ReopenCause.REPEAT_CALL)
+        return self.reopen_count + by_calls
 
     def lead(self) -> str:
         if self.department is None:
