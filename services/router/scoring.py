@@ -106,7 +106,7 @@ class CompiledLists:
     def score(self, hits: Sequence[tuple[int, int]], found: Collection[str]) -> Scoring:
         """The types' scores and whether the matter is city-wide; hits are
         (end, term id)."""
-        totals: dict[int, float] = {}
+        weights: dict[int, list[int]] = {}
         counted: dict[int, list[str]] = {}
         excluded: dict[int, list[str]] = {}
         kept, city_wide = self._outermost(hits)
@@ -118,8 +118,9 @@ class CompiledLists:
                 if claim.unless and not claim.unless.isdisjoint(found):
                     excluded.setdefault(index, []).append(term.text)
                     continue
-                totals[index] = totals.get(index, 0) + claim.weight
+                weights.setdefault(index, []).append(claim.weight)
                 counted.setdefault(index, []).append(term.text)
+        totals = {index: self._total(found_weights) for index, found_weights in weights.items()}
         # A type whose every term was excluded stays, at 0, to show why.
         ranked = sorted({**dict.fromkeys(excluded, 0.0), **totals}.items(), key=_best_first)
         types = [
@@ -127,6 +128,18 @@ class CompiledLists:
             for i, total in ranked
         ]
         return Scoring(types, city_wide)
+
+    def _total(self, weights: list[int]) -> float:
+        """A type's score from the weights of its terms found: the matter terms
+        strongest first, each worth decay times the one before, plus the
+        context terms up to their cap."""
+        policy = self.lists.decision
+        context = sum(w for w in weights if w <= policy.context_weight)
+        total, factor = float(min(context, policy.context_cap)), 1.0
+        for weight in sorted((w for w in weights if w > policy.context_weight), reverse=True):
+            total += weight * factor
+            factor *= policy.decay
+        return total
 
     def _outermost(self, hits: Sequence[tuple[int, int]]) -> tuple[list[int], bool]:
         """The id of each distinct term found, except those inside a longer one
