@@ -176,5 +176,9 @@ def _touches(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
 
 
 def _alone(start: int, end: int, tid: int, spans: Sequence[tuple[int, int, int]]) -> bool:
-    """No other term found overlaps [start, end]."""
-    return not any(s <= end and start <= s - n - 1 and t != tid for s, n, t in spans)
+    """No other term found overlaps [start, end] without lying inside it: 超市里
+    hides 市里, but 市环保局 still stands with 环保局 inside it."""
+    return not any(
+        s <= end and start <= s - n - 1 and t != tid and not (start <= s and s - n - 1 <= end)
+        for s, n, t in spans
+    )

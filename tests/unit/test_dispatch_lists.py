@@ -213,6 +213,53 @@ def test_a_city_wide_matter_goes_to_the_city_unit(directory: Directory) -> None:
     assert engine.decide(ticket("停水了"), AT).department == "guanxian.water"
 
 
+def test_a_city_wide_word_counts_with_a_term_inside_it(directory: Directory) -> None:
+    # 市水务局 holds the term 水务局: the city word is still the longest there.
+    text = LISTS.replace("city_wide: [全市]", "city_wide: [全市, 市水务局, 好几个县]").replace(
+        "3: [水管]", "3: [水管, 水务局, 几个县, 超市]"
+    )
+    engine = engine_with(directory, text)
+    assert engine.decide(ticket("市水务局说停水不归他们管"), AT).department == "city.water"
+    assert engine.decide(ticket("好几个县都停水了"), AT).department == "city.water"
+    # A term across the city word's edge still hides it (超市里 is no 市里).
+    assert engine.decide(ticket("超市水务局停水"), AT).department == "guanxian.water"
+
+
+CONTEXT = """\
+version: 1
+decision: {min_score: 3, margin: 1, context_weight: 3, context_cap: 5}
+types:
+  market:
+    target: ["{district}.market"]
+    terms:
+      8: [短秤]
+      3: [超市, 老板, 门口]
+  hrss:
+    target: ["{district}.hrss"]
+    terms:
+      8: [工资, 社保]
+      5: [合同]
+"""
+
+
+def test_place_and_party_words_add_up_to_their_cap(directory: Directory) -> None:
+    # Three context words of market (9, capped at 5) lose to one matter of hrss.
+    decision = engine_with(directory, CONTEXT).decide(ticket("超市门口老板欠工资"), AT)
+    assert decision.department == "guanxian.hrss"
+    assert [(s.type, s.score) for s in decision.scores] == [("hrss", 8), ("market", 5)]
+    # Matter words add up in full beside them.
+    decision = engine_with(directory, CONTEXT).decide(ticket("超市老板短秤"), AT)
+    assert [(s.type, s.score) for s in decision.scores] == [("market", 13)]
+
+
+def test_each_further_matter_term_counts_decay_times_the_one_before(
+    directory: Directory,
+) -> None:
+    text = CONTEXT.replace("context_cap: 5}", "context_cap: 5, decay: 0.5}")
+    decision = engine_with(directory, text).decide(ticket("工资社保合同"), AT)
+    assert [(s.type, s.score) for s in decision.scores] == [("hrss", 8 + 4 + 1.25)]
+
+
 # --- one decision: rules first, lists, fallback, manual ------------------------------------
 
 RULES = rules_text(
