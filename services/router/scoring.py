@@ -86,6 +86,7 @@ class CompiledLists:
         # Looked up for every term found: plain lists, not attribute reads.
         self._lengths = [len(term.text) for term in self.terms]
         self._special = [term.place or term.city for term in self.terms]
+        self._special_city = [term.city for term in self.terms]
         self._units: dict[tuple[int, str, bool], str | None] = {}
 
     def unit(self, type_index: int, district: str, city: bool, directory: Directory) -> str | None:
@@ -162,7 +163,8 @@ class CompiledLists:
             if tid not in kept:  # a handful of terms: a list beats a set
                 kept.append(tid)
         city_wide = marked and any(
-            self.terms[tid].city and _alone(s, s - n - 1, tid, spans) for s, n, tid in spans
+            self.terms[tid].city and _alone(s, s - n - 1, spans, self._special_city)
+            for s, n, tid in spans
         )
         return kept, city_wide
 
@@ -175,10 +177,13 @@ def _touches(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
     return any(s <= end and start <= e for s, e in spans)
 
 
-def _alone(start: int, end: int, tid: int, spans: Sequence[tuple[int, int, int]]) -> bool:
-    """No other term found overlaps [start, end] without lying inside it: 超市里
-    hides 市里, but 市环保局 still stands with 环保局 inside it."""
+def _alone(
+    start: int, end: int, spans: Sequence[tuple[int, int, int]], city: Sequence[bool]
+) -> bool:
+    """No term found but a city-wide one overlaps [start, end] without lying
+    inside it: 超市里 hides 市里, but 市环保局 still stands with 环保局 inside it,
+    and 全市统一 beside 统一规定."""
     return not any(
-        s <= end and start <= s - n - 1 and t != tid and not (start <= s and s - n - 1 <= end)
+        s <= end and start <= s - n - 1 and not city[t] and not (start <= s and s - n - 1 <= end)
         for s, n, t in spans
     )

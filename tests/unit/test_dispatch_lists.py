@@ -215,12 +215,14 @@ def test_a_city_wide_matter_goes_to_the_city_unit(directory: Directory) -> None:
 
 def test_a_city_wide_word_counts_with_a_term_inside_it(directory: Directory) -> None:
     # 市水务局 holds the term 水务局: the city word is still the longest there.
-    text = LISTS.replace("city_wide: [全市]", "city_wide: [全市, 市水务局, 好几个县]").replace(
+    text = LISTS.replace("city_wide: [全市]", "city_wide: [全市, 市水务局, 好几个县, 全市水务]").replace(
         "3: [水管]", "3: [水管, 水务局, 几个县, 超市]"
     )
     engine = engine_with(directory, text)
     assert engine.decide(ticket("市水务局说停水不归他们管"), AT).department == "city.water"
     assert engine.decide(ticket("好几个县都停水了"), AT).department == "city.water"
+    # Two city words overlapping do not hide each other.
+    assert engine.decide(ticket("全市水务局停水"), AT).department == "city.water"
     # A term across the city word's edge still hides it (超市里 is no 市里).
     assert engine.decide(ticket("超市水务局停水"), AT).department == "guanxian.water"
 
