@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from services.router.conditions import normalized
 from services.router.lists import ListSet, resolve_target
-from services.router.text import normalize
+from services.router.text import normalize, pinyin_of
 from shared.directory import Directory
 
 
@@ -65,12 +65,20 @@ class CompiledLists:
         claims: dict[str, list[Claim]] = {}
         self.context: set[str] = set().union(*self.city_terms)
         for index, spec in enumerate(lists.types.values()):
-            unless = {normalize(t): normalized(words) for t, words in spec.exclusions.items()}
+            unless = {
+                normalize(t): _with_pinyin(normalized(words))
+                for t, words in spec.exclusions.items()
+            }
             weights: dict[str, int] = {}
             for weight, words in spec.terms.items():
                 for word in words:
                     term = normalize(word)
                     weights[term] = max(weights.get(term, 0), weight)
+            for term in list(weights):
+                alias = pinyin_of(term)  # "dianti" typed for 电梯
+                if alias is not None and alias not in weights:
+                    unless.setdefault(alias, unless.get(term, frozenset()))
+                    weights[alias] = weights[term]
             for term, weight in weights.items():
                 context = unless.get(term, frozenset())
                 self.context |= context
@@ -135,9 +143,18 @@ class CompiledLists:
         strongest first, each worth decay times the one before, plus the
         context terms up to their cap."""
         policy = self.lists.decision
+        if len(weights) == 1:  # the usual case: nothing to cap or decay
+            weight = weights[0]
+            return float(
+                min(weight, policy.context_cap) if weight <= policy.context_weight else weight
+            )
         context = sum(w for w in weights if w <= policy.context_weight)
-        total, factor = float(min(context, policy.context_cap)), 1.0
-        for weight in sorted((w for w in weights if w > policy.context_weight), reverse=True):
+        total = float(min(context, policy.context_cap))
+        matter = [w for w in weights if w > policy.context_weight]
+        if policy.decay == 1:
+            return total + sum(matter)
+        factor = 1.0
+        for weight in sorted(matter, reverse=True):
             total += weight * factor
             factor *= policy.decay
         return total
@@ -167,6 +184,12 @@ class CompiledLists:
             for s, n, tid in spans
         )
         return kept, city_wide
+
+
+def _with_pinyin(words: frozenset[str]) -> frozenset[str]:
+    """Exclusion words, and their pinyin: 困人 is also kunren."""
+    spelled = {pinyin_of(word) for word in words} - {None}
+    return words | frozenset(w for w in spelled if w is not None)
 
 
 def _best_first(item: tuple[int, float]) -> tuple[float, int]:

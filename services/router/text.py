@@ -3,7 +3,8 @@
 NFKC folds full-width letters, digits and punctuation to their usual forms;
 traditional characters become simplified ones (OpenCC t2s: 停電 -> 停电, 臺 -> 台);
 case, white space and punctuation are then dropped, so "停 水", "停水！", "停水"
-and "停水" in traditional script all read the same.
+and "停水" in traditional script all read the same. The lists' terms are also
+matched as pinyin (pinyin_of): "wuye" and "wu ye" read as 物业.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import unicodedata
 from functools import cache
 
 import opencc
+from pypinyin import lazy_pinyin
 
 # Characters whose verdict is cached; past this the verdict is computed each time,
 # so text crafted to contain every code point cannot grow the cache without bound.
@@ -62,6 +64,22 @@ def normalize(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", kept):
         kept = unicodedata.normalize("NFKC", kept).translate(table)
     return to_simplified(kept).casefold()
+
+
+# Shorter pinyin would turn up inside other words typed in pinyin (ganji of
+# 赶集 inside ganjinguanguan, 赶紧管管): the lists spell such terms out.
+_MIN_PINYIN = 6
+
+
+@cache
+def pinyin_of(term: str) -> str | None:
+    """A folded term of two or more Chinese characters as pinyin without tones
+    or spaces (电梯 -> dianti), as it reads in folded text where a citizen
+    typed it so; None for other terms or pinyin too short to tell apart."""
+    if len(term) < 2 or not all("\u4e00" <= char <= "\u9fff" for char in term):
+        return None
+    spelled = "".join(lazy_pinyin(term))
+    return spelled if len(spelled) >= _MIN_PINYIN and spelled.isascii() else None
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

@@ -215,9 +215,9 @@ def test_a_city_wide_matter_goes_to_the_city_unit(directory: Directory) -> None:
 
 def test_a_city_wide_word_counts_with_a_term_inside_it(directory: Directory) -> None:
     # 市水务局 holds the term 水务局: the city word is still the longest there.
-    text = LISTS.replace("city_wide: [全市]", "city_wide: [全市, 市水务局, 好几个县, 全市水务]").replace(
-        "3: [水管]", "3: [水管, 水务局, 几个县, 超市]"
-    )
+    text = LISTS.replace(
+        "city_wide: [全市]", "city_wide: [全市, 市水务局, 好几个县, 全市水务]"
+    ).replace("3: [水管]", "3: [水管, 水务局, 几个县, 超市]")
     engine = engine_with(directory, text)
     assert engine.decide(ticket("市水务局说停水不归他们管"), AT).department == "city.water"
     assert engine.decide(ticket("好几个县都停水了"), AT).department == "city.water"
@@ -260,6 +260,14 @@ def test_each_further_matter_term_counts_decay_times_the_one_before(
     text = CONTEXT.replace("context_cap: 5}", "context_cap: 5, decay: 0.5}")
     decision = engine_with(directory, text).decide(ticket("工资社保合同"), AT)
     assert [(s.type, s.score) for s in decision.scores] == [("hrss", 8 + 4 + 1.25)]
+
+
+def test_a_term_typed_in_pinyin_counts_as_the_term(directory: Directory) -> None:
+    decision = engine_with(directory, LISTS).decide(ticket("我们 Dian Ti 又坏了"), AT)
+    assert [(s.type, s.score, s.terms) for s in decision.scores] == [("housing", 8, ("dianti",))]
+    # Its exclusions come with it: 电梯 with 困人 is no housing matter.
+    decision = engine_with(directory, LISTS).decide(ticket("dianti li kunren"), AT)
+    assert [(s.type, s.score, s.excluded) for s in decision.scores] == [("housing", 0, ("dianti",))]
 
 
 # --- one decision: rules first, lists, fallback, manual ------------------------------------
