@@ -69,6 +69,9 @@ def normalize(text: str) -> str:
 # Shorter pinyin would turn up inside other words typed in pinyin (ganji of
 # 赶集 inside ganjinguanguan, 赶紧管管): the lists spell such terms out.
 _MIN_PINYIN = 6
+# Nor may it start with a vowel: anguan (暗管) is inside ganjinguanguan, where
+# a syllable ending in n or ng runs into it.
+_VOWELS = "aeo"
 
 
 @cache
@@ -79,7 +82,9 @@ def pinyin_of(term: str) -> str | None:
     if len(term) < 2 or not all("\u4e00" <= char <= "\u9fff" for char in term):
         return None
     spelled = "".join(lazy_pinyin(term))
-    return spelled if len(spelled) >= _MIN_PINYIN and spelled.isascii() else None
+    if len(spelled) < _MIN_PINYIN or not spelled.isascii() or spelled[0] in _VOWELS:
+        return None
+    return spelled
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

@@ -15,6 +15,7 @@ from services.router.knowledge import EngineFactory, place_names, shipped_engine
 from services.router.lists import SHIPPED_LISTS, ListSet, check_lists_file, read_lists
 from services.router.rules import RulesError, load_rules, parse_rules
 from services.router.scoring import CompiledLists
+from services.router.text import pinyin_of
 from shared.directory import Directory
 from shared.domain import TicketDraft
 from shared.workcalendar import WorkCalendar
@@ -268,6 +269,13 @@ def test_a_term_typed_in_pinyin_counts_as_the_term(directory: Directory) -> None
     # Its exclusions come with it: 电梯 with 困人 is no housing matter.
     decision = engine_with(directory, LISTS).decide(ticket("dianti li kunren"), AT)
     assert [(s.type, s.score, s.excluded) for s in decision.scores] == [("housing", 0, ("dianti",))]
+
+
+def test_only_pinyin_that_cannot_hide_in_other_pinyin_is_matched() -> None:
+    assert pinyin_of("电梯") == "dianti"
+    assert pinyin_of("医保") is None  # yibao: too short, inside many a word
+    assert pinyin_of("暗管") is None  # anguan: inside ganjinguanguan
+    assert pinyin_of("12345") is None
 
 
 # --- one decision: rules first, lists, fallback, manual ------------------------------------
