@@ -48,6 +48,9 @@ class DecisionPolicy(_Strict):
     # (1: plain sum), so a type named by many loose words does not beat one
     # named by a precise phrase.
     decay: float = Field(default=1, gt=0, le=1)
+    # A matter term gains this for each character past two (up to four more):
+    # a longer phrase names the matter more precisely than a word.
+    length_bonus: int = Field(default=0, ge=0)
 
 
 class TypeList(_Strict):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from services.router.conditions import normalized
-from services.router.lists import ListSet, resolve_target
+from services.router.lists import DecisionPolicy, ListSet, TypeList, resolve_target
 from services.router.text import normalize, pinyin_of
 from shared.directory import Directory
 
@@ -65,20 +65,7 @@ class CompiledLists:
         claims: dict[str, list[Claim]] = {}
         self.context: set[str] = set().union(*self.city_terms)
         for index, spec in enumerate(lists.types.values()):
-            unless = {
-                normalize(t): _with_pinyin(normalized(words))
-                for t, words in spec.exclusions.items()
-            }
-            weights: dict[str, int] = {}
-            for weight, words in spec.terms.items():
-                for word in words:
-                    term = normalize(word)
-                    weights[term] = max(weights.get(term, 0), weight)
-            for term in list(weights):
-                alias = pinyin_of(term)  # "dianti" typed for 电梯
-                if alias is not None and alias not in weights:
-                    unless.setdefault(alias, unless.get(term, frozenset()))
-                    weights[alias] = weights[term]
+            weights, unless = _type_weights(spec, lists.decision)
             for term, weight in weights.items():
                 context = unless.get(term, frozenset())
                 self.context |= context
@@ -184,6 +171,34 @@ class CompiledLists:
             for s, n, tid in spans
         )
         return kept, city_wide
+
+
+def _type_weights(
+    spec: TypeList, policy: DecisionPolicy
+) -> tuple[dict[str, int], dict[str, frozenset[str]]]:
+    """A type's folded terms with their weights, and their exclusion words;
+    each term also as pinyin ("dianti" typed for 电梯)."""
+    unless = {normalize(t): _with_pinyin(normalized(words)) for t, words in spec.exclusions.items()}
+    weights: dict[str, int] = {}
+    for weight, words in spec.terms.items():
+        for word in words:
+            term = normalize(word)
+            weights[term] = max(weights.get(term, 0), weight + _bonus(term, weight, policy))
+    for term in list(weights):
+        alias = pinyin_of(term)
+        if alias is not None and alias not in weights:
+            unless.setdefault(alias, unless.get(term, frozenset()))
+            weights[alias] = weights[term]
+    return weights, unless
+
+
+def _bonus(term: str, weight: int, policy: DecisionPolicy) -> int:
+    """A matter phrase longer than two characters says more than a word of the
+    same weight (电线杆子歪 more than 摆摊): length_bonus per character more,
+    for up to four."""
+    if weight <= policy.context_weight:
+        return 0
+    return policy.length_bonus * min(max(len(term) - 2, 0), 4)
 
 
 def _with_pinyin(words: frozenset[str]) -> frozenset[str]:

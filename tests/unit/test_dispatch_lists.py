@@ -263,6 +263,20 @@ def test_each_further_matter_term_counts_decay_times_the_one_before(
     assert [(s.type, s.score) for s in decision.scores] == [("hrss", 8 + 4 + 1.25)]
 
 
+def test_a_longer_phrase_outweighs_a_word_of_the_same_weight(directory: Directory) -> None:
+    text = CONTEXT.replace("context_cap: 5}", "context_cap: 5, length_bonus: 1}").replace(
+        "8: [工资, 社保]", "8: [工资, 社保, 拖欠农民工工资]"
+    )
+    decision = engine_with(directory, text).decide(ticket("超市短秤，拖欠农民工工资"), AT)
+    # 拖欠农民工工资 is 7 characters: 8 + 4 (at most 4); 工资 inside it counts no more.
+    assert [(s.type, s.score) for s in decision.scores] == [("hrss", 12), ("market", 8 + 3)]
+    # Context words gain nothing by their length.
+    decision = engine_with(directory, text.replace("3: [超市,", "3: [大超市门口,")).decide(
+        ticket("大超市门口"), AT
+    )
+    assert [(s.type, s.score) for s in decision.scores] == [("market", 3)]
+
+
 def test_a_term_typed_in_pinyin_counts_as_the_term(directory: Directory) -> None:
     decision = engine_with(directory, LISTS).decide(ticket("我们 Dian Ti 又坏了"), AT)
     assert [(s.type, s.score, s.terms) for s in decision.scores] == [("housing", 8, ("dianti",))]
