@@ -2,7 +2,7 @@
 
 NFKC folds full-width letters, digits and punctuation to their usual forms;
 traditional characters become simplified ones (OpenCC t2s: 停電 -> 停电, 臺 -> 台);
-case, white space and punctuation are then dropped, so "停 水", "停水！", "停水"
+case, white space, punctuation and emoji are then dropped, so "停 水", "停水！", "停水"
 and "停水" in traditional script all read the same. The lists' terms are also
 matched as pinyin (pinyin_of): "wuye" and "wu ye" read as 物业.
 """
@@ -30,10 +30,19 @@ class _DropTable(dict[int, int | None]):
     def __missing__(self, code: int) -> int | None:
         # Letters (L*), numbers (N*) and symbols (S*, e.g. ℃) carry meaning;
         # punctuation (P*), separators (Z*) and controls (C*) do not.
-        verdict = code if unicodedata.category(chr(code))[0] in "LNS" else None
+        # Emoji and pictographs are symbols too, but say nothing a term could
+        # use, and typed inside a word (停💧水) they would split it.
+        meaningful = unicodedata.category(chr(code))[0] in "LNS" and not _pictograph(code)
+        verdict = code if meaningful else None
         if len(self) < _CACHE_LIMIT:
             self[code] = verdict
         return verdict
+
+
+def _pictograph(code: int) -> bool:
+    # Miscellaneous symbols and dingbats (☎ ✅ ★), arrows and stars (⭐), and the
+    # emoji planes (😡 🔥 💧); not letter-like symbols such as ℃.
+    return 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF or 0x1F000 <= code <= 0x1FAFF
 
 
 @cache
