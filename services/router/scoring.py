@@ -3,9 +3,12 @@
 The lists' terms sit in the rules' Aho-Corasick automaton (services.router.index),
 so the one pass over a ticket's text that finds the rules' keywords also finds
 the terms, with where each ends. Here those hits become one score per department
-type: a term counts once, with its weight, unless a longer term found at the
-same place covers it (电梯困人 is not also 电梯) or one of its exclusion words is
-in the text.
+type: a term counts once, unless a longer term found at the same place covers it
+(电梯困人 is not also 电梯) or one of its exclusion words is in the text. A matter
+term counts its weight and a bonus for its length (a precise phrase says more
+than a word); context terms (places, parties: 小区, 老板) add up to a cap, so
+several of them never outweigh one matter. Each term also matches typed as
+pinyin.
 """
 
 from __future__ import annotations
