@@ -39,6 +39,18 @@ class DecisionPolicy(_Strict):
     # margin more than the runner-up; else the ticket waits for a person.
     min_score: float = Field(default=3, gt=0)
     margin: float = Field(default=2, ge=0)
+    # Terms weighing at most context_weight name a place or a party (小区, 老板,
+    # 孩子), not a matter: together they add at most context_cap to a type, so
+    # one specific phrase outweighs several of them.
+    context_weight: int = Field(default=0, ge=0)
+    context_cap: float = Field(default=1000, ge=0)
+    # Each further matter term of a type counts this fraction of the one before
+    # (1: plain sum), so a type named by many loose words does not beat one
+    # named by a precise phrase.
+    decay: float = Field(default=1, gt=0, le=1)
+    # A matter term gains this for each character past two (up to four more):
+    # a longer phrase names the matter more precisely than a word.
+    length_bonus: int = Field(default=0, ge=0)
 
 
 class TypeList(_Strict):

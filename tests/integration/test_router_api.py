@@ -504,9 +504,10 @@ async def test_refused_ratings_are_listed_to_staff_only(
 
 
 async def test_the_manual_queue_shows_the_candidates(api: Api, staff: str) -> None:
-    """A request two departments' lists claim alike waits for a person, with
-    what the lists suggest; the dispatch records what decided it."""
-    tie = sample("S001", api.directory).model_copy(update={"text": "水压低，物业说不归他们管"})
+    """A request two departments' lists claim alike (水浑 and 物业, 8 each)
+    waits for a person, with what the lists suggest; the dispatch records what
+    decided it."""
+    tie = sample("S001", api.directory).model_copy(update={"text": "水浑，物业说不归他们管"})
     await api.commands.create(TICKET, tie)
     [event] = await api.collect(1)
     assert event.event_type == "unroutable"

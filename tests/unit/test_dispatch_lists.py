@@ -15,6 +15,7 @@ from services.router.knowledge import EngineFactory, place_names, shipped_engine
 from services.router.lists import SHIPPED_LISTS, ListSet, check_lists_file, read_lists
 from services.router.rules import RulesError, load_rules, parse_rules
 from services.router.scoring import CompiledLists
+from services.router.text import pinyin_of
 from shared.directory import Directory
 from shared.domain import TicketDraft
 from shared.workcalendar import WorkCalendar
@@ -211,6 +212,84 @@ def test_a_city_wide_matter_goes_to_the_city_unit(directory: Directory) -> None:
     assert engine.decide(ticket("河道里的自来水管"), AT).department == "city.water"
     # 市里 of 超市里 is no city-wide word; nor is 全市 inside a longer term.
     assert engine.decide(ticket("停水了"), AT).department == "guanxian.water"
+
+
+def test_a_city_wide_word_counts_with_a_term_inside_it(directory: Directory) -> None:
+    # 市水务局 holds the term 水务局: the city word is still the longest there.
+    text = LISTS.replace(
+        "city_wide: [全市]", "city_wide: [全市, 市水务局, 好几个县, 全市水务]"
+    ).replace("3: [水管]", "3: [水管, 水务局, 几个县, 超市]")
+    engine = engine_with(directory, text)
+    assert engine.decide(ticket("市水务局说停水不归他们管"), AT).department == "city.water"
+    assert engine.decide(ticket("好几个县都停水了"), AT).department == "city.water"
+    # Two city words overlapping do not hide each other.
+    assert engine.decide(ticket("全市水务局停水"), AT).department == "city.water"
+    # A term across the city word's edge still hides it (超市里 is no 市里).
+    assert engine.decide(ticket("超市水务局停水"), AT).department == "guanxian.water"
+
+
+CONTEXT = """\
+version: 1
+decision: {min_score: 3, margin: 1, context_weight: 3, context_cap: 5}
+types:
+  market:
+    target: ["{district}.market"]
+    terms:
+      8: [短秤]
+      3: [超市, 老板, 门口]
+  hrss:
+    target: ["{district}.hrss"]
+    terms:
+      8: [工资, 社保]
+      5: [合同]
+"""
+
+
+def test_place_and_party_words_add_up_to_their_cap(directory: Directory) -> None:
+    # Three context words of market (9, capped at 5) lose to one matter of hrss.
+    decision = engine_with(directory, CONTEXT).decide(ticket("超市门口老板欠工资"), AT)
+    assert decision.department == "guanxian.hrss"
+    assert [(s.type, s.score) for s in decision.scores] == [("hrss", 8), ("market", 5)]
+    # Matter words add up in full beside them.
+    decision = engine_with(directory, CONTEXT).decide(ticket("超市老板短秤"), AT)
+    assert [(s.type, s.score) for s in decision.scores] == [("market", 13)]
+
+
+def test_each_further_matter_term_counts_decay_times_the_one_before(
+    directory: Directory,
+) -> None:
+    text = CONTEXT.replace("context_cap: 5}", "context_cap: 5, decay: 0.5}")
+    decision = engine_with(directory, text).decide(ticket("工资社保合同"), AT)
+    assert [(s.type, s.score) for s in decision.scores] == [("hrss", 8 + 4 + 1.25)]
+
+
+def test_a_longer_phrase_outweighs_a_word_of_the_same_weight(directory: Directory) -> None:
+    text = CONTEXT.replace("context_cap: 5}", "context_cap: 5, length_bonus: 1}").replace(
+        "8: [工资, 社保]", "8: [工资, 社保, 拖欠农民工工资]"
+    )
+    decision = engine_with(directory, text).decide(ticket("超市短秤，拖欠农民工工资"), AT)
+    # 拖欠农民工工资 is 7 characters: 8 + 4 (at most 4); 工资 inside it counts no more.
+    assert [(s.type, s.score) for s in decision.scores] == [("hrss", 12), ("market", 8 + 3)]
+    # Context words gain nothing by their length.
+    decision = engine_with(directory, text.replace("3: [超市,", "3: [大超市门口,")).decide(
+        ticket("大超市门口"), AT
+    )
+    assert [(s.type, s.score) for s in decision.scores] == [("market", 3)]
+
+
+def test_a_term_typed_in_pinyin_counts_as_the_term(directory: Directory) -> None:
+    decision = engine_with(directory, LISTS).decide(ticket("我们 Dian Ti 又坏了"), AT)
+    assert [(s.type, s.score, s.terms) for s in decision.scores] == [("housing", 8, ("dianti",))]
+    # Its exclusions come with it: 电梯 with 困人 is no housing matter.
+    decision = engine_with(directory, LISTS).decide(ticket("dianti li kunren"), AT)
+    assert [(s.type, s.score, s.excluded) for s in decision.scores] == [("housing", 0, ("dianti",))]
+
+
+def test_only_pinyin_that_cannot_hide_in_other_pinyin_is_matched() -> None:
+    assert pinyin_of("电梯") == "dianti"
+    assert pinyin_of("医保") is None  # yibao: too short, inside many a word
+    assert pinyin_of("暗管") is None  # anguan: inside ganjinguanguan
+    assert pinyin_of("12345") is None
 
 
 # --- one decision: rules first, lists, fallback, manual ------------------------------------

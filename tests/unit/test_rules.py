@@ -106,6 +106,8 @@ def draft(**overrides: Any) -> TicketDraft:
         ("１２３４５", "12345"),
         ("Hello, World!", "helloworld"),
         ("38℃", "38°c"),  # symbols carry meaning and stay
+        ("停💧水😡😡", "停水"),  # emoji do not
+        ("☎️✅燃气味⭐！！", "燃气味"),
     ],
 )
 def test_normalize_folds_form(text: str, folded: str) -> None:
