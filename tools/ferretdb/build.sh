@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the dev store into OUT: FerretDB v1.24.2 embedded in main.go, with two
-# fixes to its SQLite backend, both about finding a document by its _id.
+# Builds the dev store into OUT: FerretDB v1.24.2 embedded in main.go, with four
+# fixes: two about finding a document by its _id, one about writers queueing,
+# one about update commands of many statements.
 #
 # 1. FerretDB indexes every collection's _id as `_ferretdb_sjson->"_id"`
 # but looks documents up by `_ferretdb_sjson->'$._id'`. SQLite matches index
@@ -15,6 +16,9 @@
 # names a plain _id returns the same documents, from one index lookup.
 # 3. patches/serialize-writes.patch: one write at a time per SQLite file,
 # queued in Go instead of in SQLite's busy handler (see the patch).
+# 4. patches/update-closes-each-query.patch: an update command closes each
+# statement's query when that statement is done (an update of 100 statements
+# held 100 pooled connections and never answered; see the patch).
 # The module is copied out of the module cache (read-only, and `go build
 # -overlay` may not replace files there), patched, and built with a go.mod
 # that points at the copy.
