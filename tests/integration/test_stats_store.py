@@ -17,6 +17,7 @@ import pytest
 
 from services.stats.handlers import archive_batch, archive_record
 from services.stats.repository import Counters
+from services.stats.rollups import Increments
 from shared.domain import Category
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.messaging.batch import BatchConsumer, BatchHandler
@@ -45,12 +46,9 @@ async def stats(settings: CommonSettings) -> AsyncIterator[StatsHarness]:
 
 
 async def counter_docs(stats: StatsHarness) -> dict[str, Document]:
-    """Every counter document without its batch mark."""
-    docs: dict[str, Document] = {}
-    for collection in stats.counters.collections.values():
-        for doc in await collection.find({}, {"applied_upto": 0}).to_list():
-            docs[doc["_id"]] = doc
-    return docs
+    """Every roll-up document without its batch mark."""
+    found = await stats.counters.collection.find({}, {"applied": 0}).to_list()
+    return {doc["_id"]: doc for doc in found}
 
 
 async def view_docs(stats: StatsHarness) -> dict[str, Document]:
@@ -65,8 +63,8 @@ async def rebuilt(stats: StatsHarness) -> tuple[dict[str, Document], dict[str, D
 
 
 async def total(stats: StatsHarness, field: str) -> float:
-    docs = await stats.counters.find({"rollup": "all"})
-    return float(sum(doc.get(field, 0) for doc in docs))
+    docs = await stats.counters.collection.find({"dim": "all"}).to_list()
+    return float(sum(doc["t"].get(field, 0) for doc in docs))
 
 
 # --- the archive ---------------------------------------------------------------------------
@@ -127,15 +125,19 @@ async def test_crash_before_the_checkpoint_counts_once(stats: StatsHarness) -> N
     before = await stats.meta.checkpoint()
     await stats.archive_events(SHUFFLED[20:26])
     stats.settle()
-    assert not await stats.aggregator.step()  # the whole batch, checkpoint moved...
-    await stats.meta.set_checkpoint(before)  # ...and lost: the batch comes again
-    await stats.aggregator.step()
+    assert not await stats.aggregator.step()  # the whole batch applied...
+    applied = await stats.meta.checkpoint()
+    await stats.meta.set_pending(before, applied)  # ...and the checkpoint not written
+    # More events arrive before the replica comes back: the pinned batch comes
+    # again as it was, then the new ones.
+    await stats.archive_events(SHUFFLED[26:])
+    stats.settle()
+    assert await stats.aggregator.step()  # the pinned batch: there may be more
+    assert await stats.meta.position() == (applied, None)
     assert await total(stats, "received") == sum(
         1 for e in SHUFFLED[:26] if e.event_type in ("received", "resolved_on_spot")
     )
-    # The batch read again may have grown: more events arrived after the crash.
-    await stats.meta.set_checkpoint(before)
-    await stats.ingest(SHUFFLED[26:], chunk=9)
+    await stats.aggregator.catch_up()
     assert await total(stats, "received") == 10
     live = await counter_docs(stats), await view_docs(stats)
     assert await rebuilt(stats) == live
@@ -146,16 +148,11 @@ class FailingCounters(Counters):
 
     budget = 10**9
 
-    async def put(self, doc: Document) -> None:
-        if self.budget <= 0:
-            raise pymongo.errors.AutoReconnect("store went away")
-        self.budget -= 1
-        await super().put(doc)
-
-    async def insert_many(self, docs: list[Document]) -> None:
-        written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
-        await super().insert_many(written)
-        if len(written) < len(docs):
+    async def add(self, batch: str, increments: Increments, skip: set[str]) -> None:
+        keys = [key for key in increments.docs if key not in skip]
+        written, self.budget = keys[: self.budget], max(0, self.budget - len(keys))
+        await super().add(batch, increments, skip | set(keys[len(written) :]))
+        if len(written) < len(keys):
             raise pymongo.errors.AutoReconnect("store went away")
 
 
@@ -171,15 +168,11 @@ async def test_crash_while_writing_counters_counts_once(stats: StatsHarness) -> 
     counters.budget = 17  # a part of the batch's counters written, then the crash
     with pytest.raises(pymongo.errors.AutoReconnect):
         await crashing.step()
-    assert await stats.meta.checkpoint() == checkpoint
-    marks = [
-        doc.get("applied_upto")
-        for collection in stats.counters.collections.values()
-        for doc in await collection.find({}).to_list()
-    ]
+    assert await stats.meta.position() == (checkpoint, crashed_upto)
+    marks = [doc.get("applied") for doc in await stats.counters.collection.find({}).to_list()]
     assert marks.count(crashed_upto) == 17
-    # The replica comes back; more events arrived meanwhile, so the batch read again
-    # is longer than the one that crashed.
+    # The replica comes back; more events arrived meanwhile: the pinned batch is
+    # applied again as it was (skipping the 17 documents it reached), then the rest.
     counters.budget = 10**9
     await stats.archive_events(SHUFFLED[45:])
     stats.settle()
