@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from services.stats.dispatch_quality import contribution
 from services.stats.measures import increments
 from services.stats.projection import build_view
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
@@ -35,6 +36,7 @@ from shared.mongo import Document
 logger = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=2)  # archive writes in flight are older than this
 REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this long
+ViewChange = tuple[dict[str, Document], list[Document]]
 CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
 
 
@@ -121,8 +123,12 @@ class Aggregator:
             await self.meta.set_pending(checkpoint, str(docs[-1]["seq"]))
         last = str(docs[-1]["seq"]) if docs else str(pending)
         events = [EVENT_ADAPTER.validate_python(doc["event"]) for doc in docs]
-        await self._counters(last, events, again=pending is not None)
-        self.cache.keep(await self._views(events), last)
+        views = await self._views(events)
+        # Counters first: a view written tells a batch applied again that its
+        # contribution is in the counters already.
+        await self._counters(last, events, views, again=pending is not None)
+        await self.views.put_many(views[1])
+        self.cache.keep(views[1], last)
         await self.meta.set_checkpoint(last)
         return pending is not None or len(docs) == self.batch
 
@@ -158,23 +164,34 @@ class Aggregator:
         # A last round for what settled while catching up.
         await self.step()
 
-    async def _views(self, events: list[TicketEvent]) -> list[Document]:
+    async def _views(self, events: list[TicketEvent]) -> tuple[dict[str, Document], list[Document]]:
+        """The batch's tickets' views as they were, and as the batch leaves them."""
         by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
         for event in events:
             by_ticket[event.ticket_id].append(event)
         cached = self.cache.views
         old = {t: cached[t] for t in by_ticket if t in cached}
         old.update(await self.views.get_many([t for t in by_ticket if t not in cached]))
-        new = [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
-        await self.views.put_many(new)
-        return new
+        return old, [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
 
-    async def _counters(self, batch: str, events: list[TicketEvent], again: bool) -> None:
-        """The batch's increments, merged per document. Applied again (after a
-        crash), the documents that took the batch already are left alone."""
+    async def _counters(
+        self, batch: str, events: list[TicketEvent], views: ViewChange, again: bool
+    ) -> None:
+        """The batch's increments, merged per document, with each changed view's
+        dispatch-quality contribution moved. Applied again (after a crash), the
+        documents that took the batch already are left alone."""
         merged = Increments()
         for event in events:
             for bucket, counts in increments(event, self.tz):
                 merged.add(bucket, counts)
+        old, new = views
+        for view in new:
+            before = old.get(view["_id"])
+            was = contribution(before, self.tz) if before else None
+            if was is not None:
+                merged.add(was[0], {name: -value for name, value in was[1].items()})
+            now = contribution(view, self.tz)
+            if now is not None:
+                merged.add(*now)
         done = await self.counters.applied(list(merged.docs), batch) if again else set()
         await self.counters.add(batch, merged, done)

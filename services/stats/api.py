@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from services.stats.access import StatsReader, TicketReader, ticket_contact
 from services.stats.csvout import csv_response
-from services.stats.dispatch_quality import city_day_bounds, dispatch_quality
+from services.stats.dispatch_quality import city_day_bounds, dispatch_quality, from_rollups
 from services.stats.exports import ExportLog, export_routes, with_contacts
 from services.stats.projection import ordered_steps
 from services.stats.ranking import COLUMNS, rank_departments
@@ -74,10 +74,15 @@ class StatsApi:
             groups = await self.counters.read([Place(doc_id(day), BY_DEPARTMENT) for day in days])
             rows = [{**c, "department": unfield(d)} for g in groups for d, c in g.items()]
             return add_up(rows, "department")
-        found = await self.counters.read([place_of(day, filters) for day in days])
+        found = await self.groups(start, end, filters)
         if group_by == "day":
             return add_up([{**g, "day": day} for day, g in zip(days, found, strict=True)], "day")
         return add_up(found)
+
+    async def groups(self, start: date, end: date, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """Each day's roll-up group under these filters (empty for a day without)."""
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        return await self.counters.read([place_of(day, filters) for day in days])
 
 
 def build_router(api: StatsApi) -> APIRouter:
@@ -196,10 +201,14 @@ def _stats_routes(api: StatsApi) -> APIRouter:
             }.items()
             if v is not None
         }
-        rows = await api.totals(start, end, filters)
-        result = {"from": start, "to": end, "filters": filters, **measures(rows.get("", {}))}
-        bounds = city_day_bounds(start, end, api.tz)
-        result["dispatch_quality"] = await dispatch_quality(api.views, *bounds, filters)
+        groups = await api.groups(start, end, filters)
+        result = {
+            "from": start,
+            "to": end,
+            "filters": filters,
+            **measures(add_up(groups).get("", {})),
+        }
+        result["dispatch_quality"] = from_rollups(groups)
         if format == "csv":
             return csv_response("summary.csv", [_flat(result)])
         return result

@@ -135,16 +135,15 @@ class Counters:
         return {doc["_id"] for doc in found if doc.get("applied") == batch}
 
     async def add(self, batch: str, increments: Increments, skip: set[str]) -> None:
-        ops = [
-            UpdateOne(
-                {"_id": key},
-                {"$inc": dict(counts), "$set": {"applied": batch}, "$setOnInsert": about},
-                upsert=True,
-            )
-            for key, counts in increments.docs.items()
-            if key not in skip
-            for about in [increments.about[key]]
-        ]
+        ops = []
+        for key, counts in increments.docs.items():
+            # A view's contribution taken off and added back unchanged sums to 0.
+            changes = {path: value for path, value in counts.items() if value}
+            if key in skip or not changes:
+                continue
+            update = {"$inc": changes, "$set": {"applied": batch}}
+            update["$setOnInsert"] = increments.about[key]
+            ops.append(UpdateOne({"_id": key}, update, upsert=True))
         await bulk(self.collection, ops)
 
     async def read(self, places: list[Place]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import pymongo.errors
 import pytest
 
 from services.stats.handlers import archive_batch, archive_record
-from services.stats.repository import Counters
+from services.stats.repository import Counters, TicketViews
 from services.stats.rollups import Increments
 from shared.domain import Category
 from shared.events import EVENT_ADAPTER, TicketEvent
@@ -181,6 +181,44 @@ async def test_crash_while_writing_counters_counts_once(stats: StatsHarness) -> 
     assert await total(stats, "resolved") == 6
     live = await counter_docs(stats), await view_docs(stats)
     assert await rebuilt(stats) == live
+
+
+class FailingViews(TicketViews):
+    """Views whose store goes away after `budget` more views written."""
+
+    budget = 10**9
+
+    async def put_many(self, docs: list[Document]) -> None:
+        written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
+        await super().put_many(written)
+        if len(written) < len(docs):
+            raise pymongo.errors.AutoReconnect("store went away")
+
+
+async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> None:
+    """The counters took the batch, a part of the views did not: applied again,
+    the batch adds nothing twice, and what the views contribute to the dispatch
+    quality moves once."""
+    views = FailingViews(stats.db)
+    crashing = stats.aggregator_as("live", batch=30)
+    crashing.views = views
+    await stats.ingest(SHUFFLED[:25], chunk=25)
+    await stats.archive_events(SHUFFLED[25:])
+    stats.settle()
+    views.budget = 3
+    with pytest.raises(pymongo.errors.AutoReconnect):
+        await crashing.step()
+    views.budget = 10**9
+    await crashing.catch_up()
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    assert await rebuilt(stats) == live
+    summary = await stats.get("/v1/stats/summary", **{"from": "2025-03-10", "to": D3})
+    assert summary["dispatch_quality"]["first_time_right"] == {
+        "value": 0.875,
+        "numerator": 7,
+        "denominator": 8,
+    }
 
 
 # --- one aggregator at a time ---------------------------------------------------------------
