@@ -127,7 +127,7 @@ class Aggregator:
         # Counters first: a view written tells a batch applied again that its
         # contribution is in the counters already.
         await self._counters(last, events, views, again=pending is not None)
-        await self.views.put_many(views[1])
+        await self.views.put_many(views[1], set(views[0]))
         self.cache.keep(views[1], last)
         await self.meta.set_checkpoint(last)
         return pending is not None or len(docs) == self.batch

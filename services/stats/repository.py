@@ -30,6 +30,7 @@ from shared.mongo import Document
 
 DUPLICATE_KEY = 11000
 WRITE_CHUNK = 90  # statements per bulk write
+INSERT_CHUNK = 1000  # documents per insert_many
 READ_CHUNK = 64  # lookups by _id in flight at once
 
 
@@ -80,8 +81,14 @@ class Documents:
     async def get_many(self, ids: list[str]) -> dict[str, Document]:
         return {doc["_id"]: doc for doc in await _by_id(self.collection, ids, {})}
 
-    async def put_many(self, docs: list[Document]) -> None:
-        await bulk(self.collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs])
+    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+        """New documents inserted in bulk (the caller looked: an upsert costs the
+        store a search first), the `existing` ones replaced in bulk."""
+        fresh = [doc for doc in docs if doc["_id"] not in existing]
+        for start in range(0, len(fresh), INSERT_CHUNK):
+            await self.collection.insert_many(fresh[start : start + INSERT_CHUNK], ordered=False)
+        replaced = [ReplaceOne({"_id": d["_id"]}, d) for d in docs if d["_id"] in existing]
+        await bulk(self.collection, replaced)
 
     async def get(self, doc_id: str) -> Document | None:
         return await self.collection.find_one({"_id": doc_id})

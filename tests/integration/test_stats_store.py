@@ -46,9 +46,22 @@ async def stats(settings: CommonSettings) -> AsyncIterator[StatsHarness]:
 
 
 async def counter_docs(stats: StatsHarness) -> dict[str, Document]:
-    """Every roll-up document without its batch mark."""
+    """Every roll-up document without its batch mark, and without the zeros a
+    dispatch-quality contribution leaves when it moves (a ticket whose later
+    dispatch arrived first had that one as its first for a while): a zero
+    counts as much as a counter never written."""
     found = await stats.counters.collection.find({}, {"applied": 0}).to_list()
-    return {doc["_id"]: doc for doc in found}
+    return {doc["_id"]: _without_zeros(doc) for doc in found}
+
+
+def _without_zeros(doc: Document) -> Document:
+    kept: Document = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            value = _without_zeros(value)
+        if value != 0 and value != {}:
+            kept[key] = value
+    return kept
 
 
 async def view_docs(stats: StatsHarness) -> dict[str, Document]:
@@ -188,9 +201,9 @@ class FailingViews(TicketViews):
 
     budget = 10**9
 
-    async def put_many(self, docs: list[Document]) -> None:
+    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
         written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
-        await super().put_many(written)
+        await super().put_many(written, existing)
         if len(written) < len(docs):
             raise pymongo.errors.AutoReconnect("store went away")
 
