@@ -40,6 +40,10 @@ ViewChange = tuple[dict[str, Document], list[Document]]
 CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
 
 
+class LeaseLost(RuntimeError):
+    """Another aggregator holds the lease now: this one stops writing."""
+
+
 def seq_of(archived_at: datetime, event_id: str) -> str:
     """Arrival order: archive time in ms, then the event id to break ties."""
     return f"{int(archived_at.timestamp() * 1000):013d}:{event_id}"
@@ -82,7 +86,7 @@ class Aggregator:
     tz: ZoneInfo
     clock: Callable[[], datetime]
     holder: str
-    batch: int = 2000
+    batch: int = 5000
     lease: timedelta = timedelta(seconds=30)
     cache: ViewCache = field(default_factory=ViewCache)
 
@@ -126,11 +130,20 @@ class Aggregator:
         views = await self._views(events)
         # Counters first: a view written tells a batch applied again that its
         # contribution is in the counters already.
+        await self._hold()
         await self._counters(last, events, views, again=pending is not None)
+        await self._hold()
         await self.views.put_many(views[1], set(views[0]))
         self.cache.keep(views[1], last)
         await self.meta.set_checkpoint(last)
         return pending is not None or len(docs) == self.batch
+
+    async def _hold(self) -> None:
+        """Renew the lease between a batch's writes: a batch on a slow store may
+        take longer than the lease, and another aggregator must not take it
+        over while this one still writes."""
+        if not await self.meta.take_lease(self.holder, self.clock(), self.lease):
+            raise LeaseLost(f"{self.holder} lost the aggregator lease mid-batch")
 
     async def release(self) -> None:
         """Let another aggregator take over at once (at shutdown)."""
