@@ -18,7 +18,7 @@ from services.stats.projection import ordered_steps
 from services.stats.ranking import COLUMNS, rank_departments
 from services.stats.rates import add_up, measures
 from services.stats.repository import Counters, TicketViews
-from services.stats.rollups import BY_DEPARTMENT, Place, doc_id, place_of, unfield
+from services.stats.rollups import department_place, place_of, unfield
 from shared.access import refusal_responses
 from shared.domain import Category, Channel
 from shared.params import Offset, StatusQuery, UnitId
@@ -71,7 +71,7 @@ class StatsApi:
         if group_by == "department":
             if filters:
                 raise ValueError("counters by department are kept for the whole city only")
-            groups = await self.counters.read([Place(doc_id(day), BY_DEPARTMENT) for day in days])
+            groups = await self.counters.read([department_place(day) for day in days])
             rows = [{**c, "department": unfield(d)} for g in groups for d, c in g.items()]
             return add_up(rows, "department")
         found = await self.groups(start, end, filters)

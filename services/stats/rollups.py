@@ -1,17 +1,17 @@
-"""The counters laid out so that any summary reads one document per day.
+"""The counters laid out so that any summary reads one small document per day.
 
-One document per day for the whole city (`2025-04-01|all`) and one per day and
-dimension value (`2025-04-01|district=guanxian`). Each holds its own totals
-(`t`) and breakdowns (`s`) by every combination of the dimensions after its own
-in DIMENSIONS order: a department's document breaks down by district, category,
-channel and each pair and the triple of them; a district's by category, channel
-and both; a category's by channel. A filter is answered from the document of
-its first dimension: department and district from `department=X`, under
-`s.district.=Y`. The city's document breaks down by department for the ranking.
+For no filter, each dimension and each pair of dimensions, one document per day
+and value(s), holding the totals (`t`): `2025-04-01|all`,
+`2025-04-01|district=guanxian`, `2025-04-01|department=guanxian.water|district=guanxian`.
+For three and four filters, one document per day, value of the first filtered
+dimension (in DIMENSIONS order) and combination of the others, holding one
+group per value combination: `2025-04-01|department=city.env|district|category`
+with `=guanxian|=complaint`. The ranking's by-department groups are in
+`2025-04-01|by=department`.
 
-So a summary over N days reads N documents by _id, whatever it filters on; an
-event adds to five documents (the city, and its department, district, category
-and channel), and a batch's increments to one document go out as one $inc.
+So a summary over N days reads N documents by _id, whatever it filters on,
+and those under two filters hold one group each. An event adds to 17
+documents; a batch's increments to one document go out as one $inc.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from services.stats.measures import DIMENSIONS, Bucket
 
 CITY = "all"
 TOTALS = "t"
-BY_DEPARTMENT = "s.department"  # in the city's document
+BY_DEPARTMENT = "by=department"
+EXACT = 2  # up to this many filters, a document of its own per value combination
 
 
 class Place(NamedTuple):
@@ -45,42 +46,33 @@ def unfield(name: str) -> str:
     return name[1:].replace("%24", "$").replace("%7C", "|").replace("%2E", ".").replace("%25", "%")
 
 
-def doc_id(day: str, dim: str | None = None, value: str = "") -> str:
-    return f"{day}|{CITY}" if dim is None else f"{day}|{dim}={value}"
-
-
-def breakdowns(dim: str) -> list[tuple[str, ...]]:
-    """The dimension combinations a document of `dim` breaks down by."""
-    rest = DIMENSIONS[DIMENSIONS.index(dim) + 1 :]
-    return [combo for n in range(1, len(rest) + 1) for combo in combinations(rest, n)]
-
-
-def sub_path(values: dict[str, str], combo: tuple[str, ...]) -> str:
-    return f"s.{'|'.join(combo)}.{'|'.join(field(values[d]) for d in combo)}"
-
-
-def places(bucket: Bucket) -> Iterator[Place]:
-    """Every place a bucket's counts go."""
-    values = {dim: str(getattr(bucket, dim)) for dim in DIMENSIONS}
-    city = doc_id(bucket.day)
-    yield Place(city, TOTALS)
-    yield Place(city, f"{BY_DEPARTMENT}.{field(values['department'])}")
-    for dim in DIMENSIONS:
-        own = doc_id(bucket.day, dim, values[dim])
-        yield Place(own, TOTALS)
-        for combo in breakdowns(dim):
-            yield Place(own, sub_path(values, combo))
+def department_place(day: str, department: str | None = None) -> Place:
+    """The ranking's groups of a day (all, or one department's)."""
+    path = "s" if department is None else f"s.{field(department)}"
+    return Place(f"{day}|{BY_DEPARTMENT}", path)
 
 
 def place_of(day: str, filters: dict[str, str]) -> Place:
     """Where the counters of one day under these filters are."""
     dims = [dim for dim in DIMENSIONS if dim in filters]
-    if not dims:
-        return Place(doc_id(day), TOTALS)
     values = {dim: str(filters[dim]) for dim in dims}
-    first, rest = dims[0], tuple(dims[1:])
-    own = doc_id(day, first, values[first])
-    return Place(own, sub_path(values, rest) if rest else TOTALS)
+    if not dims:
+        return Place(f"{day}|{CITY}", TOTALS)
+    if len(dims) <= EXACT:
+        return Place(f"{day}|" + "|".join(f"{d}={values[d]}" for d in dims), TOTALS)
+    first, rest = dims[0], dims[1:]
+    doc = f"{day}|{first}={values[first]}|{'|'.join(rest)}"
+    return Place(doc, "|".join(field(values[d]) for d in rest))
+
+
+def places(bucket: Bucket) -> Iterator[Place]:
+    """Every place a bucket's counts go: one per filter combination, and the
+    ranking's."""
+    values = {dim: str(getattr(bucket, dim)) for dim in DIMENSIONS}
+    yield department_place(bucket.day, values["department"])
+    for n in range(len(DIMENSIONS) + 1):
+        for dims in combinations(DIMENSIONS, n):
+            yield place_of(bucket.day, {d: values[d] for d in dims})
 
 
 class Increments:
@@ -103,10 +95,7 @@ class Increments:
 def _about(bucket: Bucket, doc: str) -> dict[str, str]:
     """What a new document records of itself beside its counters."""
     day, _, key = doc.partition("|")
-    dim, _, _ = key.partition("=")
-    if key == CITY:
-        return {"day": day, "dim": CITY}
-    return {"day": day, "dim": dim, "value": str(getattr(bucket, dim))}
+    return {"day": day, "dim": key}
 
 
 def read_path(doc: dict[str, Any] | None, path: str) -> dict[str, Any]:

@@ -322,32 +322,20 @@ def test_resolution_stamped_before_the_dispatch_counts_zero_hours() -> None:
 # --- buckets and roll-ups ------------------------------------------------------------------
 
 
-def test_a_bucket_counts_in_five_documents_and_every_breakdown_of_them() -> None:
+def test_a_bucket_counts_once_per_filter_combination_and_for_the_ranking() -> None:
     bucket = Bucket(D1, WATER, "yanggu", "complaint", "wechat")
     found = list(places(bucket))
-    docs = {p.doc_id for p in found}
-    assert docs == {
-        f"{D1}|all",
-        f"{D1}|department={WATER}",
-        f"{D1}|district=yanggu",
-        f"{D1}|category=complaint",
-        f"{D1}|channel=wechat",
-    }
-    water = sorted(p.path for p in found if p.doc_id == f"{D1}|department={WATER}")
-    assert water == sorted(
-        [
-            "t",
-            "s.district.=yanggu",
-            "s.category.=complaint",
-            "s.channel.=wechat",
-            "s.district|category.=yanggu|=complaint",
-            "s.district|channel.=yanggu|=wechat",
-            "s.category|channel.=complaint|=wechat",
-            "s.district|category|channel.=yanggu|=complaint|=wechat",
-        ]
-    )
-    assert Place(f"{D1}|all", "s.department.=yanggu%2Ewater") in found  # for the ranking
-    assert len(found) == 2 + 8 + 4 + 2 + 1
+    assert len(found) == len(set(found)) == 1 + 16
+    exact = {p.doc_id for p in found if p.path == "t"}
+    assert {f"{D1}|all", f"{D1}|district=yanggu", f"{D1}|channel=wechat"} <= exact
+    assert f"{D1}|department={WATER}|district=yanggu" in exact
+    assert f"{D1}|category=complaint|channel=wechat" in exact
+    assert len(exact) == 1 + 4 + 6  # none, each dimension, each pair
+    assert Place(f"{D1}|department={WATER}|district|category", "=yanggu|=complaint") in found
+    assert Place(f"{D1}|district=yanggu|category|channel", "=complaint|=wechat") in found
+    quad = Place(f"{D1}|department={WATER}|district|category|channel", "=yanggu|=complaint|=wechat")
+    assert quad in found
+    assert Place(f"{D1}|by=department", "s.=yanggu%2Ewater") in found  # for the ranking
 
 
 def test_every_filter_combination_reads_a_place_the_bucket_counts_in() -> None:
@@ -378,14 +366,14 @@ def test_a_batch_merges_its_increments_per_document() -> None:
     city_doc = merged.docs[f"{D1}|all"]
     assert city_doc["t.received"] == 2
     assert "t.urged" not in city_doc  # zeros are not written
-    assert merged.docs[f"{D1}|district=guanxian"]["s.channel.=sms.received"] == 1
-    assert merged.about[f"{D1}|district=guanxian"] == {
-        "day": D1,
-        "dim": "district",
-        "value": "guanxian",
-    }
+    assert merged.docs[f"{D1}|district=guanxian|channel=sms"]["t.received"] == 1
+    assert merged.docs[f"{D1}|district=guanxian"]["t.received"] == 2
+    assert merged.docs[f"{D1}|by=department"]["s.=city%2Eenv.received"] == 1
+    assert merged.about[f"{D1}|district=guanxian"] == {"day": D1, "dim": "district=guanxian"}
     assert merged.about[f"{D1}|all"] == {"day": D1, "dim": "all"}
-    assert len(merged.docs) == 1 + 2 + 1 + 1 + 2
+    # 17 places each, in 17 documents; shared: all, by=department, district,
+    # category, district+category, and guanxian's category-channel groups.
+    assert len(merged.docs) == 2 * 17 - 6
 
 
 def test_read_path_finds_a_group_or_nothing() -> None:
