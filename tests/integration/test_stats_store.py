@@ -15,6 +15,7 @@ import aio_pika
 import pymongo.errors
 import pytest
 
+from services.stats.aggregator import LeaseLost
 from services.stats.handlers import archive_batch, archive_record
 from services.stats.repository import Counters, TicketViews
 from services.stats.rollups import Increments
@@ -253,6 +254,33 @@ async def test_a_second_aggregator_waits_for_the_lease(stats: StatsHarness) -> N
     stats.settle()
     await stats.aggregator.catch_up()
     assert await total(stats, "received") == 10
+
+
+async def test_an_aggregator_that_lost_its_lease_mid_batch_stops_writing(
+    stats: StatsHarness,
+) -> None:
+    """A batch slower than the lease: another aggregator took over meanwhile, so
+    the slow one writes no views and leaves the pinned batch to the other."""
+    slow, other = stats.aggregator_as("slow"), stats.aggregator_as("other")
+
+    class SlowCounters(Counters):
+        async def add(self, batch: str, increments: Increments, skip: set[str]) -> None:
+            await super().add(batch, increments, skip)
+            stats.clock.advance(timedelta(seconds=31))  # the lease ran out meanwhile
+            assert await stats.meta.take_lease("other", stats.clock(), other.lease)
+
+    slow.counters = SlowCounters(stats.db)
+    await stats.archive_events(EVENTS)
+    stats.settle()
+    with pytest.raises(LeaseLost):
+        await slow.step()
+    assert await view_docs(stats) == {}
+    assert (await stats.meta.position())[1] is not None  # still pinned
+    await other.catch_up()
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    await other.release()
+    assert await rebuilt(stats) == live
 
 
 async def test_live_aggregation_stands_aside_during_a_rebuild(stats: StatsHarness) -> None:
