@@ -79,7 +79,8 @@ def rated(rng: random.Random, s: TicketStory, at: Any) -> list[TicketEvent]:
     if draw < 0.3:
         return []
     if draw < 0.45:
-        events = [s.feedback(at, Rating.UNSATISFIED, False), s.reopened(at, hours=24)]
+        events: list[TicketEvent] = [s.feedback(at, Rating.UNSATISFIED, False)]
+        events.append(s.reopened(at, hours=24))
         at += timedelta(hours=5)
         return [*events, s.accepted(at - timedelta(hours=4)), s.resolved(at)]
     rating = rng.choice(list(Rating))
@@ -88,7 +89,7 @@ def rated(rng: random.Random, s: TicketStory, at: Any) -> list[TicketEvent]:
 
 
 def history() -> list[TicketEvent]:
-    rng, repeats = random.Random(20251205), []
+    rng, repeats = random.Random(20251205), list[str]()
     return [e for n in range(150) for e in life(rng, n, repeats)]
 
 
