@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.stats.dispatch_quality import contribution
-from services.stats.measures import increments
+from services.stats.measures import Bucket, increments
 from services.stats.projection import build_view
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from services.stats.rollups import Increments
@@ -36,12 +36,31 @@ from shared.mongo import Document
 logger = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=2)  # archive writes in flight are older than this
 REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this long
-ViewChange = tuple[dict[str, Document], list[Document]]
+# In each view: the batch that wrote it last, and the dispatch-quality
+# contribution the counters held for the ticket before that batch. A batch
+# applied again after a crash finds its own mark on the views it wrote, and
+# moves the contribution from there, not from the view it already changed.
+COUNTED = "_counted"
 CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
 
 
 class LeaseLost(RuntimeError):
     """Another aggregator holds the lease now: this one stops writing."""
+
+
+def _prior(view: Document | None, batch: str, tz: ZoneInfo) -> Document | None:
+    """What the counters hold for this ticket before `batch`, encoded."""
+    if view is None:
+        return None
+    counted = view.get(COUNTED) or {}
+    if counted.get("batch") == batch:
+        return counted.get("prior")
+    found = contribution(view, tz)
+    if found is None:
+        return None
+    # Counter names are paths ("q.d.=rule"): kept as values, never as field names.
+    counts = [{"name": name, "value": value} for name, value in found[1].items()]
+    return {"bucket": list(found[0]), "counts": counts}
 
 
 def seq_of(archived_at: datetime, event_id: str) -> str:
@@ -127,14 +146,15 @@ class Aggregator:
             await self.meta.set_pending(checkpoint, str(docs[-1]["seq"]))
         last = str(docs[-1]["seq"]) if docs else str(pending)
         events = [EVENT_ADAPTER.validate_python(doc["event"]) for doc in docs]
-        views = await self._views(events)
-        # Counters first: a view written tells a batch applied again that its
-        # contribution is in the counters already.
+        old, new = await self._views(events)
+        for view in new:
+            view[COUNTED] = {"batch": last, "prior": _prior(old.get(view["_id"]), last, self.tz)}
+        # Views first: once a ticket is counted, its view can be read.
         await self._hold()
-        await self._counters(last, events, views, again=pending is not None)
+        await self.views.put_many(new, set(old))
         await self._hold()
-        await self.views.put_many(views[1], set(views[0]))
-        self.cache.keep(views[1], last)
+        await self._counters(last, events, new, again=pending is not None)
+        self.cache.keep(new, last)
         await self.meta.set_checkpoint(last)
         return pending is not None or len(docs) == self.batch
 
@@ -188,7 +208,7 @@ class Aggregator:
         return old, [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
 
     async def _counters(
-        self, batch: str, events: list[TicketEvent], views: ViewChange, again: bool
+        self, batch: str, events: list[TicketEvent], views: list[Document], again: bool
     ) -> None:
         """The batch's increments, merged per document, with each changed view's
         dispatch-quality contribution moved. Applied again (after a crash), the
@@ -197,12 +217,11 @@ class Aggregator:
         for event in events:
             for bucket, counts in increments(event, self.tz):
                 merged.add(bucket, counts)
-        old, new = views
-        for view in new:
-            before = old.get(view["_id"])
-            was = contribution(before, self.tz) if before else None
-            if was is not None:
-                merged.add(was[0], {name: -value for name, value in was[1].items()})
+        for view in views:
+            prior = view[COUNTED]["prior"]
+            if prior is not None:
+                counts = {c["name"]: -c["value"] for c in prior["counts"]}
+                merged.add(Bucket(*prior["bucket"]), counts)
             now = contribution(view, self.tz)
             if now is not None:
                 merged.add(*now)

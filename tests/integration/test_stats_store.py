@@ -15,7 +15,7 @@ import aio_pika
 import pymongo.errors
 import pytest
 
-from services.stats.aggregator import LeaseLost
+from services.stats.aggregator import COUNTED, LeaseLost
 from services.stats.handlers import archive_batch, archive_record
 from services.stats.repository import Counters, TicketViews
 from services.stats.rollups import Increments
@@ -66,7 +66,9 @@ def _without_zeros(doc: Document) -> Document:
 
 
 async def view_docs(stats: StatsHarness) -> dict[str, Document]:
-    return {doc["_id"]: doc for doc in await stats.views.collection.find({}).to_list()}
+    """Every view without the aggregator's batch mark."""
+    found = await stats.views.collection.find({}, {COUNTED: 0}).to_list()
+    return {doc["_id"]: doc for doc in found}
 
 
 async def rebuilt(stats: StatsHarness) -> tuple[dict[str, Document], dict[str, Document]]:
@@ -210,9 +212,9 @@ class FailingViews(TicketViews):
 
 
 async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> None:
-    """The counters took the batch, a part of the views did not: applied again,
+    """A part of the views took the batch, the counters did not: applied again,
     the batch adds nothing twice, and what the views contribute to the dispatch
-    quality moves once."""
+    quality moves once (from what each view recorded as counted before)."""
     views = FailingViews(stats.db)
     crashing = stats.aggregator_as("live", batch=30)
     crashing.views = views
@@ -260,21 +262,21 @@ async def test_an_aggregator_that_lost_its_lease_mid_batch_stops_writing(
     stats: StatsHarness,
 ) -> None:
     """A batch slower than the lease: another aggregator took over meanwhile, so
-    the slow one writes no views and leaves the pinned batch to the other."""
+    the slow one writes no counters and leaves the pinned batch to the other."""
     slow, other = stats.aggregator_as("slow"), stats.aggregator_as("other")
 
-    class SlowCounters(Counters):
-        async def add(self, batch: str, increments: Increments, skip: set[str]) -> None:
-            await super().add(batch, increments, skip)
+    class SlowViews(TicketViews):
+        async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+            await super().put_many(docs, existing)
             stats.clock.advance(timedelta(seconds=31))  # the lease ran out meanwhile
             assert await stats.meta.take_lease("other", stats.clock(), other.lease)
 
-    slow.counters = SlowCounters(stats.db)
+    slow.views = SlowViews(stats.db)
     await stats.archive_events(EVENTS)
     stats.settle()
     with pytest.raises(LeaseLost):
         await slow.step()
-    assert await view_docs(stats) == {}
+    assert await counter_docs(stats) == {}
     assert (await stats.meta.position())[1] is not None  # still pinned
     await other.catch_up()
     assert await total(stats, "received") == 10
