@@ -1,9 +1,9 @@
 """Deriving the ticket views and the counters from the archive.
 
 One aggregator at a time (it holds a lease) reads the archive in arrival order
-from its checkpoint, in batches. For each batch it adds the batch's increments
-to the counters (services.stats.rollups: one $inc per document, in bulk) and
-rewrites the views of the tickets it touches (in bulk), then moves the
+from its checkpoint, in batches. For each batch it rewrites the views of the
+tickets it touches (in bulk), then adds the batch's increments to the counters
+(services.stats.rollups: one $inc per document, in bulk), then moves the
 checkpoint past the batch.
 
 Exactly once without transactions: before writing, the aggregator pins the
@@ -11,7 +11,8 @@ batch (the checkpoint records its last seq as `pending`); until the checkpoint
 passes it, any aggregator applies exactly that batch again. A counter document
 records the last batch it took (`applied`), so a batch applied again after a
 crash skips the documents it reached; a view is recomputed from its steps,
-which are keyed by event_id. The archive is read only up to a few seconds ago,
+which are keyed by event_id, and records what the counters held of it before
+(COUNTED). The archive is read only up to a few seconds ago,
 so an event still being archived cannot be skipped.
 """
 
