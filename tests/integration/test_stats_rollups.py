@@ -205,6 +205,13 @@ async def test_trend_ranking_and_a_departments_scope_from_roll_ups(stats: StatsH
         assert row["dispatched"] == expected["counts"]["dispatched"]
         assert row["completion_rate"] == expected["rates"]["completion"]["value"]
         assert row["satisfaction_rate"] == expected["rates"]["satisfaction"]["value"]
+    # What the aggregator records of a view for itself is never shown.
+    ticket = await stats.get(f"/v1/tickets/{EVENTS[0].ticket_id}")
+    listed = await stats.get("/v1/tickets", limit=1000)
+    assert ticket["history"] and listed["items"]
+    assert all("_counted" not in view for view in [ticket, *listed["items"]])
+    csv = await stats.http.get("/v1/tickets", params={"format": "csv"})
+    assert csv.status_code == 200 and "_counted" not in csv.text
     # A department key reads its own breakdowns, and no other department's.
     own = await stats.issue(KeyKind.DEPARTMENT, "guanxian.water")
     period = {"from": DAYS[0], "to": DAYS[-1]}
