@@ -23,8 +23,9 @@ from shared.privacy import Contact, caller_digest, contact_of, mask_personal
 IN_HANDS = frozenset({"dispatched", "accepted", "extension_requested", "reopened"})
 TICKET_READERS = frozenset({KeyKind.STAFF, KeyKind.DEPARTMENT, KeyKind.AGENT})
 STATS_READERS = frozenset({KeyKind.STAFF, KeyKind.DEPARTMENT})
-# Never shown: the digest of the caller's number, and who may read the ticket.
-INTERNAL_FIELDS = ("caller", "handlers")
+# Never shown: the digest of the caller's number, who may read the ticket, and
+# what the aggregator counted of it (services.stats.aggregator.COUNTED).
+INTERNAL_FIELDS = ("caller", "handlers", "_counted")
 
 
 @dataclass(frozen=True)

@@ -2,42 +2,99 @@
 
 One aggregator at a time (it holds a lease) reads the archive in arrival order
 from its checkpoint, in batches. For each batch it rewrites the views of the
-tickets it touches and adds the batch's increments to the counters it touches,
-then moves the checkpoint past the batch.
+tickets it touches (in bulk), then adds the batch's increments to the counters
+(services.stats.rollups: one $inc per document, in bulk), then moves the
+checkpoint past the batch.
 
-Exactly once without transactions: a counter records the last batch it took
-(`applied_upto`, the batch's last seq) and takes from a batch only the events
-after that mark; a view is recomputed from its steps, which are keyed by
-event_id. So a batch repeated after a crash, even one that has grown by events
-archived since, changes nothing twice. The archive is read only up to a few
-seconds ago, so an event still being archived cannot be skipped.
+Exactly once without transactions: before writing, the aggregator pins the
+batch (the checkpoint records its last seq as `pending`); until the checkpoint
+passes it, any aggregator applies exactly that batch again. A counter document
+records the last batch it took (`applied`), so a batch applied again after a
+crash skips the documents it reached; a view is recomputed from its steps,
+which are keyed by event_id, and records what the counters held of it before
+(COUNTED). The archive is read only up to a few seconds ago,
+so an event still being archived cannot be skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from services.stats.dispatch_quality import contribution
 from services.stats.measures import Bucket, increments
 from services.stats.projection import build_view
-from services.stats.repository import Counters, Documents, EventArchive, Meta, TicketViews
+from services.stats.repository import Counters, EventArchive, Meta, TicketViews
+from services.stats.rollups import Increments
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=2)  # archive writes in flight are older than this
 REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this long
-CHUNK = 40  # concurrent single-document writes (FerretDB: no large update batches)
+# In each view: the batch that wrote it last, and the dispatch-quality
+# contribution the counters held for the ticket before that batch. A batch
+# applied again after a crash finds its own mark on the views it wrote, and
+# moves the contribution from there, not from the view it already changed.
+COUNTED = "_counted"
+CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
+
+
+class LeaseLost(RuntimeError):
+    """Another aggregator holds the lease now: this one stops writing."""
+
+
+def _prior(view: Document | None, batch: str, tz: ZoneInfo) -> Document | None:
+    """What the counters hold for this ticket before `batch`, encoded."""
+    if view is None:
+        return None
+    counted = view.get(COUNTED) or {}
+    if counted.get("batch") == batch:
+        return counted.get("prior")
+    found = contribution(view, tz)
+    if found is None:
+        return None
+    # Counter names are paths ("q.d.=rule"): kept as values, never as field names.
+    counts = [{"name": name, "value": value} for name, value in found[1].items()]
+    return {"bucket": list(found[0]), "counts": counts}
 
 
 def seq_of(archived_at: datetime, event_id: str) -> str:
     """Arrival order: archive time in ms, then the event id to break ties."""
     return f"{int(archived_at.timestamp() * 1000):013d}:{event_id}"
+
+
+class ViewCache:
+    """The views this aggregator wrote last, so that a ticket's next events do not
+    read its view again. Valid only while nobody else wrote: the aggregator
+    forgets everything when the checkpoint is not where it left it (another
+    aggregator or a rebuild went on meanwhile) and after any failed round."""
+
+    def __init__(self, size: int = CACHED_VIEWS) -> None:
+        self.size = size
+        self.views: OrderedDict[str, Document] = OrderedDict()
+        self.checkpoint: str | None = None
+
+    def valid_at(self, checkpoint: str, pending: str | None) -> None:
+        if pending is not None or checkpoint != self.checkpoint:
+            self.forget()
+
+    def forget(self) -> None:
+        self.views.clear()
+        self.checkpoint = None
+
+    def keep(self, views: list[Document], checkpoint: str) -> None:
+        for view in views:
+            self.views[view["_id"]] = view
+            self.views.move_to_end(view["_id"])
+        while len(self.views) > self.size:
+            self.views.popitem(last=False)
+        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -49,9 +106,9 @@ class Aggregator:
     tz: ZoneInfo
     clock: Callable[[], datetime]
     holder: str
-    batch: int = 2000
+    batch: int = 5000
     lease: timedelta = timedelta(seconds=30)
-    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    cache: ViewCache = field(default_factory=ViewCache)
 
     async def run(self, poll_s: float = 0.5) -> None:
         while True:
@@ -70,17 +127,44 @@ class Aggregator:
             return False
         if not await self.meta.take_lease(self.holder, self.clock(), self.lease):
             return False
-        checkpoint = await self.meta.checkpoint()
-        before = seq_of(self.clock() - SETTLE, "")
-        docs = await self.archive.after(checkpoint, before, self.batch)
-        if not docs:
-            return False
-        seqs = [str(doc["seq"]) for doc in docs]
+        try:
+            return await self._batch()
+        except BaseException:
+            self.cache.forget()  # views may be written in part
+            raise
+
+    async def _batch(self) -> bool:
+        checkpoint, pending = await self.meta.position()
+        self.cache.valid_at(checkpoint, pending)
+        if pending is not None:  # a batch was being applied: apply exactly it
+            docs = await self.archive.upto(checkpoint, pending)
+        else:
+            docs = await self.archive.after(
+                checkpoint, seq_of(self.clock() - SETTLE, ""), self.batch
+            )
+            if not docs:
+                return False
+            await self.meta.set_pending(checkpoint, str(docs[-1]["seq"]))
+        last = str(docs[-1]["seq"]) if docs else str(pending)
         events = [EVENT_ADAPTER.validate_python(doc["event"]) for doc in docs]
-        await self._views(events)
-        await self._counters(seqs, events)
-        await self.meta.set_checkpoint(seqs[-1])
-        return len(docs) == self.batch
+        old, new = await self._views(events)
+        for view in new:
+            view[COUNTED] = {"batch": last, "prior": _prior(old.get(view["_id"]), last, self.tz)}
+        # Views first: once a ticket is counted, its view can be read.
+        await self._hold()
+        await self.views.put_many(new, set(old))
+        await self._hold()
+        await self._counters(last, events, new, again=pending is not None)
+        self.cache.keep(new, last)
+        await self.meta.set_checkpoint(last)
+        return pending is not None or len(docs) == self.batch
+
+    async def _hold(self) -> None:
+        """Renew the lease between a batch's writes: a batch on a slow store may
+        take longer than the lease, and another aggregator must not take it
+        over while this one still writes."""
+        if not await self.meta.take_lease(self.holder, self.clock(), self.lease):
+            raise LeaseLost(f"{self.holder} lost the aggregator lease mid-batch")
 
     async def release(self) -> None:
         """Let another aggregator take over at once (at shutdown)."""
@@ -98,6 +182,7 @@ class Aggregator:
                 await asyncio.sleep(1.0)
             else:
                 raise RuntimeError("the aggregator lease was not given up in time")
+            self.cache.forget()
             await self.views.clear()
             await self.counters.clear()
             await self.meta.set_checkpoint("")
@@ -113,62 +198,33 @@ class Aggregator:
         # A last round for what settled while catching up.
         await self.step()
 
-    async def _views(self, events: list[TicketEvent]) -> None:
+    async def _views(self, events: list[TicketEvent]) -> tuple[dict[str, Document], list[Document]]:
+        """The batch's tickets' views as they were, and as the batch leaves them."""
         by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
         for event in events:
             by_ticket[event.ticket_id].append(event)
-        old = await self.views.get_many(list(by_ticket))
-        new = [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
-        await _write_all(self.views, new, old)
+        cached = self.cache.views
+        old = {t: cached[t] for t in by_ticket if t in cached}
+        old.update(await self.views.get_many([t for t in by_ticket if t not in cached]))
+        return old, [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
 
-    async def _counters(self, seqs: list[str], events: list[TicketEvent]) -> None:
-        # Each counter's increments with the seq of the event making them: after a
-        # crash the batch may be read again with more events in it, and a counter
-        # written before the crash must take only the events after its mark.
-        parts: dict[Bucket, list[tuple[str, dict[str, float]]]] = defaultdict(list)
-        for seq, event in zip(seqs, events, strict=True):
+    async def _counters(
+        self, batch: str, events: list[TicketEvent], views: list[Document], again: bool
+    ) -> None:
+        """The batch's increments, merged per document, with each changed view's
+        dispatch-quality contribution moved. Applied again (after a crash), the
+        documents that took the batch already are left alone."""
+        merged = Increments()
+        for event in events:
             for bucket, counts in increments(event, self.tz):
-                for target in bucket.rollups():
-                    parts[target].append((seq, counts))
-        old = await self.counters.get_many([b.key for b in parts])
-        docs = []
-        for bucket, items in parts.items():
-            doc = old.get(bucket.key) or _empty(bucket)
-            done = doc.get("applied_upto", "")
-            fresh = [counts for seq, counts in items if seq > done]
-            if not fresh:
-                continue  # this batch reached the counter before a crash
-            for counts in fresh:
-                _add(doc, counts)
-            doc["applied_upto"] = seqs[-1]
-            docs.append(doc)
-        await _write_all(self.counters, docs, old)
-
-
-def _add(doc: Document, counts: dict[str, float]) -> None:
-    for name, value in counts.items():
-        if value:
-            doc[name] = doc.get(name, 0) + value
-
-
-def _empty(bucket: Bucket) -> Document:
-    # Only the counters a bucket has are stored (most are zero in most buckets):
-    # readers take a missing counter as zero, and a store that reads every
-    # document of a query (FerretDB) reads a small one faster.
-    return {"_id": bucket.key, **bucket._asdict(), "rollup": bucket.rollup}
-
-
-async def _write_all(repo: Documents, docs: list[Document], old: dict[str, Document]) -> None:
-    """New documents in bulk (an upsert that inserts costs the store a search
-    first), the others replaced one at a time."""
-    await repo.insert_many([doc for doc in docs if doc["_id"] not in old])
-    changed = [doc for doc in docs if doc["_id"] in old]
-    for start in range(0, len(changed), CHUNK):
-        # Every write of the chunk ends before an error is raised: a write still in
-        # flight when the next round rewrites its document would undo that round.
-        results = await asyncio.gather(
-            *(repo.put(doc) for doc in changed[start : start + CHUNK]), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+                merged.add(bucket, counts)
+        for view in views:
+            prior = view[COUNTED]["prior"]
+            if prior is not None:
+                counts = {c["name"]: -c["value"] for c in prior["counts"]}
+                merged.add(Bucket(*prior["bucket"]), counts)
+            now = contribution(view, self.tz)
+            if now is not None:
+                merged.add(*now)
+        done = await self.counters.applied(list(merged.docs), batch) if again else set()
+        await self.counters.add(batch, merged, done)

@@ -12,12 +12,13 @@ from fastapi.responses import Response
 
 from services.stats.access import StatsReader, TicketReader, ticket_contact
 from services.stats.csvout import csv_response
-from services.stats.dispatch_quality import city_day_bounds, dispatch_quality
+from services.stats.dispatch_quality import city_day_bounds, dispatch_quality, from_rollups
 from services.stats.exports import ExportLog, export_routes, with_contacts
 from services.stats.projection import ordered_steps
 from services.stats.ranking import COLUMNS, rank_departments
 from services.stats.rates import add_up, measures
 from services.stats.repository import Counters, TicketViews
+from services.stats.rollups import department_place, place_of, unfield
 from shared.access import refusal_responses
 from shared.domain import Category, Channel
 from shared.params import Offset, StatusQuery, UnitId
@@ -64,17 +65,24 @@ class StatsApi:
     async def totals(
         self, start: date, end: date, filters: dict[str, str], group_by: str | None = None
     ) -> dict[str, dict[str, float]]:
-        """Counters summed over the days, per value of group_by. Read from the
-        smallest roll-up that answers (summed here: FerretDB's $group computes
-        only its first accumulator)."""
-        dims = set(filters) | ({group_by} if group_by and group_by != "day" else set())
-        rollup = "all" if not dims else dims.pop() if len(dims) == 1 else "full"
-        query: dict[str, Any] = {
-            "day": {"$gte": start.isoformat(), "$lte": end.isoformat()},
-            "rollup": rollup,
-            **filters,
-        }
-        return add_up(await self.counters.find(query), group_by)
+        """Counters summed over the days, per value of group_by ("day", or
+        "department" for the whole city): one roll-up document per day."""
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        if group_by == "department":
+            if filters:
+                raise ValueError("counters by department are kept for the whole city only")
+            groups = await self.counters.read([department_place(day) for day in days])
+            rows = [{**c, "department": unfield(d)} for g in groups for d, c in g.items()]
+            return add_up(rows, "department")
+        found = await self.groups(start, end, filters)
+        if group_by == "day":
+            return add_up([{**g, "day": day} for day, g in zip(days, found, strict=True)], "day")
+        return add_up(found)
+
+    async def groups(self, start: date, end: date, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """Each day's roll-up group under these filters (empty for a day without)."""
+        days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        return await self.counters.read([place_of(day, filters) for day in days])
 
 
 def build_router(api: StatsApi) -> APIRouter:
@@ -193,10 +201,14 @@ def _stats_routes(api: StatsApi) -> APIRouter:
             }.items()
             if v is not None
         }
-        rows = await api.totals(start, end, filters)
-        result = {"from": start, "to": end, "filters": filters, **measures(rows.get("", {}))}
-        bounds = city_day_bounds(start, end, api.tz)
-        result["dispatch_quality"] = await dispatch_quality(api.views, *bounds, filters)
+        groups = await api.groups(start, end, filters)
+        result = {
+            "from": start,
+            "to": end,
+            "filters": filters,
+            **measures(add_up(groups).get("", {})),
+        }
+        result["dispatch_quality"] = from_rollups(groups)
         if format == "csv":
             return csv_response("summary.csv", [_flat(result)])
         return result

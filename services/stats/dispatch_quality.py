@@ -5,8 +5,12 @@ decided the first dispatch (a rule, the lists, a model, a person), the returns
 by reason, and the most frequent misroutes (dispatched first to A, finally
 sent to B).
 
-Computed from the per-ticket views (their steps), not the daily counters: a
-ticket's first dispatch and its final department are facts of the whole ticket.
+A ticket's first dispatch and its final department are facts of the whole
+ticket, so they come from its view (its steps). The aggregator keeps what each
+view contributes in the roll-ups (contribution: under `q`, on the day the
+ticket was received, with its first department): when a view changes, its old
+contribution is taken off and the new one added, so the summary reads the
+report from the roll-ups (from_rollups) as it reads the counters.
 A county sub-centre passing a ticket to one of its units (sub_dispatch) is its
 job, not a misroute.
 """
@@ -22,8 +26,10 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from services.stats.measures import Bucket, day_of
 from services.stats.projection import ordered_steps
 from services.stats.repository import TicketViews
+from services.stats.rollups import field, unfield
 from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
@@ -125,6 +131,55 @@ async def dispatch_quality(
 def _first_department(view: Document) -> str | None:
     journey = _journey(view)
     return journey[0]["payload"]["department"] if journey else None
+
+
+def contribution(view: Document, tz: Any) -> tuple[Bucket, dict[str, float]] | None:
+    """What one ticket adds to the report, and where (None: nothing yet)."""
+    journey = _journey(view)
+    if journey is None or view.get("received_at") is None:
+        return None
+    first, returns, times = journey
+    decider = field(first["payload"].get("decided_by") or "unknown")
+    counts: dict[str, float] = {f"q.d.{decider}": 1}
+    right = not returns and times == 1
+    if right:
+        counts[f"q.r.{decider}"] = 1
+    for step in returns:
+        reason = f"q.why.{field(str(step['payload'].get('reason', ''))[:REASON_CHARS])}"
+        counts[reason] = counts.get(reason, 0) + 1
+    department, final = first["payload"]["department"], view.get("department")
+    if not right and final and final != department:
+        counts[f"q.mis.{field(department)}|{field(final)}"] = 1
+    dims = [str(view.get(d) or "") for d in ("district", "category", "channel")]
+    return Bucket(day_of(view["received_at"], tz), department, *dims), counts
+
+
+def from_rollups(groups: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The report from the roll-up groups of the days asked (as quality() makes
+    it from the views; among equal counts, the top lists order by name)."""
+    sums: dict[str, Counter[str]] = {part: Counter() for part in ("d", "r", "why", "mis")}
+    for group in groups:
+        for part, counts in (group.get("q") or {}).items():
+            sums[part].update(counts)
+    dispatched, right = sums["d"], sums["r"]
+    return {
+        "first_time_right": _rate(sum(right.values()), sum(dispatched.values())),
+        "by_decided_by": {
+            d: _rate(right[field(d)], dispatched[field(d)])
+            for d in DECIDERS
+            if dispatched[field(d)] > 0
+        },
+        "returns_by_reason": [{"reason": unfield(r), "returns": n} for r, n in _top(sums["why"])],
+        "misroutes": [
+            {"dispatched_to": unfield(a), "finally": unfield(b), "tickets": n}
+            for (a, _, b), n in ((pair.partition("|"), n) for pair, n in _top(sums["mis"]))
+        ],
+    }
+
+
+def _top(counts: Counter[str]) -> list[tuple[str, int]]:
+    ranked = sorted(((k, int(n)) for k, n in counts.items() if n > 0), key=lambda x: (-x[1], x[0]))
+    return ranked[:TOP]
 
 
 def city_day_bounds(start: date, end: date, tz: Any) -> tuple[datetime, datetime]:

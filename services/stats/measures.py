@@ -84,37 +84,17 @@ FIELDS: tuple[str, ...] = (
 )
 
 
-ANY = "*"
 DIMENSIONS = ("department", "district", "category", "channel")
 
 
 class Bucket(NamedTuple):
+    """Where an increment counts: a day and the ticket's dimensions."""
+
     day: str
     department: str
     district: str
     category: str
     channel: str
-
-    @property
-    def key(self) -> str:
-        return "|".join(self)
-
-    @property
-    def rollup(self) -> str:
-        """'full', 'all', or the one dimension this bucket keeps."""
-        kept = [d for d in DIMENSIONS if getattr(self, d) != ANY]
-        if len(kept) == len(DIMENSIONS):
-            return "full"
-        return kept[0] if kept else "all"
-
-    def rollups(self) -> list[Bucket]:
-        """This bucket and its roll-ups: the day in all, and the day by each single
-        dimension. Queries read the smallest that answers them."""
-        blank = dict.fromkeys(DIMENSIONS, ANY)
-        result = [self, self._replace(**blank)]
-        for dim in DIMENSIONS:
-            result.append(self._replace(**{**blank, dim: getattr(self, dim)}))
-        return result
 
 
 def day_of(at: datetime, tz: ZoneInfo) -> str:

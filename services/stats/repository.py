@@ -3,30 +3,35 @@
 - events: the append-only archive, one document per event_id, in arrival order
   (`seq`): the audit trail and the source every other collection derives from;
 - tickets: the per-ticket view (current state and every step);
-- counters: the measures per day x department x district x category x channel,
-  and beside it each roll-up (counters_all, counters_department, ...);
-- meta: the aggregator's checkpoint in the archive and its lease.
+- rollups: the counters per day, for every filter combination
+  (services.stats.rollups);
+- meta: the aggregator's checkpoint in the archive (and the batch it is
+  applying), and its lease.
 
-FerretDB hangs on update batches of a hundred statements or more, and applies
-updates without isolation: updates go one document at a time, in chunks, from a
-single writer (the aggregator holding the lease); new documents go in bulk.
+FerretDB narrows a query to an index only for a plain _id: documents are read
+by _id, one lookup each, never with $in (which reads the whole collection). It
+hangs on update batches of a hundred statements or more: bulk writes go in
+chunks below that, from a single writer (the aggregator holding the lease).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import ReplaceOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.stats.measures import DIMENSIONS, Bucket
+from services.stats.rollups import Increments, Place, read_path
 from shared.mongo import Document
 
 DUPLICATE_KEY = 11000
-INSERT_CHUNK = 1000
-ROLLUPS = ("full", "all", *DIMENSIONS)
+WRITE_CHUNK = 90  # statements per bulk write
+INSERT_CHUNK = 1000  # documents per insert_many
+READ_CHUNK = 64  # lookups by _id in flight at once
 
 
 class EventArchive:
@@ -55,6 +60,11 @@ class EventArchive:
         cursor = self._events.find({"seq": {"$gt": seq, "$lt": before}}).sort("seq", 1).limit(limit)
         return await cursor.to_list()
 
+    async def upto(self, seq: str, last: str) -> list[Document]:
+        """The events after `seq` up to `last` included: a batch read again."""
+        cursor = self._events.find({"seq": {"$gt": seq, "$lte": last}}).sort("seq", 1)
+        return await cursor.to_list()
+
     async def for_ticket(self, ticket_id: str) -> list[Document]:
         return await self._events.find({"ticket_id": ticket_id}).sort("seq", 1).to_list()
 
@@ -69,19 +79,16 @@ class Documents:
         self.collection = db[name]
 
     async def get_many(self, ids: list[str]) -> dict[str, Document]:
-        if not ids:
-            return {}
-        cursor = self.collection.find({"_id": {"$in": ids}})
-        return {doc["_id"]: doc for doc in await cursor.to_list()}
+        return {doc["_id"]: doc for doc in await _by_id(self.collection, ids, {})}
 
-    async def put(self, doc: Document) -> None:
-        await self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-
-    async def insert_many(self, docs: list[Document]) -> None:
-        """Documents that do not exist yet (the caller looked), in chunks the
-        store takes at once."""
-        for start in range(0, len(docs), INSERT_CHUNK):
-            await self.collection.insert_many(docs[start : start + INSERT_CHUNK], ordered=False)
+    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+        """New documents inserted in bulk (the caller looked: an upsert costs the
+        store a search first), the `existing` ones replaced in bulk."""
+        fresh = [doc for doc in docs if doc["_id"] not in existing]
+        for start in range(0, len(fresh), INSERT_CHUNK):
+            await self.collection.insert_many(fresh[start : start + INSERT_CHUNK], ordered=False)
+        replaced = [ReplaceOne({"_id": d["_id"]}, d) for d in docs if d["_id"] in existing]
+        await bulk(self.collection, replaced)
 
     async def get(self, doc_id: str) -> Document | None:
         return await self.collection.find_one({"_id": doc_id})
@@ -116,54 +123,68 @@ class TicketViews(Documents):
         return await cursor.to_list(), total
 
 
-class Counters(Documents):
-    """One collection per roll-up: the full buckets in "counters", each roll-up
-    in "counters_<rollup>". A query reads only the roll-up that answers it; the
-    roll-ups, a few percent of the documents, are what the summary page and the
-    gauges read most (and FerretDB scans a whole collection for any query)."""
+class Counters:
+    """The roll-ups (services.stats.rollups), in one collection. A batch's
+    increments go out as one $inc per document, in bulk; each document records
+    the batch it took last (`applied`), so a batch taken again after a crash
+    skips the documents it already reached."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        super().__init__(db, "counters")
-        self.collections = {
-            rollup: self.collection if rollup == "full" else db[f"counters_{rollup}"]
-            for rollup in ROLLUPS
-        }
+        self.db = db
+        self.collection = db["rollups"]
 
     async def ensure_indexes(self) -> None:
-        for collection in self.collections.values():
-            await collection.create_index([("day", 1)])
+        await self.collection.create_index([("day", 1)])
 
-    async def get_many(self, ids: list[str]) -> dict[str, Document]:
-        by_rollup: dict[str, list[str]] = defaultdict(list)
-        for key in ids:
-            by_rollup[Bucket(*key.split("|")).rollup].append(key)
-        found: dict[str, Document] = {}
-        for rollup, keys in by_rollup.items():
-            cursor = self.collections[rollup].find({"_id": {"$in": keys}})
-            found.update({doc["_id"]: doc for doc in await cursor.to_list()})
-        return found
+    async def applied(self, ids: list[str], batch: str) -> set[str]:
+        """Of these documents, those that took `batch` already (read by _id)."""
+        found = await _by_id(self.collection, ids, {"applied": 1})
+        return {doc["_id"] for doc in found if doc.get("applied") == batch}
 
-    async def put(self, doc: Document) -> None:
-        collection = self.collections[doc["rollup"]]
-        await collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    async def add(self, batch: str, increments: Increments, skip: set[str]) -> None:
+        ops = []
+        for key, counts in increments.docs.items():
+            # A view's contribution taken off and added back unchanged sums to 0.
+            changes = {path: value for path, value in counts.items() if value}
+            if key in skip or not changes:
+                continue
+            update = {"$inc": changes, "$set": {"applied": batch}}
+            update["$setOnInsert"] = increments.about[key]
+            ops.append(UpdateOne({"_id": key}, update, upsert=True))
+        await bulk(self.collection, ops)
 
-    async def insert_many(self, docs: list[Document]) -> None:
-        by_rollup: dict[str, list[Document]] = defaultdict(list)
-        for doc in docs:
-            by_rollup[doc["rollup"]].append(doc)
-        for rollup, some in by_rollup.items():
-            for start in range(0, len(some), INSERT_CHUNK):
-                chunk = some[start : start + INSERT_CHUNK]
-                await self.collections[rollup].insert_many(chunk, ordered=False)
+    async def read(self, places: list[Place]) -> list[dict[str, Any]]:
+        """The counter group of each place (empty where nothing was counted)."""
+        paths = {place.path for place in places}
+        found = await _by_id(self.collection, [p.doc_id for p in places], dict.fromkeys(paths, 1))
+        docs = {doc["_id"]: doc for doc in found}
+        return [read_path(docs.get(place.doc_id), place.path) for place in places]
 
     async def clear(self) -> None:
-        for collection in self.collections.values():
-            await collection.delete_many({})
+        await self.collection.delete_many({})
+        for name in await self.db.list_collection_names():
+            if name == "counters" or name.startswith("counters_"):
+                await self.db.drop_collection(name)  # the layout before the roll-ups
 
-    async def find(self, query: Document) -> list[Document]:
-        """Counter documents of one roll-up (query["rollup"])."""
-        collection = self.collections[query["rollup"]]
-        return await collection.find(query, {"_id": 0, "applied_upto": 0}).to_list()
+
+async def _by_id(
+    collection: AsyncCollection[Document], ids: list[str], projection: Document
+) -> list[Document]:
+    """Documents by _id, one indexed lookup each (FerretDB reads a whole
+    collection for an $in), READ_CHUNK at a time."""
+    found: list[Document] = []
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), READ_CHUNK):
+        chunk = unique[start : start + READ_CHUNK]
+        docs = await asyncio.gather(*(collection.find_one({"_id": i}, projection) for i in chunk))
+        found.extend(doc for doc in docs if doc is not None)
+    return found
+
+
+async def bulk(collection: AsyncCollection[Document], ops: list[Any]) -> None:
+    """Writes in bulk, in chunks under the size FerretDB hangs on."""
+    for start in range(0, len(ops), WRITE_CHUNK):
+        await collection.bulk_write(ops[start : start + WRITE_CHUNK], ordered=False)
 
 
 class Meta:
@@ -173,11 +194,21 @@ class Meta:
         self._meta = db["meta"]
 
     async def checkpoint(self) -> str:
+        return (await self.position())[0]
+
+    async def position(self) -> tuple[str, str | None]:
+        """The checkpoint, and the last seq of the batch being applied (if any)."""
         doc = await self._meta.find_one({"_id": "checkpoint"})
-        return str(doc["seq"]) if doc else ""
+        return (str(doc["seq"]), doc.get("pending")) if doc else ("", None)
 
     async def set_checkpoint(self, seq: str) -> None:
         await self._meta.replace_one({"_id": "checkpoint"}, {"seq": seq}, upsert=True)
+
+    async def set_pending(self, seq: str, last: str) -> None:
+        """Pin the batch after `seq` up to `last`: until the checkpoint passes it,
+        every aggregator applies exactly this batch."""
+        doc = {"seq": seq, "pending": last}
+        await self._meta.replace_one({"_id": "checkpoint"}, doc, upsert=True)
 
     async def take_lease(self, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Hold (or renew) the aggregator's lease; False while another holds it."""

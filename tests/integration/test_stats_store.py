@@ -15,8 +15,10 @@ import aio_pika
 import pymongo.errors
 import pytest
 
+from services.stats.aggregator import COUNTED, LeaseLost
 from services.stats.handlers import archive_batch, archive_record
-from services.stats.repository import Counters
+from services.stats.repository import Counters, TicketViews
+from services.stats.rollups import Increments
 from shared.domain import Category
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.messaging.batch import BatchConsumer, BatchHandler
@@ -45,16 +47,28 @@ async def stats(settings: CommonSettings) -> AsyncIterator[StatsHarness]:
 
 
 async def counter_docs(stats: StatsHarness) -> dict[str, Document]:
-    """Every counter document without its batch mark."""
-    docs: dict[str, Document] = {}
-    for collection in stats.counters.collections.values():
-        for doc in await collection.find({}, {"applied_upto": 0}).to_list():
-            docs[doc["_id"]] = doc
-    return docs
+    """Every roll-up document without its batch mark, and without the zeros a
+    dispatch-quality contribution leaves when it moves (a ticket whose later
+    dispatch arrived first had that one as its first for a while): a zero
+    counts as much as a counter never written."""
+    found = await stats.counters.collection.find({}, {"applied": 0}).to_list()
+    return {doc["_id"]: _without_zeros(doc) for doc in found}
+
+
+def _without_zeros(doc: Document) -> Document:
+    kept: Document = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            value = _without_zeros(value)
+        if value != 0 and value != {}:
+            kept[key] = value
+    return kept
 
 
 async def view_docs(stats: StatsHarness) -> dict[str, Document]:
-    return {doc["_id"]: doc for doc in await stats.views.collection.find({}).to_list()}
+    """Every view without the aggregator's batch mark."""
+    found = await stats.views.collection.find({}, {COUNTED: 0}).to_list()
+    return {doc["_id"]: doc for doc in found}
 
 
 async def rebuilt(stats: StatsHarness) -> tuple[dict[str, Document], dict[str, Document]]:
@@ -65,8 +79,8 @@ async def rebuilt(stats: StatsHarness) -> tuple[dict[str, Document], dict[str, D
 
 
 async def total(stats: StatsHarness, field: str) -> float:
-    docs = await stats.counters.find({"rollup": "all"})
-    return float(sum(doc.get(field, 0) for doc in docs))
+    docs = await stats.counters.collection.find({"dim": "all"}).to_list()
+    return float(sum(doc["t"].get(field, 0) for doc in docs))
 
 
 # --- the archive ---------------------------------------------------------------------------
@@ -127,15 +141,19 @@ async def test_crash_before_the_checkpoint_counts_once(stats: StatsHarness) -> N
     before = await stats.meta.checkpoint()
     await stats.archive_events(SHUFFLED[20:26])
     stats.settle()
-    assert not await stats.aggregator.step()  # the whole batch, checkpoint moved...
-    await stats.meta.set_checkpoint(before)  # ...and lost: the batch comes again
-    await stats.aggregator.step()
+    assert not await stats.aggregator.step()  # the whole batch applied...
+    applied = await stats.meta.checkpoint()
+    await stats.meta.set_pending(before, applied)  # ...and the checkpoint not written
+    # More events arrive before the replica comes back: the pinned batch comes
+    # again as it was, then the new ones.
+    await stats.archive_events(SHUFFLED[26:])
+    stats.settle()
+    assert await stats.aggregator.step()  # the pinned batch: there may be more
+    assert await stats.meta.position() == (applied, None)
     assert await total(stats, "received") == sum(
         1 for e in SHUFFLED[:26] if e.event_type in ("received", "resolved_on_spot")
     )
-    # The batch read again may have grown: more events arrived after the crash.
-    await stats.meta.set_checkpoint(before)
-    await stats.ingest(SHUFFLED[26:], chunk=9)
+    await stats.aggregator.catch_up()
     assert await total(stats, "received") == 10
     live = await counter_docs(stats), await view_docs(stats)
     assert await rebuilt(stats) == live
@@ -146,16 +164,11 @@ class FailingCounters(Counters):
 
     budget = 10**9
 
-    async def put(self, doc: Document) -> None:
-        if self.budget <= 0:
-            raise pymongo.errors.AutoReconnect("store went away")
-        self.budget -= 1
-        await super().put(doc)
-
-    async def insert_many(self, docs: list[Document]) -> None:
-        written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
-        await super().insert_many(written)
-        if len(written) < len(docs):
+    async def add(self, batch: str, increments: Increments, skip: set[str]) -> None:
+        keys = [key for key in increments.docs if key not in skip]
+        written, self.budget = keys[: self.budget], max(0, self.budget - len(keys))
+        await super().add(batch, increments, skip | set(keys[len(written) :]))
+        if len(written) < len(keys):
             raise pymongo.errors.AutoReconnect("store went away")
 
 
@@ -171,15 +184,11 @@ async def test_crash_while_writing_counters_counts_once(stats: StatsHarness) -> 
     counters.budget = 17  # a part of the batch's counters written, then the crash
     with pytest.raises(pymongo.errors.AutoReconnect):
         await crashing.step()
-    assert await stats.meta.checkpoint() == checkpoint
-    marks = [
-        doc.get("applied_upto")
-        for collection in stats.counters.collections.values()
-        for doc in await collection.find({}).to_list()
-    ]
+    assert await stats.meta.position() == (checkpoint, crashed_upto)
+    marks = [doc.get("applied") for doc in await stats.counters.collection.find({}).to_list()]
     assert marks.count(crashed_upto) == 17
-    # The replica comes back; more events arrived meanwhile, so the batch read again
-    # is longer than the one that crashed.
+    # The replica comes back; more events arrived meanwhile: the pinned batch is
+    # applied again as it was (skipping the 17 documents it reached), then the rest.
     counters.budget = 10**9
     await stats.archive_events(SHUFFLED[45:])
     stats.settle()
@@ -188,6 +197,44 @@ async def test_crash_while_writing_counters_counts_once(stats: StatsHarness) -> 
     assert await total(stats, "resolved") == 6
     live = await counter_docs(stats), await view_docs(stats)
     assert await rebuilt(stats) == live
+
+
+class FailingViews(TicketViews):
+    """Views whose store goes away after `budget` more views written."""
+
+    budget = 10**9
+
+    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+        written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
+        await super().put_many(written, existing)
+        if len(written) < len(docs):
+            raise pymongo.errors.AutoReconnect("store went away")
+
+
+async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> None:
+    """A part of the views took the batch, the counters did not: applied again,
+    the batch adds nothing twice, and what the views contribute to the dispatch
+    quality moves once (from what each view recorded as counted before)."""
+    views = FailingViews(stats.db)
+    crashing = stats.aggregator_as("live", batch=30)
+    crashing.views = views
+    await stats.ingest(SHUFFLED[:25], chunk=25)
+    await stats.archive_events(SHUFFLED[25:])
+    stats.settle()
+    views.budget = 3
+    with pytest.raises(pymongo.errors.AutoReconnect):
+        await crashing.step()
+    views.budget = 10**9
+    await crashing.catch_up()
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    assert await rebuilt(stats) == live
+    summary = await stats.get("/v1/stats/summary", **{"from": "2025-03-10", "to": D3})
+    assert summary["dispatch_quality"]["first_time_right"] == {
+        "value": 0.875,
+        "numerator": 7,
+        "denominator": 8,
+    }
 
 
 # --- one aggregator at a time ---------------------------------------------------------------
@@ -209,6 +256,33 @@ async def test_a_second_aggregator_waits_for_the_lease(stats: StatsHarness) -> N
     stats.settle()
     await stats.aggregator.catch_up()
     assert await total(stats, "received") == 10
+
+
+async def test_an_aggregator_that_lost_its_lease_mid_batch_stops_writing(
+    stats: StatsHarness,
+) -> None:
+    """A batch slower than the lease: another aggregator took over meanwhile, so
+    the slow one writes no counters and leaves the pinned batch to the other."""
+    slow, other = stats.aggregator_as("slow"), stats.aggregator_as("other")
+
+    class SlowViews(TicketViews):
+        async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+            await super().put_many(docs, existing)
+            stats.clock.advance(timedelta(seconds=31))  # the lease ran out meanwhile
+            assert await stats.meta.take_lease("other", stats.clock(), other.lease)
+
+    slow.views = SlowViews(stats.db)
+    await stats.archive_events(EVENTS)
+    stats.settle()
+    with pytest.raises(LeaseLost):
+        await slow.step()
+    assert await counter_docs(stats) == {}
+    assert (await stats.meta.position())[1] is not None  # still pinned
+    await other.catch_up()
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    await other.release()
+    assert await rebuilt(stats) == live
 
 
 async def test_live_aggregation_stands_aside_during_a_rebuild(stats: StatsHarness) -> None:

@@ -6,14 +6,14 @@ The due_* counters land on the day of the DEADLINE, whatever day the step was.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import combinations
 
 import pytest
 
 from services.stats.measures import (
-    ANY,
+    DIMENSIONS,
     EVENT_COUNTERS,
     FIELDS,
     HIST_FIELDS,
@@ -22,6 +22,8 @@ from services.stats.measures import (
     histogram_field,
     increments,
 )
+from services.stats.rollups import Increments as Merged
+from services.stats.rollups import Place, field, place_of, places, read_path, unfield
 from shared.domain import Category, Channel
 from shared.events import EVENT_TYPES, Rating, ReopenCause, TicketEvent
 from tests.stats_support import CITY, TicketStory, city, utc
@@ -333,73 +335,63 @@ def test_resolution_stamped_before_the_dispatch_counts_zero_hours() -> None:
 # --- buckets and roll-ups ------------------------------------------------------------------
 
 
-def test_bucket_key_and_rollups() -> None:
+def test_a_bucket_counts_once_per_filter_combination_and_for_the_ranking() -> None:
     bucket = Bucket(D1, WATER, "yanggu", "complaint", "wechat")
-    assert bucket.key == "2025-03-10|yanggu.water|yanggu|complaint|wechat"
-    ups = bucket.rollups()
-    assert ups == [
-        bucket,
-        Bucket(D1, ANY, ANY, ANY, ANY),
-        Bucket(D1, WATER, ANY, ANY, ANY),
-        Bucket(D1, ANY, "yanggu", ANY, ANY),
-        Bucket(D1, ANY, ANY, "complaint", ANY),
-        Bucket(D1, ANY, ANY, ANY, "wechat"),
-    ]
-    assert [b.rollup for b in ups] == [
-        "full",
-        "all",
-        "department",
-        "district",
-        "category",
-        "channel",
-    ]
-    assert len({b.key for b in ups}) == 6
+    found = list(places(bucket))
+    assert len(found) == len(set(found)) == 1 + 16
+    exact = {p.doc_id for p in found if p.path == "t"}
+    assert {f"{D1}|all", f"{D1}|district=yanggu", f"{D1}|channel=wechat"} <= exact
+    assert f"{D1}|department={WATER}|district=yanggu" in exact
+    assert f"{D1}|category=complaint|channel=wechat" in exact
+    assert len(exact) == 1 + 4 + 6  # none, each dimension, each pair
+    assert Place(f"{D1}|department={WATER}|district|category", "=yanggu|=complaint") in found
+    assert Place(f"{D1}|district=yanggu|category|channel", "=complaint|=wechat") in found
+    quad = Place(f"{D1}|department={WATER}|district|category|channel", "=yanggu|=complaint|=wechat")
+    assert quad in found
+    assert Place(f"{D1}|by=department", "s.=yanggu%2Ewater") in found  # for the ranking
 
 
-def test_bucket_without_department_is_still_a_full_bucket() -> None:
-    bucket = Bucket(D1, "", "yanggu", "complaint", "wechat")
-    assert bucket.rollup == "full"
-    assert bucket.rollups()[2] == Bucket(D1, "", ANY, ANY, ANY)
+def test_every_filter_combination_reads_a_place_the_bucket_counts_in() -> None:
+    bucket = Bucket(D1, WATER, "yanggu", "complaint", "wechat")
+    counted = set(places(bucket))
+    values = {"department": WATER, "district": "yanggu", "category": "complaint"}
+    values["channel"] = "wechat"
+    for n in range(len(DIMENSIONS) + 1):
+        for dims in combinations(DIMENSIONS, n):
+            place = place_of(D1, {d: values[d] for d in dims})
+            assert place in counted, dims
+            other = place_of(D1, {d: "city.env" for d in dims})
+            assert other not in counted or not dims
 
 
-def test_rollups_add_up_to_the_full_buckets() -> None:
-    """Over a whole ticket life, each roll-up equals the sum of the full buckets."""
-    s = story()
-    events: list[TicketEvent] = [
-        s.received(city(D1, 9)),
-        s.dispatched(city(D1, 9, 5), "yanggu.housing", hours=24),
-        s.returned(city(D1, 10)),
-        s.dispatched(city(D1, 10), WATER, hours=24),
-        s.accepted(city(D1, 13)),
-        s.overdue(),
-        s.resolved(city("2025-03-11", 12)),
-        s.feedback(city("2025-03-11", 15), Rating.UNSATISFIED, solved=False),
-        s.reopened(city("2025-03-11", 15), hours=24),
-        s.accepted(city("2025-03-11", 16)),
-        s.resolved(city("2025-03-12", 9)),
-        s.closed(city("2025-03-12", 12), Rating.BASICALLY_SATISFIED, solved=True),
-    ]
-    sums: dict[Bucket, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for event in events:
-        for bucket, counts in increments(event, CITY):
-            for target in bucket.rollups():
-                for name, value in counts.items():
-                    sums[target][name] += value
-    full = [b for b in sums if b.rollup == "full"]
-    for rollup in ("all", "department", "district", "category", "channel"):
-        expected: dict[str, float] = defaultdict(float)
-        for b in full:
-            for name, value in sums[b].items():
-                expected[name] += value
-        got: dict[str, float] = defaultdict(float)
-        for b in sums:
-            if b.rollup == rollup:
-                for name, value in sums[b].items():
-                    got[name] += value
-        assert got == expected, rollup
-    every_day = {b.day for b in full}
-    assert every_day == {"2025-03-10", "2025-03-11", "2025-03-12"}
-    water = Bucket("2025-03-11", WATER, ANY, ANY, ANY)
-    assert sums[water]["accepted_in_time"] == 1  # the acceptance after reopening
-    assert sums[Bucket(D1, WATER, ANY, ANY, ANY)]["accepted_in_time"] == 0  # late
-    assert sums[Bucket(D1, "yanggu.housing", ANY, ANY, ANY)]["returned"] == 1
+def test_field_names_escape_what_a_path_cannot_hold() -> None:
+    for value in ("", "guanxian.water", "$where", "a|b", "100%.x"):
+        name = field(value)
+        assert "." not in name and not name.startswith("$") and "|" not in name
+        assert unfield(name) == value
+    assert field("") != field("=")
+
+
+def test_a_batch_merges_its_increments_per_document() -> None:
+    merged = Merged()
+    merged.add(Bucket(D1, WATER, "guanxian", "help", "phone"), {"received": 1, "urged": 0})
+    merged.add(Bucket(D1, "city.env", "guanxian", "help", "sms"), {"received": 1})
+    city_doc = merged.docs[f"{D1}|all"]
+    assert city_doc["t.received"] == 2
+    assert "t.urged" not in city_doc  # zeros are not written
+    assert merged.docs[f"{D1}|district=guanxian|channel=sms"]["t.received"] == 1
+    assert merged.docs[f"{D1}|district=guanxian"]["t.received"] == 2
+    assert merged.docs[f"{D1}|by=department"]["s.=city%2Eenv.received"] == 1
+    assert merged.about[f"{D1}|district=guanxian"] == {"day": D1, "dim": "district=guanxian"}
+    assert merged.about[f"{D1}|all"] == {"day": D1, "dim": "all"}
+    # 17 places each, in 17 documents; shared: all, by=department, district,
+    # category, district+category, and guanxian's category-channel groups.
+    assert len(merged.docs) == 2 * 17 - 6
+
+
+def test_read_path_finds_a_group_or_nothing() -> None:
+    doc = {"t": {"received": 3}, "s": {"district": {"=guanxian": {"received": 2}}}}
+    assert read_path(doc, "t") == {"received": 3}
+    assert read_path(doc, "s.district.=guanxian") == {"received": 2}
+    assert read_path(doc, "s.district.=yanggu") == {}
+    assert read_path(None, "t") == {}
