@@ -24,6 +24,6 @@ def test_every_line_loads_with_a_known_unit(name: str) -> None:
     assert skipped == []
     labelled = [t for t in tickets if t.expected is not None]
     assert len(labelled) == len(tickets) >= EXPECTED[name]
-    unknown = {t.expected for t in labelled} - set(directory.departments)
+    unknown = {str(t.expected) for t in labelled} - set(directory.departments)
     assert not unknown, f"{name}: labels not in the directory: {sorted(unknown)}"
     assert len({t.id for t in tickets}) == len(tickets), f"{name}: repeated ids"
