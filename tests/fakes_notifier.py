@@ -28,6 +28,10 @@ class FakeDeliveries:
         self.jobs[doc["_id"]] = job
         return dict(job)
 
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        new = [await self.schedule(doc) for doc in docs]
+        return [job for job in new if job is not None]
+
 
 @dataclass
 class FakeTimers:
@@ -45,8 +49,12 @@ class FakeTimers:
     async def schedule(
         self, ticket_id: str, generation: str, planned: list[Planned], context: Document
     ) -> list[Document]:
-        new = [timer_doc(ticket_id, generation, p, context) for p in planned]
-        new = [doc for doc in new if doc["_id"] not in self.jobs]
+        return await self.insert_new(
+            [timer_doc(ticket_id, generation, p, context) for p in planned]
+        )
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        new = [doc for doc in docs if doc["_id"] not in self.jobs]
         self.jobs.update({doc["_id"]: dict(doc) for doc in new})
         return new
 
@@ -102,6 +110,14 @@ class FakeTimers:
     async def cancel_one(self, timer: str) -> None:
         if self.jobs[timer]["status"] == JobStatus.PENDING:
             self.jobs[timer]["status"] = JobStatus.CANCELLED
+
+    async def claim_many(
+        self, jobs: list[Document], now: datetime, lease: timedelta
+    ) -> list[Document]:
+        return [job for job in jobs if await self.claim(job, now, lease)]
+
+    async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
+        return {t for t, lag in fired.items() if await self.mark_fired(t, fired_at, lag)}
 
     async def mark_fired(self, timer: str, fired_at: datetime, lag_s: float) -> bool:
         doc = self.jobs.get(timer)

@@ -21,6 +21,10 @@ class DeliveryStore(Protocol):
         """Store a new pending delivery; None if one with its id exists."""
         ...
 
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        """Store new pending deliveries at once; those whose id exists are not returned."""
+        ...
+
 
 class TimerStore(Protocol):
     async def schedule(
@@ -49,6 +53,20 @@ class TimerStore(Protocol):
     async def claim(self, job: Document, now: datetime, lease: timedelta) -> bool:
         """Take the job's current attempt; False if another owner holds it or
         the job is no longer pending at that attempt."""
+        ...
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        """Insert timer documents; those inserted before are not returned."""
+        ...
+
+    async def claim_many(
+        self, jobs: list[Document], now: datetime, lease: timedelta
+    ) -> list[Document]:
+        """The jobs whose current attempt this owner now holds (claim() for each)."""
+        ...
+
+    async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
+        """Mark fired the timers (id -> lag) still pending; the ids marked."""
         ...
 
     async def get(self, timer: str) -> Document | None: ...

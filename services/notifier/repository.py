@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.notifier.jobs import JobStore
+from services.notifier.jobs import DUPLICATE_KEY, JobStore
 from services.notifier.records import Attempt, DeliveryStatus
 from shared.mongo import Document
 
@@ -31,6 +31,25 @@ class DeliveryRepository(JobStore):
         except DuplicateKeyError:
             return None
         return job
+
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        """Store new pending deliveries in one write; those scheduled before
+        are not returned."""
+        jobs = [
+            {**doc, "status": DeliveryStatus.PENDING.value, "attempt_no": 0, "attempts": []}
+            for doc in docs
+        ]
+        if not jobs:
+            return []
+        try:
+            await self.jobs.insert_many(jobs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            taken = {int(e["index"]) for e in errors}
+            return [job for i, job in enumerate(jobs) if i not in taken]
+        return jobs
 
     async def record_attempt(
         self,

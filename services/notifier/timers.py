@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -42,7 +43,12 @@ class TimerRepository(JobStore):
     ) -> list[Document]:
         """Insert the timers and return them; those inserted before (a
         redelivery) stay as they are and are not returned."""
-        docs = [timer_doc(ticket_id, generation, timer, context) for timer in planned]
+        return await self.insert_new(
+            [timer_doc(ticket_id, generation, timer, context) for timer in planned]
+        )
+
+    async def insert_new(self, docs: list[Document]) -> list[Document]:
+        """Insert timer documents; those inserted before are not returned."""
         if not docs:
             return []
         # One unordered insert: one store write for all, and a redelivery's
@@ -129,6 +135,27 @@ class TimerRepository(JobStore):
         fired = {"status": JobStatus.FIRED, "fired_at": fired_at, "lag_s": lag_s}
         await self.jobs.update_one({"_id": timer}, {"$set": fired})
         return True
+
+    async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
+        """Mark the timers (id -> lag) fired in one write; the ids marked. One
+        that is no longer pending (cancelled while it fired) is left as it is."""
+        if not fired:
+            return set()
+        done = {"status": JobStatus.FIRED, "fired_at": fired_at}
+        ops = [
+            UpdateOne({"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": lag}})
+            for t, lag in fired.items()
+        ]
+        result = await self.jobs.bulk_write(ops, ordered=False)
+        if result.matched_count == len(ops):
+            return set(fired)
+        # Rare: a cancel came between; which ones, read by _id.
+        stand = [await self.jobs.find_one({"_id": t}, {"status": 1}) for t in fired]
+        return {
+            t
+            for t, doc in zip(fired, stand, strict=True)
+            if doc and doc["status"] == JobStatus.FIRED
+        }
 
     async def pending_summary(self, now: datetime) -> tuple[dict[str, int], float]:
         """Pending timers per kind, and how long the oldest due one has waited:
