@@ -14,6 +14,7 @@ from pymongo.errors import BulkWriteError
 from services.notifier.jobs import JobStore
 from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
+from shared.groupcommit import in_commands
 from shared.mongo import Document
 
 KINDS = tuple(TimerKind)
@@ -146,8 +147,10 @@ class TimerRepository(JobStore):
             UpdateOne({"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": lag}})
             for t, lag in fired.items()
         ]
-        result = await self.jobs.bulk_write(ops, ordered=False)
-        if result.matched_count == len(ops):
+        matched = 0
+        for run in in_commands(ops):
+            matched += (await self.jobs.bulk_write(run, ordered=False)).matched_count
+        if matched == len(ops):
             return set(fired)
         # Rare: a cancel came between; which ones, read by _id.
         stand = [await self.jobs.find_one({"_id": t}, {"status": 1}) for t in fired]
