@@ -10,25 +10,16 @@ own client (the listener lives in the test, never in production code).
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
-from shared.bootstrap import Infra
-from shared.messaging.broker import Broker
-from shared.messaging.topology import Topology
-from shared.mongo import Document, service_database
+from shared.mongo import Document
 from shared.settings import CommonSettings
-from tests.intake_support import SERVICE, IntakeHarness, Probe, build_harness, intake_settings_of
+from tests.intake_support import IntakeHarness, Probe, intake_settings_of
+from tests.storeops import Commands, counted_intake
 
 pytestmark = pytest.mark.integration
 
@@ -42,26 +33,6 @@ WRITTEN = (
 )
 
 
-class Commands(CommandListener):
-    """(command, collection) -> how many the client sent."""
-
-    def __init__(self) -> None:
-        self.sent: Counter[tuple[str, str]] = Counter()
-
-    def started(self, event: CommandStartedEvent) -> None:
-        collection = event.command.get(event.command_name)
-        self.sent[(event.command_name, str(collection))] += 1
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-    def reset(self) -> None:
-        self.sent.clear()
-
-
 @pytest.fixture
 def commands() -> Commands:
     return Commands()
@@ -70,22 +41,8 @@ def commands() -> Commands:
 @pytest.fixture
 async def harness(settings: CommonSettings, commands: Commands) -> AsyncIterator[IntakeHarness]:
     """Intake as the harness wires it, on a store client that counts commands."""
-    intake_settings = intake_settings_of(settings)
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(
-        intake_settings.mongo_url, tz_aware=True, event_listeners=[commands]
-    )
-    broker = Broker(
-        intake_settings.amqp_url, Topology.from_settings(intake_settings), intake_settings.prefetch
-    )
-    await broker.connect()
-    db = service_database(mongo, intake_settings, SERVICE)
-    infra = Infra(SERVICE, mongo, db, broker)
-    harness = await build_harness(intake_settings, infra)
-    try:
-        yield harness
-    finally:
-        await harness.client.aclose()
-        await infra.close()
+    async with counted_intake(intake_settings_of(settings), commands) as built:
+        yield built
 
 
 def request(i: int) -> dict[str, Any]:
