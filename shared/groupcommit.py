@@ -5,6 +5,10 @@ The dev store spends about a millisecond of CPU on each command whatever it
 carries, and MongoDB's round trips add up alike, so twenty requests whose
 writes share one `insert` command cost the store about what one did.
 
+Inserts share commands; updates go one per command, concurrently (the dev
+store does not answer update commands of many statements: see
+MAX_PER_COMMAND), so they gain only the shared wait, not fewer commands.
+
 A request hands its write over and awaits it: it resumes only once the store
 acknowledged that very write, so nothing it answers afterwards (a 202) comes
 before its data is stored. Each write is reported alone: a duplicate key of
@@ -37,9 +41,10 @@ logger = logging.getLogger(__name__)
 
 Write = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document]
 DUPLICATE_KEY = 11000
-# Statements per command: the dev store (FerretDB 1.24 with our write queue)
-# never answers an update command of 100 statements (50 take 20 ms), so no
-# bulk write here or elsewhere sends more than this many at once.
+# Statements per insert command. Updates go one per command: the dev store
+# (FerretDB 1.24 with our write queue) never answered an update command of 100
+# statements, nor concurrent update commands of 50 (a hang that held the
+# database's writes), while inserts of 1,000 documents are routine.
 MAX_PER_COMMAND = 50
 
 
@@ -95,8 +100,10 @@ class GroupWriter:
         self.groups_written += 1
 
     async def _flush_one(self, name: str, ops: list[tuple[Write, asyncio.Future[None]]]) -> None:
-        for run in in_commands(ops):
-            await self._flush_run(name, run)
+        inserts = [(op, f) for op, f in ops if isinstance(op, InsertOne)]
+        others = [[(op, f)] for op, f in ops if not isinstance(op, InsertOne)]
+        runs = [*in_commands(inserts), *others]
+        await asyncio.gather(*(self._flush_run(name, run) for run in runs))
 
     async def _flush_run(self, name: str, ops: list[tuple[Write, asyncio.Future[None]]]) -> None:
         failed: dict[int, Exception] = {}

@@ -3,18 +3,17 @@ supervision due, claimed like any job (services.notifier.jobs)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.notifier.jobs import JobStore
 from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
-from shared.groupcommit import in_commands
 from shared.mongo import Document
 
 KINDS = tuple(TimerKind)
@@ -143,22 +142,18 @@ class TimerRepository(JobStore):
         if not fired:
             return set()
         done = {"status": JobStatus.FIRED, "fired_at": fired_at}
-        ops = [
-            UpdateOne({"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": lag}})
-            for t, lag in fired.items()
-        ]
-        matched = 0
-        for run in in_commands(ops):
-            matched += (await self.jobs.bulk_write(run, ordered=False)).matched_count
-        if matched == len(ops):
-            return set(fired)
-        # Rare: a cancel came between; which ones, read by _id.
-        stand = [await self.jobs.find_one({"_id": t}, {"status": 1}) for t in fired]
-        return {
-            t
-            for t, doc in zip(fired, stand, strict=True)
-            if doc and doc["status"] == JobStatus.FIRED
-        }
+        # One update per timer, sent together: the dev store does not answer
+        # update commands of many statements (shared.groupcommit).
+        results = await asyncio.gather(
+            *(
+                self.jobs.update_one(
+                    {"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": lag}}
+                )
+                for t, lag in fired.items()
+            )
+        )
+        # Not matched: no longer pending (cancelled while it fired).
+        return {t for t, r in zip(fired, results, strict=True) if r.matched_count}
 
     async def pending_summary(self, now: datetime) -> tuple[dict[str, int], float]:
         """Pending timers per kind, and how long the oldest due one has waited:
