@@ -99,6 +99,7 @@ class JobWorker:
             refresher.cancel()
             for task in [refresher, *self._tasks]:
                 task.cancel()
+            self._in_flight.clear()  # nothing runs any more; a restart may take them
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
 
@@ -156,14 +157,20 @@ class JobWorker:
                 self._room.set()
             self._in_flight.add(job_id)
             if self._process_batch is None:
-                await self._start(self._run_one(job))
+                await self._start(self._run_one(job), [job])
             else:
                 due.append(job)
         for start in range(0, len(due), self._batch_max):
-            await self._start(self._run_batch(due[start : start + self._batch_max]))
+            batch = due[start : start + self._batch_max]
+            await self._start(self._run_batch(batch), batch)
 
-    async def _start(self, run: Coroutine[Any, Any, None]) -> None:
-        await self._slots.acquire()
+    async def _start(self, run: Coroutine[Any, Any, None], jobs: list[Document]) -> None:
+        try:
+            await self._slots.acquire()
+        except BaseException:  # stopped while waiting for a slot: the jobs never ran
+            run.close()
+            self._in_flight.difference_update(str(job["_id"]) for job in jobs)
+            raise
         task = asyncio.create_task(run)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
