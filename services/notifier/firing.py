@@ -105,8 +105,11 @@ class TimerFirer:
         nexts = [self._planned_supervision(t) for t in escalating]
         for doc in await self.timers.insert_new(nexts):
             self.offer_timer(doc)
-        lags = {t.id: (now - t.original_due_at).total_seconds() for t in timers}
-        fired = await self.timers.mark_fired_many(lags, now)
+        # Lag to when the events were confirmed: in a batch that is the honest
+        # moment a timer "went out", later than the batch's start.
+        sent = self.clock()
+        lags = {t.id: (sent - t.original_due_at).total_seconds() for t in timers}
+        fired = await self.timers.mark_fired_many(lags, sent)
         for timer, following in zip(escalating, nexts, strict=True):
             if timer.id not in fired:  # resolved while it fired: see fire()
                 await self.timers.cancel_one(str(following["_id"]))
