@@ -87,6 +87,10 @@ class IntakeSettings(MailRelaySettings):
     ticket_prefix: str = Field(default="LC", pattern=r"^[A-Z]{1,6}$")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     publish_timeout_s: float = Field(default=5.0, gt=0)
+    # Group commit: how long a group of store writes waits for other requests'
+    # writes to join it (shared.groupcommit); 0 sends each group as soon as the
+    # one before it is acknowledged.
+    group_commit_ms: float = Field(default=2.0, ge=0, le=100)
     # Off: a request without a key is served (anonymous, rate-limited by address);
     # a wrong key is refused either way. On in production: every channel endpoint
     # needs a key issued to that channel (`hotline keys issue --channel web`).

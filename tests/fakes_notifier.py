@@ -36,6 +36,10 @@ class FakeDeliveries:
     async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
         """Nothing here claims deliveries: the sender is tested against the store."""
 
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        new = [await self.schedule(doc) for doc in docs]
+        return [job for job in new if job is not None]
+
 
 @dataclass
 class FakeTimers:
@@ -122,6 +126,14 @@ class FakeTimers:
     async def cancel_one(self, timer: str) -> None:
         if self.jobs[timer]["status"] == JobStatus.PENDING:
             self.jobs[timer]["status"] = JobStatus.CANCELLED
+
+    async def claim_many(
+        self, jobs: list[Document], now: datetime, lease: timedelta
+    ) -> list[Document]:
+        return [job for job in jobs if await self.claim(job, now, lease)]
+
+    async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
+        return {t for t, lag in fired.items() if await self.mark_fired(t, fired_at, lag)}
 
     async def mark_fired(self, timer: str, fired_at: datetime, lag_s: float) -> bool:
         doc = self.jobs.get(timer)

@@ -22,6 +22,7 @@ from services.intake.status import StatusProjection
 from shared.access import Access, install_access, open_access
 from shared.bootstrap import Infra
 from shared.directory import Directory
+from shared.groupcommit import GroupWriter
 from shared.http import BodyLimitMiddleware, create_app
 from shared.messaging.publisher import Publisher
 from shared.ratelimit import TokenBuckets
@@ -40,6 +41,8 @@ class IntakeParts:
     repo: IntakeRepository
     callers: CallerIndex
     hotspots: Hotspots
+    # Their writes' group commit (shared.groupcommit).
+    writer: GroupWriter
 
     @property
     def intake(self) -> Intake:
@@ -70,9 +73,13 @@ def build_parts(
         timedelta(days=settings.hotspot_window_days),
     )
     status = StatusProjection(db)
-    repo, hotspots = IntakeRepository(db, settings.ticket_prefix), Hotspots(db, policy)
+    # One writer for the request path: a group carries records, keys, published
+    # marks, callers and places of every request in flight (shared.groupcommit).
+    writer = GroupWriter(db, settings.group_commit_ms / 1000)
+    repo = IntakeRepository(db, settings.ticket_prefix, writer)
+    hotspots = Hotspots(db, policy, writer)
     window = timedelta(hours=settings.duplicate_window_hours)
-    callers = CallerIndex(db, window, settings.duplicate_similarity)
+    callers = CallerIndex(db, window, settings.duplicate_similarity, writer)
     intake = Intake(
         repo=repo,
         publisher=Publisher(infra.broker.exchange, SERVICE, settings.publish_timeout_s),
@@ -90,7 +97,7 @@ def build_parts(
     ctx = ChannelContext(intake, settings, directory, guard, status, clock)
     misses = FailureBackoff(settings.lookup_failures_per_hour, settings.lookup_backoff_s)
     lookups = Lookups(repo, status, directory, misses)
-    return IntakeParts(ctx, discover(), lookups, access, repo, callers, hotspots)
+    return IntakeParts(ctx, discover(), lookups, access, repo, callers, hotspots, writer)
 
 
 def build_app(parts: IntakeParts, infra: Infra) -> FastAPI:

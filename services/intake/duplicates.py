@@ -8,6 +8,10 @@ One small document per caller (keyed by a hash of the number, an _id lookup)
 holds that caller's tickets of the window, so a check never scans the tickets.
 Writes of one caller's document are serialised in the process by the caller
 lock Intake holds; two replicas racing on one caller can at worst miss a link.
+Under that lock a check is always followed by the remembering of the new
+ticket (or by a link, which writes nothing here), so the remembering reuses
+what the check read instead of reading the document again; the write goes
+with other requests' writes (shared.groupcommit).
 """
 
 from __future__ import annotations
@@ -16,15 +20,18 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from rapidfuzz import fuzz
 
 from services.intake.textparse import fold
 from shared.events import TicketLinked
+from shared.groupcommit import GroupWriter
 from shared.mongo import Document
 
 MAX_RECENT = 50  # per caller: a bound on the document, far above real use
+MAX_READ_HELD = 1000  # callers whose last read is held for their remembering
 
 
 @dataclass(frozen=True)
@@ -34,16 +41,28 @@ class Earlier:
 
 
 class CallerIndex:
-    def __init__(self, db: AsyncDatabase[Document], window: timedelta, threshold: float) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        window: timedelta,
+        threshold: float,
+        writer: GroupWriter | None = None,
+    ) -> None:
         self._callers = db["callers"]
         self._links = db["links"]
         self._window = window
         self._threshold = threshold
+        self._writer = writer or GroupWriter(db)
+        self._read: dict[str, list[Document]] = {}  # caller -> what find() last read
 
     async def _recent(self, caller: str, now: datetime) -> list[Document]:
         doc = await self._callers.find_one({"_id": caller})
         since = now - self._window
-        return [e for e in (doc or {}).get("recent", []) if e["at"] >= since]
+        recent = [e for e in (doc or {}).get("recent", []) if e["at"] >= since]
+        if len(self._read) >= MAX_READ_HELD:  # links leave theirs behind
+            self._read.clear()
+        self._read[caller] = recent
+        return list(recent)
 
     async def find(self, caller: str, text: str, now: datetime) -> list[Earlier]:
         """The caller's near-identical tickets of the window, the most similar
@@ -57,11 +76,12 @@ class CallerIndex:
         return sorted(close, key=lambda e: -e.similarity)
 
     async def remember(self, caller: str, ticket_id: str, text: str, now: datetime) -> None:
-        recent = await self._recent(caller, now)
-        recent.append({"ticket_id": ticket_id, "text": fold(text), "at": now})
-        await self._callers.replace_one(
-            {"_id": caller}, {"_id": caller, "recent": recent[-MAX_RECENT:]}, upsert=True
-        )
+        held = self._read.pop(caller, None)
+        recent = held if held is not None else await self._recent(caller, now)
+        self._read.pop(caller, None)
+        recent = [*recent, {"ticket_id": ticket_id, "text": fold(text), "at": now}]
+        doc = {"_id": caller, "recent": recent[-MAX_RECENT:]}
+        await self._writer.write(self._callers.name, ReplaceOne({"_id": caller}, doc, upsert=True))
 
     async def record_link(self, link: TicketLinked) -> None:
         """One document per linked request: every step is recorded (一张单子管到底).

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from rapidfuzz import fuzz
 
 from services.intake.textparse import fold
 from shared.domain import TicketDraft
+from shared.groupcommit import GroupWriter
 from shared.locks import KeyedLock
 from shared.logmask import mask_phones
 from shared.mongo import Document
@@ -46,11 +48,16 @@ def place_of(draft: TicketDraft) -> str | None:
 
 
 class Hotspots:
-    def __init__(self, db: AsyncDatabase[Document], policy: HotspotPolicy) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], policy: HotspotPolicy, writer: GroupWriter | None = None
+    ) -> None:
         self._places = db["hotspot_places"]
         self._hotspots = db["hotspots"]
         self._policy = policy
         self._locks = KeyedLock()
+        # A place's document is written with other requests' writes; the place
+        # lock keeps two writes of one place out of one group.
+        self._writer = writer or GroupWriter(db)
 
     async def ensure_indexes(self) -> None:
         await self._hotspots.create_index([("last_at", -1)])
@@ -63,11 +70,9 @@ class Hotspots:
             doc = await self._places.find_one({"_id": place})
             clusters = [c for c in (doc or {}).get("clusters", []) if self._live(c, now)]
             cluster = self._join(clusters, draft, ticket_id, caller, now)
-            await self._places.replace_one(
-                {"_id": place},
-                {"_id": place, "clusters": clusters[-MAX_CLUSTERS_PER_PLACE:]},
-                upsert=True,
-            )
+            doc = {"_id": place, "clusters": clusters[-MAX_CLUSTERS_PER_PLACE:]}
+            op = ReplaceOne({"_id": place}, doc, upsert=True)
+            await self._writer.write(self._places.name, op)
         if len(cluster["callers"]) >= self._policy.min_callers:
             await self._publish(place, draft, cluster)
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.intake.numbers import NumberBlocks
 from shared.domain import TicketDraft
 from shared.events import (
     EVENT_ADAPTER,
@@ -19,6 +21,7 @@ from shared.events import (
     TicketReceived,
     TicketResolvedOnSpot,
 )
+from shared.groupcommit import GroupWriter
 from shared.mongo import Document
 
 MAX_ALLOCATION_TRIES = 10_000
@@ -80,15 +83,22 @@ def _record(doc: Document) -> IntakeRecord:
 
 
 class IntakeRepository:
-    """Ticket numbers are allocated by inserting the record under the number as
-    its _id: a unique-key insert is atomic on MongoDB and FerretDB alike, so any
-    number of intake replicas never hand out one number twice."""
+    """Ticket numbers come in blocks from a counter per day (services.intake.numbers)
+    and each is taken by inserting the record under the number as its _id: a
+    unique-key insert is atomic on MongoDB and FerretDB alike, so any number of
+    intake replicas never hand out one number twice, whatever the counter did.
 
-    def __init__(self, db: AsyncDatabase[Document], prefix: str) -> None:
+    Writes go through the group writer (shared.groupcommit): concurrent
+    requests' records, keys and published marks share one bulk write each."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], prefix: str, writer: GroupWriter | None = None
+    ) -> None:
         self._records = db["requests"]
         self._keys = db["idempotency_keys"]
         self._prefix = prefix
-        self._next: dict[date, int] = {}
+        self._writer = writer or GroupWriter(db)
+        self._numbers = NumberBlocks(db["numbers"], self._first_free_guess)
 
     async def ensure_indexes(self) -> None:
         await self._records.create_index([("day", 1), ("seq", -1)])
@@ -107,11 +117,8 @@ class IntakeRepository:
         """Allocate the next number of the day and store the record built for it.
 
         ``build(ticket_id) -> Envelope`` makes the event once the number is known."""
-        if day not in self._next:
-            self._next[day] = await self._first_free_guess(day)
         for _ in range(MAX_ALLOCATION_TRIES):
-            seq = self._next[day]
-            self._next[day] = seq + 1  # taken before the await: concurrent calls differ
+            seq = await self._numbers.take(day)
             ticket_id = self._number(day, seq)
             event = build(ticket_id)
             doc = {
@@ -126,7 +133,7 @@ class IntakeRepository:
                 "extra": dict(meta.extra),
             }
             try:
-                await self._records.insert_one(doc)
+                await self._writer.write(self._records.name, InsertOne(doc))
             except DuplicateKeyError:
                 continue  # another replica took this number
             return _record(doc)
@@ -153,20 +160,20 @@ class IntakeRepository:
         return [_record(doc) for doc in await cursor.to_list()]
 
     async def mark_published(self, ticket_id: str) -> None:
-        await self._records.update_one({"_id": ticket_id}, {"$set": {"published": True}})
+        mark = UpdateOne({"_id": ticket_id}, {"$set": {"published": True}})
+        await self._writer.write(self._records.name, mark)
 
     async def claim_key(self, key: str, binding: KeyBinding, now: datetime) -> KeyBinding | None:
         """Bind the key; None if bound now, else the earlier binding."""
+        doc = {
+            "_id": key,
+            "hash": binding.fingerprint,
+            "ticket_id": binding.ticket_id,
+            "linked": binding.linked,
+            "created_at": now,
+        }
         try:
-            await self._keys.insert_one(
-                {
-                    "_id": key,
-                    "hash": binding.fingerprint,
-                    "ticket_id": binding.ticket_id,
-                    "linked": binding.linked,
-                    "created_at": now,
-                }
-            )
+            await self._writer.write(self._keys.name, InsertOne(doc))
         except DuplicateKeyError:
             found = await self.find_key(key)
             if found is None:

@@ -73,7 +73,9 @@ async def assemble(
         delivery_worker.offer,
         lambda timer: timer_worker.offer(timer),
     )
-    timer_worker = JobWorker(timers, firer.fire, clock, settings.timer_poll_s)
+    timer_worker = JobWorker(
+        timers, firer.fire, clock, settings.timer_poll_s, process_batch=firer.fire_many
+    )
     notifier = Notifier(
         timers,
         deliveries,

@@ -54,6 +54,9 @@ class DeferredDeliveries:
         self.docs.extend(docs)
         return docs
 
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        return await self.insert_new([pending_delivery(doc) for doc in docs])
+
     async def claim_new(self, jobs: list[Document], now: datetime, lease: timedelta) -> None:
         """Claimed once stored, by handle_batch."""
 

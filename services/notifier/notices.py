@@ -43,8 +43,12 @@ def minimised(delivery: Document) -> Document:
     return dict(redact_known(fields, Contact.model_validate(contact)))
 
 
-async def notify(
-    repo: DeliveryStore,
+async def notify(repo: DeliveryStore, *args: Any, **kwargs: Any) -> Document | None:
+    """Schedule one notice (built by notice()); None if it was scheduled before."""
+    return await repo.schedule(notice(*args, **kwargs))
+
+
+def notice(
     directory: Directory,
     channels: dict[str, DeliveryChannel],
     *,
@@ -56,13 +60,12 @@ async def notify(
     now: datetime,
     step: str | None = None,
     about: str | None = None,
-) -> Document | None:
-    """Schedule one notice to one department over its preferred channel. A
-    department no channel can reach gets a dead delivery: recorded, counted.
-    Returns the new delivery, None if it was scheduled before. `step` (the
-    dispatch a dispatch notice announces) and `about` (the department a
-    deadline notice is about) say when it is no longer current
-    (services.notifier.currency)."""
+) -> Document:
+    """One notice to one department over its preferred channel, as a delivery
+    to schedule. A department no channel can reach gets a dead delivery:
+    recorded, counted. `step` (the dispatch a dispatch notice announces) and
+    `about` (the department a deadline notice is about) say when it is no
+    longer current (services.notifier.currency)."""
     department = directory.department(department_id)
     channel = channel_for(department, channels) if department else None
     target = channels[channel].target(department) if channel and department else None
@@ -70,29 +73,27 @@ async def notify(
     subject, text = render(kind, {**fields, "ticket_id": ticket_id, "department_name": name})
     if target is None:
         logger.error("no channel reaches %s; %s notice recorded as dead", department_id, kind)
-    return await repo.schedule(
-        {
-            "_id": f"{cause}:{department_id}:{channel or 'none'}",
+    return {
+        "_id": f"{cause}:{department_id}:{channel or 'none'}",
+        "ticket_id": ticket_id,
+        "department": department_id,
+        "kind": kind,
+        "channel": channel or "none",
+        "target": target,
+        "subject": subject,
+        "text": text,
+        # The notice's own keys last: a template field (the dispatch's "text"
+        # is the citizen's request, also under "ticket") must not replace them.
+        "body": {
+            **fields,
+            "kind": kind,
             "ticket_id": ticket_id,
             "department": department_id,
-            "kind": kind,
-            "channel": channel or "none",
-            "target": target,
-            "subject": subject,
+            "department_name": name,
             "text": text,
-            # The notice's own keys last: a template field (the dispatch's "text"
-            # is the citizen's request, also under "ticket") must not replace them.
-            "body": {
-                **fields,
-                "kind": kind,
-                "ticket_id": ticket_id,
-                "department": department_id,
-                "department_name": name,
-                "text": text,
-            },
-            "step": step,
-            "about": about or department_id,
-            "created_at": now,
-            "next_attempt_at": now,
-        }
-    )
+        },
+        "step": step,
+        "about": about or department_id,
+        "created_at": now,
+        "next_attempt_at": now,
+    }

@@ -30,6 +30,10 @@ class DeliveryStore(Protocol):
         """Claim for this process the first attempt of deliveries it just inserted."""
         ...
 
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        """Store new pending deliveries at once; those whose id exists are not returned."""
+        ...
+
 
 class EventTimers(Protocol):
     """What the event handlers need of the timers."""
@@ -74,6 +78,16 @@ class TimerStore(EventTimers, Protocol):
     async def claim(self, job: Document, now: datetime, lease: timedelta) -> bool:
         """Take the job's current attempt; False if another owner holds it or
         the job is no longer pending at that attempt."""
+        ...
+
+    async def claim_many(
+        self, jobs: list[Document], now: datetime, lease: timedelta
+    ) -> list[Document]:
+        """The jobs whose current attempt this owner now holds (claim() for each)."""
+        ...
+
+    async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
+        """Mark fired the timers (id -> lag) still pending; the ids marked."""
         ...
 
     async def get(self, timer: str) -> Document | None: ...

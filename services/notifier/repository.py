@@ -32,6 +32,11 @@ class DeliveryRepository(JobStore):
             return None
         return job
 
+    async def schedule_many(self, docs: list[Document]) -> list[Document]:
+        """Store new pending deliveries in one write; those scheduled before
+        are not returned."""
+        return await self.insert_new([pending_delivery(doc) for doc in docs])
+
     async def record_attempt(
         self,
         delivery_id: str,

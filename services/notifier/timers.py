@@ -3,6 +3,7 @@ supervision due, claimed like any job (services.notifier.jobs)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -135,6 +136,25 @@ class TimerRepository(JobStore):
         fired = {"status": JobStatus.FIRED, "fired_at": fired_at, "lag_s": lag_s}
         await self.jobs.update_one({"_id": timer}, {"$set": fired})
         return True
+
+    async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
+        """Mark the timers (id -> lag) fired in one write; the ids marked. One
+        that is no longer pending (cancelled while it fired) is left as it is."""
+        if not fired:
+            return set()
+        done = {"status": JobStatus.FIRED, "fired_at": fired_at}
+        # One update per timer, sent together: the dev store does not answer
+        # update commands of many statements (shared.groupcommit).
+        results = await asyncio.gather(
+            *(
+                self.jobs.update_one(
+                    {"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": lag}}
+                )
+                for t, lag in fired.items()
+            )
+        )
+        # Not matched: no longer pending (cancelled while it fired).
+        return {t for t, r in zip(fired, results, strict=True) if r.matched_count}
 
     async def pending_summary(self, now: datetime) -> tuple[dict[str, int], float]:
         """Pending timers per kind, and how long the oldest due one has waited:

@@ -9,6 +9,12 @@ every query that is not by _id reads the whole collection. Each job still runs
 only after its claim succeeded (services.notifier.jobs), so replicas holding
 the same job in memory fire it once; a job another replica created is found by
 the next scan, and one whose claimer died comes back due under its next attempt.
+
+Jobs that fall due together can be run as batches (`process_batch`, up to
+`batch_max` each: the timers of a Monday morning after a holiday), so the store
+sees one bulk write per step instead of one write per job. Batches stay within
+the 50 statements per command the dev store answers (shared.groupcommit). A batch that fails
+is run again job by job, each with its own retries.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.notifier.jobs import JobStore
 from services.notifier.records import JobStatus
@@ -28,6 +35,7 @@ from shared.waiting import wait_event
 
 logger = logging.getLogger(__name__)
 RETRY_PAUSES_S = (0.2, 1.0, 3.0)
+FALLBACK_CONCURRENCY = 20  # a failed batch's jobs run alone, this many at a time
 
 
 class JobWorker:
@@ -44,9 +52,13 @@ class JobWorker:
         lookahead_s: float = 60.0,
         concurrency: int = 50,
         batch: int = 2000,
+        process_batch: Callable[[list[Document]], Awaitable[None]] | None = None,
+        batch_max: int = 50,
     ) -> None:
         self._store = store
         self._process = process
+        self._process_batch = process_batch
+        self._batch_max = batch_max
         self._clock = clock
         self._refresh_s = refresh_s
         self._lookahead = timedelta(seconds=max(lookahead_s, refresh_s * 2))
@@ -87,6 +99,7 @@ class JobWorker:
             refresher.cancel()
             for task in [refresher, *self._tasks]:
                 task.cancel()
+            self._in_flight.clear()  # nothing runs any more; a restart may take them
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
 
@@ -133,6 +146,7 @@ class JobWorker:
         return max(0.0, min(wait, self._refresh_s))
 
     async def _start_due(self) -> None:
+        due: list[Document] = []
         while self._heap and self._heap[0][0] <= self._clock():
             _, _, job = heapq.heappop(self._heap)
             job_id = str(job["_id"])
@@ -141,13 +155,51 @@ class JobWorker:
             del self._queued[job_id]
             if self.held < self._batch // 2:
                 self._room.set()
-            await self._slots.acquire()
             self._in_flight.add(job_id)
-            task = asyncio.create_task(self._run_one(job))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if self._process_batch is None:
+                await self._start(self._run_one(job), [job])
+            else:
+                due.append(job)
+        for start in range(0, len(due), self._batch_max):
+            batch = due[start : start + self._batch_max]
+            await self._start(self._run_batch(batch), batch)
+
+    async def _start(self, run: Coroutine[Any, Any, None], jobs: list[Document]) -> None:
+        try:
+            await self._slots.acquire()
+        except BaseException:  # stopped while waiting for a slot: the jobs never ran
+            run.close()
+            self._in_flight.difference_update(str(job["_id"]) for job in jobs)
+            raise
+        task = asyncio.create_task(run)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_batch(self, jobs: list[Document]) -> None:
+        try:
+            assert self._process_batch is not None
+            await self._process_batch(jobs)
+        except Exception as exc:
+            logger.warning("a batch of %d jobs failed (%r); running each alone", len(jobs), exc)
+            alone = asyncio.Semaphore(FALLBACK_CONCURRENCY)
+
+            async def one(job: Document) -> None:
+                async with alone:
+                    await self._run_alone(job)
+
+            await asyncio.gather(*(one(job) for job in jobs))
+        finally:
+            self._in_flight.difference_update(str(job["_id"]) for job in jobs)
+            self._slots.release()
 
     async def _run_one(self, job: Document) -> None:
+        try:
+            await self._run_alone(job)
+        finally:
+            self._in_flight.discard(str(job["_id"]))
+            self._slots.release()
+
+    async def _run_alone(self, job: Document) -> None:
         try:
             for pause in (*RETRY_PAUSES_S, None):
                 try:
@@ -162,6 +214,3 @@ class JobWorker:
                     await asyncio.sleep(pause)
         except Exception:
             logger.exception("job %s failed; another try after its claim expires", job["_id"])
-        finally:
-            self._in_flight.discard(str(job["_id"]))
-            self._slots.release()

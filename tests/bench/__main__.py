@@ -1,17 +1,25 @@
 """`make bench`: performance figures as `BENCH <name> <value> <unit>` lines.
 
-`python -m tests.bench pipeline` (or rules, dispatch, notifier, stats) runs only those."""
+`python -m tests.bench pipeline` (or rules, dispatch, intake, notifier, stats) runs only those."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
 
-from tests.bench import bench_dispatch, bench_notifier, bench_pipeline, bench_rules, bench_stats
+from tests.bench import (
+    bench_dispatch,
+    bench_intake,
+    bench_notifier,
+    bench_pipeline,
+    bench_rules,
+    bench_stats,
+)
 
 BENCHES: dict[str, Callable[[], Iterable[str]]] = {
     "rules": bench_rules.run,
     "dispatch": bench_dispatch.run,
+    "intake": bench_intake.run,
     "notifier": bench_notifier.run,
     "stats": bench_stats.run,
     "pipeline": bench_pipeline.run,

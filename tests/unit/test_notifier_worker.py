@@ -154,3 +154,57 @@ async def test_wait_event_reports_set_or_timeout() -> None:
     assert not await wait_event(event, 0.01)
     asyncio.get_running_loop().call_later(0.01, event.set)
     assert await wait_event(event, 5.0)
+
+
+class Batches(Recorder):
+    """Takes the due jobs as batches; fails the first batch once if told to."""
+
+    def __init__(self, jobs: Jobs, clock: ManualClock, fail_first: bool = False) -> None:
+        super().__init__(jobs, clock)
+        self.batches: list[list[str]] = []
+        self._fail = fail_first
+
+    async def batch(self, docs: list[Document]) -> None:
+        self.batches.append([str(d["_id"]) for d in docs])
+        if self._fail:
+            self._fail = False
+            raise RuntimeError("the store refused the batch")
+        for doc in docs:
+            await self(doc)
+
+
+async def test_jobs_due_together_run_as_batches() -> None:
+    clock = ManualClock(T0)
+    jobs = Jobs([job(f"b{i:02d}", T0 + timedelta(seconds=5)) for i in range(25)])
+    batches = Batches(jobs, clock)
+    worker = JobWorker(
+        jobs,  # type: ignore[arg-type]
+        batches,
+        clock,
+        refresh_s=3600,
+        process_batch=batches.batch,
+        batch_max=10,
+    )
+    async with running(worker):
+        await until(lambda: worker.held == 25)
+        clock.advance(timedelta(seconds=5))
+        await until(lambda: len(batches.runs) == 25)
+        assert [len(b) for b in batches.batches] == [10, 10, 5]
+
+
+async def test_a_failed_batch_runs_each_of_its_jobs_alone() -> None:
+    clock = ManualClock(T0)
+    jobs = Jobs([job(f"f{i}", T0) for i in range(4)])
+    batches = Batches(jobs, clock, fail_first=True)
+    worker = JobWorker(
+        jobs,  # type: ignore[arg-type]
+        batches,
+        clock,
+        refresh_s=3600,
+        process_batch=batches.batch,
+    )
+    async with running(worker):
+        await until(lambda: len(batches.runs) == 4)
+        await asyncio.sleep(0.1)
+        assert len(batches.batches) == 1  # then one by one, each once
+        assert sorted(name for name, _ in batches.runs) == ["f0", "f1", "f2", "f3"]

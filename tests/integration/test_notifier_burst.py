@@ -1,0 +1,99 @@
+"""A burst of timers due in the same second, fired in batches against the real
+store and broker: each fires once (one event, one notice), those cancelled
+after the worker took them into memory do not fire, and overdue notices
+schedule their next supervision once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from services.notifier.firing import EVENT_IDS
+from services.notifier.records import TimerKind
+from services.notifier.schedule import Planned
+from services.notifier.timers import TicketTimers
+from shared.settings import CommonSettings
+from tests.integration.test_notifier_delivery import Receiver, Replica, directory_for, dispatched
+from tests.integration.test_notifier_timers import (
+    DEADLINE,
+    RESPONSE,
+    START,
+    WATER,
+    Timed,
+    open_timed,
+)
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+BURST = 300
+CANCELLED = 10
+
+
+@pytest.fixture
+async def timed(
+    settings: CommonSettings, receiver: Receiver, tmp_path: Path
+) -> AsyncIterator[Timed]:
+    async with open_timed(settings, receiver, directory_for(receiver, tmp_path)) as value:
+        yield value
+
+
+async def test_a_burst_due_in_one_second_fires_each_timer_once(timed: Timed) -> None:
+    await timed.n.stop()
+    one, two = await timed.notifiers.replica(), await timed.notifiers.replica()
+    event = dispatched("LC-X", at=START, deadline=DEADLINE, response_deadline=RESPONSE)
+    context = {
+        "department": WATER,
+        "deadline": DEADLINE,
+        "response_deadline": RESPONSE,
+        "dims": event.payload.dims.model_dump(mode="json"),
+    }
+    due = START + timedelta(seconds=30)
+    kinds: dict[str, TimerKind] = {}
+    for i in range(BURST):
+        kind = TimerKind.OVERDUE if i % 3 == 0 else TimerKind.WARNING
+        ticket = f"LC-BURST-{i:03d}"
+        await one.timers.schedule(ticket, "g1", [Planned(kind, due)], context)
+        kinds[f"{ticket}:g1:{kind}:0"] = kind
+    timed.clock.set(START)
+    for replica in (one, two):
+        replica.start_timers()
+        replica.start_deliveries()
+    await eventually(lambda: _held(one, two))  # both hold the burst in memory
+    # Resolved after the workers read them: the timers must not fire.
+    cancelled = list(kinds)[:CANCELLED]
+    for timer in cancelled:
+        await one.timers.cancel(TicketTimers(timer.split(":")[0], ["g1"]))
+    timed.clock.set(due + timedelta(milliseconds=500))
+
+    firing = Counter(k for t, k in kinds.items() if t not in cancelled)
+    await eventually(lambda: _fired(one, BURST - CANCELLED), timeout_s=60)
+    for kind, count in firing.items():
+        await timed.published.wait_for(kind, count)
+        await timed.wait_calls(kind, count)
+    await asyncio.sleep(0.5)  # a second firing of any timer would land by now
+    await timed.published.drain()
+    events = timed.published.of("warning") + timed.published.of("overdue")
+    expected = {uuid.uuid5(EVENT_IDS, t) for t in kinds if t not in cancelled}
+    fired = Counter(e.event_id for e in events)
+    assert set(fired) == expected and set(fired.values()) == {1}
+    assert set(timed.receiver.per_delivery().values()) == {1}
+    for timer in cancelled:
+        assert (await one.timers.get(timer) or {})["status"] == "cancelled"
+    # Each fired overdue timer scheduled its first supervision, once.
+    supervisions = await one.timers.count({"kind": TimerKind.SUPERVISION})
+    assert supervisions == firing[TimerKind.OVERDUE]
+
+
+async def _held(*replicas: Replica) -> bool:
+    return all(r.timer_worker.held >= BURST for r in replicas)
+
+
+async def _fired(replica: Replica, count: int) -> bool:
+    return await replica.timers.count({"status": "fired"}) >= count
