@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from services.notifier.channels import DeliveryChannel
 from services.notifier.currency import standing
@@ -38,6 +38,9 @@ from shared.messaging.topology import queue_spec
 from shared.mongo import Document
 from shared.privacy import contact_of
 from shared.workcalendar import WorkCalendar
+
+# The events that start a department's round with a ticket.
+Round = TypeVar("Round", TicketDispatched, TicketReopened)
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +139,7 @@ def _district(event: TicketUnroutable, n: Notifier) -> str:
 
 
 async def _dispatched(event: TicketDispatched, a: Applying) -> None:
-    p = event.payload
-    # The previous round's clock stops.
-    await a.n.timers.cancel(a.known, keep=str(event.event_id))
-    await _dispatch_notices(event, a.n)
-    plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, a.n.calendar)
-    await _schedule(a.n, event, plan, p.department, p.deadline, p.response_deadline)
+    await _new_round(event, a, _dispatch_notices)
 
 
 async def _accepted(event: TicketAccepted, a: Applying) -> None:
@@ -156,9 +154,17 @@ async def _extended(event: TicketExtended, a: Applying) -> None:
 
 
 async def _reopened(event: TicketReopened, a: Applying) -> None:
+    await _new_round(event, a, _reopen_notice)
+
+
+async def _new_round(
+    event: Round, a: Applying, tell: Callable[[Round, Notifier], Awaitable[None]]
+) -> None:
+    """A department's new round with the ticket (a dispatch, a reopening): the
+    previous round's clock stops, the department is told, the new limits' timers start."""
     p = event.payload
     await a.n.timers.cancel(a.known, keep=str(event.event_id))
-    await _reopen_notice(event, a.n)
+    await tell(event, a.n)
     plan = dispatch_timers(event.occurred_at, p.deadline, p.response_deadline, a.n.calendar)
     await _schedule(a.n, event, plan, p.department, p.deadline, p.response_deadline)
 
