@@ -44,12 +44,28 @@ start_rabbitmq() {
   # Recorded before the start, so the node boots with the plugin.
   rabbitmq-plugins enable --offline rabbitmq_prometheus >/dev/null 2>&1 || true
   # The Debian package may start its own service on install; either way, ping decides.
-  rabbitmq-server -detached >/dev/null 2>&1 || true
+  launch_rabbitmq >/dev/null 2>&1 || true
   wait_for rabbitmq 90 rabbitmq-diagnostics -q ping || { rabbitmq_diagnosis; return 1; }
   # ping answers once Erlang runs, before the broker has booted: wait for AMQP.
   # A first boot on a busy machine (installs running beside it) can be slow.
   wait_for "rabbitmq's AMQP listener" 180 port_open "$RABBITMQ_ADDR" || {
     rabbitmq_diagnosis; return 1; }
+}
+
+# Debian's wrapper switches to the rabbitmq user with su, whose login limits
+# leave the node 1,024 file handles. A node holding more durable queues than
+# that (a long-lived developer's broker) stalled in recovery for over ten
+# minutes; with the hard limit it boots in seconds. RabbitMQ's guide asks for
+# tens of thousands of handles in any case.
+launch_rabbitmq() {
+  local raise='ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true'
+  if [ "$(id -u)" = 0 ] && id -u rabbitmq >/dev/null 2>&1 \
+    && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    (cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c \
+      "$raise; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached")
+  else
+    (eval "$raise"; rabbitmq-server -detached)
+  fi
 }
 
 # What a failed start leaves to read, printed where CI shows it.

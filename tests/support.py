@@ -24,6 +24,12 @@ from shared.settings import CommonSettings
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "router", "notifier", "stats")
 
+# Every retry delay a test, the e2e cluster or the bench gives its services,
+# and the default. Retry queues are named by their delay, and a purge that
+# missed a cluster's delays left eight durable queues behind per run: after a
+# few thousand, the broker spent minutes recovering them at boot (CI, stop 19).
+KNOWN_RETRY_DELAYS = (0.2, 0.4, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0)
+
 
 def ensure_servers() -> None:
     """Start RabbitMQ and the dev store if they are not running (idempotent)."""
@@ -54,7 +60,8 @@ async def purge_namespace(settings: CommonSettings, extra_databases: tuple[str, 
         for spec in QUEUES:
             name = topology.queue_name(spec)
             names = [name, topology.dlq_name(name)]
-            names += [topology.retry_queue_name(name, d) for d in topology.retry_delays]
+            delays = sorted({*topology.retry_delays, *KNOWN_RETRY_DELAYS})
+            names += [topology.retry_queue_name(name, d) for d in delays]
             for queue in names:
                 await channel.queue_delete(queue)
         await channel.exchange_delete(topology.exchange)
