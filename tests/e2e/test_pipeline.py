@@ -120,7 +120,14 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
 
         await eventually(all_counted, timeout_s=60)
         await asyncio.sleep(2)  # let any late duplicate arrive before judging
-        by_ticket = receiver.by_ticket()
-        assert all(len(by_ticket[t]) == 1 for t in ticket_ids), "a ticket was notified twice"
+        # Webhooks are at-least-once (docs/RELIABILITY.md): a notice whose
+        # answer was slow under load may be sent again, under the same
+        # X-Hotline-Delivery id, which the department ignores. A second
+        # delivery id would be a second notice.
+        deliveries: dict[str, set[str]] = {t: set() for t in ticket_ids}
+        for _, body, headers in receiver.notices:
+            deliveries.setdefault(body["ticket_id"], set()).add(headers["x-hotline-delivery"])
+        twice = {t: ids for t, ids in deliveries.items() if len(ids) != 1}
+        assert twice == {}, f"tickets notified twice: {twice}"
         final = await summary(client, procs)
         assert final["received"] == total and final["dispatched"] == total
