@@ -5,9 +5,14 @@ The dev store spends about a millisecond of CPU on each command whatever it
 carries, and MongoDB's round trips add up alike, so twenty requests whose
 writes share one `insert` command cost the store about what one did.
 
-Inserts share commands; updates go one per command, concurrently (the dev
-store does not answer update commands of many statements: see
-MAX_PER_COMMAND), so they gain only the shared wait, not fewer commands.
+Inserts share commands, and so do updates (`Update`, by `_id`): a run of up
+to MAX_PER_COMMAND of them goes as one `update` command. Except a conditional
+one (a compare-and-set that may find its condition gone): the dev store stops
+an update command at its first failing statement and reports it under index 0
+whatever its place, so such a statement goes in a command of its own. Should
+a shared command fail anyway, its statements are sent again one by one (they
+set a document to a value whatever it held, so sending one twice is harmless)
+and each request gets its own statement's answer.
 
 A request hands its write over and awaits it: it resumes only once the store
 acknowledged that very write, so nothing it answers afterwards (a 202) comes
@@ -30,7 +35,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from pymongo import InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError, WriteError
 
@@ -39,13 +44,32 @@ from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
 
-Write = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document]
 DUPLICATE_KEY = 11000
-# Statements per insert command. Updates go one per command: the dev store
-# (FerretDB 1.24 with our write queue) never answered an update command of 100
-# statements, nor concurrent update commands of 50 (a hang that held the
-# database's writes), while inserts of 1,000 documents are routine.
+# Statements per command. The dev store answers update commands of many
+# statements since tools/ferretdb/patches/update-closes-each-query.patch
+# (tests/integration/test_dev_store.py); 50 keeps one command's work short.
 MAX_PER_COMMAND = 50
+
+
+@dataclass(frozen=True)
+class Update:
+    """One update statement of one document: `change` is an update document
+    (`$set`, ...) or a whole replacement. `conditional`: the filter names more
+    than the `_id` (a version read before); with `upsert=True` a statement
+    whose condition no longer holds fails as a duplicate key of its `_id` (the
+    store tries to insert it), which reaches its request alone."""
+
+    filter: Document
+    change: Document
+    upsert: bool = False
+    conditional: bool = False
+
+    def statement(self) -> Document:
+        return {"q": self.filter, "u": self.change, "upsert": self.upsert, "multi": False}
+
+
+Write = InsertOne[Document] | Update
+Pending = list[tuple[Write, asyncio.Future[None]]]
 
 
 def in_commands(ops: list[Any]) -> list[list[Any]]:
@@ -55,7 +79,7 @@ def in_commands(ops: list[Any]) -> list[list[Any]]:
 
 @dataclass
 class _Group:
-    writes: dict[str, list[tuple[Write, asyncio.Future[None]]]] = field(default_factory=dict)
+    writes: dict[str, Pending] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return sum(len(ops) for ops in self.writes.values())
@@ -99,32 +123,58 @@ class GroupWriter:
         await asyncio.gather(*(self._flush_one(name, ops) for name, ops in group.writes.items()))
         self.groups_written += 1
 
-    async def _flush_one(self, name: str, ops: list[tuple[Write, asyncio.Future[None]]]) -> None:
+    async def _flush_one(self, name: str, ops: Pending) -> None:
         inserts = [(op, f) for op, f in ops if isinstance(op, InsertOne)]
-        others = [[(op, f)] for op, f in ops if not isinstance(op, InsertOne)]
-        runs = [*in_commands(inserts), *others]
-        await asyncio.gather(*(self._flush_run(name, run) for run in runs))
+        shared = [(op, f) for op, f in ops if isinstance(op, Update) and not op.conditional]
+        alone = [[(op, f)] for op, f in ops if isinstance(op, Update) and op.conditional]
+        await asyncio.gather(
+            *(self._flush_inserts(name, run) for run in in_commands(inserts)),
+            *(self._flush_updates(name, run) for run in [*in_commands(shared), *alone]),
+        )
 
-    async def _flush_run(self, name: str, ops: list[tuple[Write, asyncio.Future[None]]]) -> None:
+    async def _flush_inserts(self, name: str, ops: Pending) -> None:
         failed: dict[int, Exception] = {}
         try:
-            await self.database[name].bulk_write([op for op, _ in ops], ordered=False)
+            inserts = [op for op, _ in ops if isinstance(op, InsertOne)]
+            await self.database[name].bulk_write(inserts, ordered=False)
         except BulkWriteError as exc:
             for error in exc.details.get("writeErrors", []):
                 failed[int(error["index"])] = _write_error(error)
-        except (PyMongoError, OSError) as exc:
-            logger.warning("group write of %d to %s failed: %r", len(ops), name, exc)
-            unavailable = UnavailableError(f"the store did not take the write to {name}: {exc!r}")
-            failed = dict.fromkeys(range(len(ops)), unavailable)
-        except Exception as exc:  # never leave a request waiting for an answer
-            failed = dict.fromkeys(range(len(ops)), exc)
-        for index, (_, future) in enumerate(ops):
-            if future.done():  # its request was cancelled (client gone)
-                continue
-            if index in failed:
-                future.set_exception(failed[index])
-            else:
-                future.set_result(None)
+        except Exception as exc:
+            failed = dict.fromkeys(range(len(ops)), _failure(name, len(ops), exc))
+        _settle(ops, failed)
+
+    async def _flush_updates(self, name: str, ops: Pending) -> None:
+        statements = [op.statement() for op, _ in ops if isinstance(op, Update)]
+        try:
+            reply = await self.database.command("update", name, updates=statements)
+        except Exception as exc:
+            _settle(ops, dict.fromkeys(range(len(ops)), _failure(name, len(ops), exc)))
+            return
+        errors = reply.get("writeErrors") or []
+        if not errors:
+            _settle(ops, {})
+        elif len(ops) == 1:
+            _settle(ops, {0: _write_error(errors[0])})
+        else:  # which statement failed is not known (see above): each alone
+            await asyncio.gather(*(self._flush_updates(name, [op]) for op in ops))
+
+
+def _failure(name: str, count: int, exc: Exception) -> Exception:
+    if isinstance(exc, PyMongoError | OSError):
+        logger.warning("group write of %d to %s failed: %r", count, name, exc)
+        return UnavailableError(f"the store did not take the write to {name}: {exc!r}")
+    return exc  # never leave a request waiting for an answer
+
+
+def _settle(ops: Pending, failed: dict[int, Exception]) -> None:
+    for index, (_, future) in enumerate(ops):
+        if future.done():  # its request was cancelled (client gone)
+            continue
+        if index in failed:
+            future.set_exception(failed[index])
+        else:
+            future.set_result(None)
 
 
 def _write_error(error: dict[str, Any]) -> Exception:

@@ -5,8 +5,8 @@ A TicketStory is one ticket: each method returns the event of one step at a time
 the test chooses, and keeps what the router would know (department, deadline,
 dispatch time), so that the events carry the same payloads the router publishes.
 StatsHarness holds the stats collections, an Aggregator and the HTTP API on a
-ManualClock: the archive stamps arrival with that clock, and the aggregator reads
-only what arrived SETTLE before its now, so `ingest` moves the clock past it.
+ManualClock: the archive stamps arrival with that clock; the aggregator folds
+what the consumer put in its inbox.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.stats.aggregator import SETTLE, Aggregator
+from services.stats.aggregator import Aggregator
 from services.stats.api import StatsApi, build_router
 from services.stats.handlers import archive_batch
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
@@ -403,7 +403,15 @@ class StatsHarness:
     def aggregator_as(self, holder: str, batch: int = 2000) -> Aggregator:
         """Another aggregator on the same collections (another replica, or the CLI)."""
         return Aggregator(
-            self.archive, self.views, self.counters, self.meta, CITY, self.clock, holder, batch
+            self.archive,
+            self.views,
+            self.counters,
+            self.meta,
+            CITY,
+            self.clock,
+            holder,
+            batch,
+            linger_s=0,  # the tests say when events have arrived
         )
 
     async def archive_events(self, events: Sequence[TicketEvent]) -> None:
@@ -412,7 +420,9 @@ class StatsHarness:
         self.clock.advance(timedelta(milliseconds=5))
 
     def settle(self) -> None:
-        self.clock.advance(SETTLE + timedelta(seconds=1))
+        """A few seconds pass (the aggregator folds what is in the inbox at
+        once; the tests' timelines keep this step)."""
+        self.clock.advance(timedelta(seconds=3))
 
     async def ingest(self, events: Sequence[TicketEvent], chunk: int = 0) -> None:
         """Archive (in chunks of `chunk`, or all at once), let it settle, aggregate."""
@@ -439,7 +449,9 @@ async def stats_harness(
         for repo in (archive, views, counters):
             await repo.ensure_indexes()
         clock = ManualClock(now)
-        aggregator = Aggregator(archive, views, counters, meta, CITY, clock, "live", batch)
+        aggregator = Aggregator(
+            archive, views, counters, meta, CITY, clock, "live", batch, linger_s=0
+        )
         app = FastAPI()
         directory = load_directory(DATA_DIR / "districts.json", DATA_DIR / "departments.json")
         names = {d.id: d.name for d in directory.departments.values()}

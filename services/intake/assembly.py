@@ -72,10 +72,11 @@ def build_parts(
         settings.hotspot_min_callers,
         timedelta(days=settings.hotspot_window_days),
     )
-    status = StatusProjection(db)
-    # One writer for the request path: a group carries records, keys, published
-    # marks, callers and places of every request in flight (shared.groupcommit).
+    # One writer for the request path and the status consumer: a group carries
+    # records, keys, published marks, callers, places and status documents of
+    # every request and event in flight (shared.groupcommit).
     writer = GroupWriter(db, settings.group_commit_ms / 1000)
+    status = StatusProjection(db, writer)
     repo = IntakeRepository(db, settings.ticket_prefix, writer)
     hotspots = Hotspots(db, policy, writer)
     window = timedelta(hours=settings.duplicate_window_hours)

@@ -20,14 +20,13 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from rapidfuzz import fuzz
 
 from services.intake.textparse import fold
 from shared.events import TicketLinked
-from shared.groupcommit import GroupWriter
+from shared.groupcommit import GroupWriter, Update
 from shared.mongo import Document
 
 MAX_RECENT = 50  # per caller: a bound on the document, far above real use
@@ -81,7 +80,7 @@ class CallerIndex:
         self._read.pop(caller, None)
         recent = [*recent, {"ticket_id": ticket_id, "text": fold(text), "at": now}]
         doc = {"_id": caller, "recent": recent[-MAX_RECENT:]}
-        await self._writer.write(self._callers.name, ReplaceOne({"_id": caller}, doc, upsert=True))
+        await self._writer.write(self._callers.name, Update({"_id": caller}, doc, upsert=True))
 
     async def record_link(self, link: TicketLinked) -> None:
         """One document per linked request: every step is recorded (一张单子管到底).

@@ -8,13 +8,15 @@ same Idempotency-Key publishes that same record, with the same event_id.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -185,8 +187,8 @@ class Intake:
             if earlier is not None:  # a concurrent retry with the same key won
                 await self.repo.mark_abandoned(record.ticket_id)
                 return await self._replay(key, submission.fingerprint, earlier)
-        await self._publish(record)
-        await self._note(record, submission, caller or f"ticket:{record.ticket_id}", now)
+        note = partial(self._note, record, submission, caller or f"ticket:{record.ticket_id}", now)
+        await self._publish(record, note)
         return _receipt(record, replayed=False)
 
     async def _note(
@@ -294,9 +296,14 @@ class Intake:
         reopen = link is not None and link.payload.reopen
         return _link_receipt(ticket_id, reopen, replayed=True)
 
-    async def _publish(self, record: IntakeRecord) -> None:
+    async def _publish(
+        self, record: IntakeRecord, note: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Publish, then mark the record published; the indexing (`note`) is
+        sent beside the mark, so both ride in one group of writes."""
         await self.publisher.publish(record.event)
-        await self.repo.mark_published(record.ticket_id)
+        marking = self.repo.mark_published(record.ticket_id)
+        await (asyncio.gather(marking, note()) if note is not None else marking)
         SUBMISSIONS.labels(record.channel, record.event.event_type).inc()
         logger.info("ticket %s %s", record.ticket_id, record.event.event_type)
 

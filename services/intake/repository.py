@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -21,7 +21,7 @@ from shared.events import (
     TicketReceived,
     TicketResolvedOnSpot,
 )
-from shared.groupcommit import GroupWriter
+from shared.groupcommit import GroupWriter, Update
 from shared.mongo import Document
 
 MAX_ALLOCATION_TRIES = 10_000
@@ -160,7 +160,7 @@ class IntakeRepository:
         return [_record(doc) for doc in await cursor.to_list()]
 
     async def mark_published(self, ticket_id: str) -> None:
-        mark = UpdateOne({"_id": ticket_id}, {"$set": {"published": True}})
+        mark = Update({"_id": ticket_id}, {"$set": {"published": True}})
         await self._writer.write(self._records.name, mark)
 
     async def claim_key(self, key: str, binding: KeyBinding, now: datetime) -> KeyBinding | None:

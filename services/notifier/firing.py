@@ -7,9 +7,10 @@ next attempt number, with the same effects, once.
 
 Timers that fall due together (a Monday morning after a holiday) are fired as
 a batch (fire_many): one insert of all claims, one read of where they stand,
-one insert of all notices, the events published together and their confirms
-awaited together, one insert of the next supervisions, one write of the fired
-marks. The steps and their order are those of fire(), so the guarantees are.
+one insert of all notices and one of their first attempts' claims (this
+process sends them), the events published together and their confirms
+awaited together, one insert of the next supervisions, the fired marks in
+update commands of 50. The steps and their order are those of fire(), so the guarantees are.
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ class TimerFirer:
             return
         recipients = [self._recipient(timer) for timer in timers]
         notices = [self._notice(t, r, now) for t, r in zip(timers, recipients, strict=True)]
-        for delivery in await self.deliveries.schedule_many(notices):
+        stored = await self.deliveries.schedule_many(notices)
+        # This process sends them: their first attempts are its own from the
+        # start, one claim write for all instead of one per notice.
+        await self.deliveries.claim_new(stored, now, self.lease)
+        for delivery in stored:
             self.offer_delivery(delivery)
         # Published together: the confirms come back in one round trip, not one each.
         events = [self._event(t, r, now) for t, r in zip(timers, recipients, strict=True)]

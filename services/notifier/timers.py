@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifier.jobs import JobStore
 from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
+from shared.groupcommit import MAX_PER_COMMAND
 from shared.mongo import Document, insert_new
 
 KINDS = tuple(TimerKind)
@@ -138,23 +140,34 @@ class TimerRepository(JobStore):
         return True
 
     async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
-        """Mark the timers (id -> lag) fired in one write; the ids marked. One
-        that is no longer pending (cancelled while it fired) is left as it is."""
-        if not fired:
-            return set()
+        """Mark the timers (id -> lag) fired, one update command per
+        MAX_PER_COMMAND; the ids marked. One that is no longer pending
+        (cancelled while it fired) is left as it is."""
+        ids = list(fired)
         done = {"status": JobStatus.FIRED, "fired_at": fired_at}
-        # One update per timer, sent together: the dev store does not answer
-        # update commands of many statements (shared.groupcommit).
-        results = await asyncio.gather(
-            *(
-                self.jobs.update_one(
-                    {"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": lag}}
-                )
-                for t, lag in fired.items()
+        chunks = [ids[i : i + MAX_PER_COMMAND] for i in range(0, len(ids), MAX_PER_COMMAND)]
+        marked = await asyncio.gather(*(self._mark_chunk(c, fired, done) for c in chunks))
+        return set().union(*marked) if marked else set()
+
+    async def _mark_chunk(
+        self, ids: list[str], fired: dict[str, float], done: Document
+    ) -> set[str]:
+        marks = [
+            UpdateOne(
+                {"_id": t, "status": JobStatus.PENDING}, {"$set": {**done, "lag_s": fired[t]}}
             )
-        )
-        # Not matched: no longer pending (cancelled while it fired).
-        return {t for t, r in zip(fired, results, strict=True) if r.matched_count}
+            for t in ids
+        ]
+        result = await self.jobs.bulk_write(marks, ordered=False)
+        if result.matched_count == len(ids):
+            return set(ids)
+        # Some were cancelled while they fired; the store says how many, not
+        # which (rare): this process holds their claims, so a timer fired now
+        # is one of these marks.
+        stand = await asyncio.gather(*(self.jobs.find_one({"_id": t}, {"status": 1}) for t in ids))
+        return {
+            t for t, doc in zip(ids, stand, strict=True) if doc and doc["status"] == JobStatus.FIRED
+        }
 
     async def pending_summary(self, now: datetime) -> tuple[dict[str, int], float]:
         """Pending timers per kind, and how long the oldest due one has waited:

@@ -1,25 +1,32 @@
-"""Deriving the ticket views and the counters from the archive.
+"""Deriving the ticket views and the counters from the events.
 
-One aggregator at a time (it holds a lease) reads the archive in arrival order
-from its checkpoint, in batches. For each batch it rewrites the views of the
-tickets it touches (in bulk), then adds the batch's increments to the counters
-(services.stats.rollups: one $inc per document, in bulk), then moves the
-checkpoint past the batch.
+One aggregator at a time (it holds a lease) drains the inbox the consumer
+fills beside the archive (services.stats.repository.EventArchive), in
+batches. For each batch it rewrites the views of the tickets it touches (in
+bulk), then adds the batch's increments to the counters
+(services.stats.rollups: one $inc per document, in bulk), then deletes the
+batch from the inbox.
 
 Exactly once without transactions: before writing, the aggregator pins the
-batch (the checkpoint records its last seq as `pending`); until the checkpoint
-passes it, any aggregator applies exactly that batch again. A counter document
+batch (its id and its inbox documents, in the checkpoint); until it is
+unpinned, any aggregator applies exactly that batch again. A counter document
 records the last batch it took (`applied`), so a batch applied again after a
 crash skips the documents it reached; a view is recomputed from its steps,
 which are keyed by event_id, and records what the counters held of it before
-(COUNTED). The archive is read only up to a few seconds ago,
-so an event still being archived cannot be skipped.
+and which events the batch brought (COUNTED). An event whose step its
+ticket's view already holds, brought by another batch, was counted: a
+redelivery archived again is counted once.
+
+A rebuild folds the whole archive instead, in arrival order (`seq`), pinning
+each range as it goes (meta `rebuild`): an aggregator that takes the lease
+while it is unfinished goes on with it before the inbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,13 +36,12 @@ from zoneinfo import ZoneInfo
 from services.stats.dispatch_quality import contribution
 from services.stats.measures import Bucket, increments
 from services.stats.projection import build_view
-from services.stats.repository import Counters, EventArchive, Meta, TicketViews
+from services.stats.repository import INBOX_CHUNK, Counters, EventArchive, Meta, TicketViews
 from services.stats.rollups import Increments
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.mongo import Document
 
 logger = logging.getLogger(__name__)
-SETTLE = timedelta(seconds=2)  # archive writes in flight are older than this
 REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this long
 # In each view: the batch that wrote it last, and the dispatch-quality
 # contribution the counters held for the ticket before that batch. A batch
@@ -47,6 +53,16 @@ CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
 
 class LeaseLost(RuntimeError):
     """Another aggregator holds the lease now: this one stops writing."""
+
+
+def _fresh(view: Document | None, batch: str, events: list[TicketEvent]) -> list[TicketEvent]:
+    """Of a ticket's events in `batch`, those not counted by another batch."""
+    if view is None:
+        return events
+    counted = view.get(COUNTED) or {}
+    ours = set(counted.get("added") or []) if counted.get("batch") == batch else set()
+    steps = view.get("steps") or {}
+    return [e for e in events if str(e.event_id) not in steps or str(e.event_id) in ours]
 
 
 def _prior(view: Document | None, batch: str, tz: ZoneInfo) -> Document | None:
@@ -80,8 +96,8 @@ class ViewCache:
         self.views: OrderedDict[str, Document] = OrderedDict()
         self.checkpoint: str | None = None
 
-    def valid_at(self, checkpoint: str, pending: str | None) -> None:
-        if pending is not None or checkpoint != self.checkpoint:
+    def valid_at(self, checkpoint: str | None, pinned: bool) -> None:
+        if pinned or checkpoint is None or checkpoint != self.checkpoint:
             self.forget()
 
     def forget(self) -> None:
@@ -106,8 +122,12 @@ class Aggregator:
     tz: ZoneInfo
     clock: Callable[[], datetime]
     holder: str
-    batch: int = 5000
+    batch: int = 20_000
     lease: timedelta = timedelta(seconds=30)
+    # A batch that is not full waits this long once for more: after a burst the
+    # store folds a few large batches, whose increments to one roll-up document
+    # merge into one statement, instead of many small ones.
+    linger_s: float = 2.0
     cache: ViewCache = field(default_factory=ViewCache)
 
     async def run(self, poll_s: float = 0.5) -> None:
@@ -134,30 +154,64 @@ class Aggregator:
             raise
 
     async def _batch(self) -> bool:
-        checkpoint, pending = await self.meta.position()
-        self.cache.valid_at(checkpoint, pending)
-        if pending is not None:  # a batch was being applied: apply exactly it
-            docs = await self.archive.upto(checkpoint, pending)
+        rebuilding = await self.meta.rebuilding()
+        if rebuilding is not None:
+            return await self._archive_batch(*rebuilding)
+        pinned = await self.meta.pinned()
+        self.cache.valid_at(await self.meta.last(), pinned is not None)
+        if pinned is not None:  # a batch was being applied: apply exactly it
+            batch, inbox = pinned
+            docs = await self.archive.inbox_get(inbox)
         else:
-            docs = await self.archive.after(
-                checkpoint, seq_of(self.clock() - SETTLE, ""), self.batch
-            )
+            docs = await self._next_batch(max(1, self.batch // INBOX_CHUNK))
             if not docs:
                 return False
-            await self.meta.set_pending(checkpoint, str(docs[-1]["seq"]))
+            batch, inbox = f"inbox:{uuid.uuid4().hex}", [doc["_id"] for doc in docs]
+            await self.meta.pin(batch, inbox)
+        await self._fold([r for doc in docs for r in doc["records"]], batch, pinned is not None)
+        await self.archive.inbox_remove(inbox)
+        await self.meta.unpin(batch)
+        return True
+
+    async def _next_batch(self, documents: int) -> list[Document]:
+        docs = await self.archive.inbox_head(documents)
+        if docs and len(docs) < documents and self.linger_s > 0:
+            await asyncio.sleep(self.linger_s)
+            await self._hold()
+            docs = await self.archive.inbox_head(documents)
+        return docs
+
+    async def _archive_batch(self, checkpoint: str, pending: str | None) -> bool:
+        """One range of the archive, for a rebuild."""
+        self.cache.forget()
+        if pending is not None:
+            docs = await self.archive.upto(checkpoint, pending)
+        else:
+            docs = await self.archive.after(checkpoint, "~", self.batch)
+            if not docs:
+                await self.meta.rebuilt()
+                return True  # on to the inbox
+            await self.meta.set_rebuild(checkpoint, str(docs[-1]["seq"]))
         last = str(docs[-1]["seq"]) if docs else str(pending)
-        events = [EVENT_ADAPTER.validate_python(doc["event"]) for doc in docs]
-        old, new = await self._views(events)
+        await self._fold(docs, f"archive:{last}", pending is not None)
+        await self.meta.set_rebuild(last)
+        return True
+
+    async def _fold(self, records: list[Document], batch: str, again: bool) -> None:
+        unique = {str(r["_id"]): r for r in records}
+        events = [EVENT_ADAPTER.validate_python(r["event"]) for r in unique.values()]
+        old, new, fresh = await self._views(events, batch)
         for view in new:
-            view[COUNTED] = {"batch": last, "prior": _prior(old.get(view["_id"]), last, self.tz)}
+            ids = [str(e.event_id) for e in fresh.get(view["_id"], [])]
+            prior = _prior(old.get(view["_id"]), batch, self.tz)
+            view[COUNTED] = {"batch": batch, "prior": prior, "added": ids}
         # Views first: once a ticket is counted, its view can be read.
         await self._hold()
         await self.views.put_many(new, set(old))
         await self._hold()
-        await self._counters(last, events, new, again=pending is not None)
-        self.cache.keep(new, last)
-        await self.meta.set_checkpoint(last)
-        return pending is not None or len(docs) == self.batch
+        counted = [e for evs in fresh.values() for e in evs]
+        await self._counters(batch, counted, new, again=again)
+        self.cache.keep(new, batch)
 
     async def _hold(self) -> None:
         """Renew the lease between a batch's writes: a batch on a slow store may
@@ -185,7 +239,7 @@ class Aggregator:
             self.cache.forget()
             await self.views.clear()
             await self.counters.clear()
-            await self.meta.set_checkpoint("")
+            await self.meta.set_rebuild("")
             await self.catch_up()
         finally:
             await self.release()
@@ -198,15 +252,20 @@ class Aggregator:
         # A last round for what settled while catching up.
         await self.step()
 
-    async def _views(self, events: list[TicketEvent]) -> tuple[dict[str, Document], list[Document]]:
-        """The batch's tickets' views as they were, and as the batch leaves them."""
+    async def _views(
+        self, events: list[TicketEvent], batch: str
+    ) -> tuple[dict[str, Document], list[Document], dict[str, list[TicketEvent]]]:
+        """The batch's tickets' views as they were, as the batch leaves them,
+        and each ticket's events that no other batch counted."""
         by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
         for event in events:
             by_ticket[event.ticket_id].append(event)
         cached = self.cache.views
         old = {t: cached[t] for t in by_ticket if t in cached}
         old.update(await self.views.get_many([t for t in by_ticket if t not in cached]))
-        return old, [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
+        fresh = {t: _fresh(old.get(t), batch, evs) for t, evs in by_ticket.items()}
+        new = [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
+        return old, new, fresh
 
     async def _counters(
         self, batch: str, events: list[TicketEvent], views: list[Document], again: bool

@@ -2,6 +2,8 @@
 
 - events: the append-only archive, one document per event_id, in arrival order
   (`seq`): the audit trail and the source every other collection derives from;
+- inbox: what the aggregator has still to fold, one document per chunk of a
+  consumer's batch, deleted once folded (services.stats.aggregator);
 - tickets: the per-ticket view (current state and every step);
 - rollups: the counters per day, for every filter combination
   (services.stats.rollups);
@@ -20,7 +22,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -32,29 +34,60 @@ DUPLICATE_KEY = 11000
 WRITE_CHUNK = 90  # statements per bulk write
 INSERT_CHUNK = 1000  # documents per insert_many
 READ_CHUNK = 64  # lookups by _id in flight at once
+INBOX_CHUNK = 250  # archive records per inbox document
 
 
 class EventArchive:
+    """The archive and, beside it, the inbox the aggregator drains.
+
+    The dev store narrows no query but an exact `_id`, except one: an
+    unfiltered, unsorted `find().limit(n)` becomes an SQL LIMIT. So the
+    aggregator reads its next batch from the inbox that way, a few documents
+    of many records each, and deletes them by `_id` once folded: a batch costs
+    what it folds, not the whole archive."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db["events"]
+        self._inbox = db["inbox"]
 
     async def ensure_indexes(self) -> None:
         await self._events.create_index([("seq", 1)])
         await self._events.create_index([("ticket_id", 1)])
 
     async def add_many(self, docs: list[Document]) -> int:
-        """Archive the events; those archived before are left as they were.
-        Returns how many were new."""
+        """Archive the events (those archived before are left as they were),
+        then hand all of them to the aggregator's inbox: a redelivered event may
+        be there twice, or come again after it was folded, and the aggregator
+        folds an event once (its ticket's view holds its step). Returns how
+        many were new to the archive."""
         if not docs:
             return 0
         try:
             result = await self._events.insert_many(docs, ordered=False)
+            new = len(result.inserted_ids)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(err.get("code") != DUPLICATE_KEY for err in errors):
                 raise
-            return len(docs) - len(errors)
-        return len(result.inserted_ids)
+            new = len(docs) - len(errors)
+        chunks = [docs[i : i + INBOX_CHUNK] for i in range(0, len(docs), INBOX_CHUNK)]
+        await self._inbox.insert_many([{"records": chunk} for chunk in chunks])
+        return new
+
+    async def inbox_head(self, documents: int) -> list[Document]:
+        """Some inbox documents, oldest first as the store keeps them (not
+        filtered, not sorted: the dev store reads only these)."""
+        return await self._inbox.find({}).limit(documents).to_list()
+
+    async def inbox_get(self, ids: list[Any]) -> list[Document]:
+        """These inbox documents, those still there (a pinned batch read again)."""
+        return await _by_id(self._inbox, ids, {})
+
+    async def inbox_remove(self, ids: list[Any]) -> None:
+        await self._inbox.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
+
+    async def inbox_size(self) -> int:
+        return await self._inbox.count_documents({})
 
     async def after(self, seq: str, before: str, limit: int) -> list[Document]:
         cursor = self._events.find({"seq": {"$gt": seq, "$lt": before}}).sort("seq", 1).limit(limit)
@@ -168,7 +201,7 @@ class Counters:
 
 
 async def _by_id(
-    collection: AsyncCollection[Document], ids: list[str], projection: Document
+    collection: AsyncCollection[Document], ids: list[Any], projection: Document
 ) -> list[Document]:
     """Documents by _id, one indexed lookup each (FerretDB reads a whole
     collection for an $in), READ_CHUNK at a time."""
@@ -188,27 +221,48 @@ async def bulk(collection: AsyncCollection[Document], ops: list[Any]) -> None:
 
 
 class Meta:
-    """The aggregator's checkpoint and lease (one document each)."""
+    """The aggregator's place (one document each): `checkpoint` holds the
+    last batch applied and the batch being applied (pinned); `rebuild`, while
+    a rebuild folds the archive, how far it got (a seq) and the range it is
+    applying; and the lease."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._meta = db["meta"]
 
-    async def checkpoint(self) -> str:
-        return (await self.position())[0]
+    async def pinned(self) -> tuple[str, list[Any]] | None:
+        """The inbox batch being applied (its id and inbox documents), if any."""
+        doc = await self._meta.find_one({"_id": "checkpoint"}) or {}
+        pin = doc.get("pin")
+        return (str(pin["batch"]), list(pin["inbox"])) if pin else None
 
-    async def position(self) -> tuple[str, str | None]:
-        """The checkpoint, and the last seq of the batch being applied (if any)."""
-        doc = await self._meta.find_one({"_id": "checkpoint"})
-        return (str(doc["seq"]), doc.get("pending")) if doc else ("", None)
+    async def last(self) -> str | None:
+        doc = await self._meta.find_one({"_id": "checkpoint"}) or {}
+        return doc.get("last")
 
-    async def set_checkpoint(self, seq: str) -> None:
-        await self._meta.replace_one({"_id": "checkpoint"}, {"seq": seq}, upsert=True)
+    async def pin(self, batch: str, inbox: list[Any]) -> None:
+        """Until unpinned, every aggregator applies exactly this batch."""
+        await self._set_checkpoint(
+            {"last": await self.last(), "pin": {"batch": batch, "inbox": inbox}}
+        )
 
-    async def set_pending(self, seq: str, last: str) -> None:
-        """Pin the batch after `seq` up to `last`: until the checkpoint passes it,
-        every aggregator applies exactly this batch."""
-        doc = {"seq": seq, "pending": last}
+    async def unpin(self, batch: str) -> None:
+        await self._set_checkpoint({"last": batch})
+
+    async def _set_checkpoint(self, doc: Document) -> None:
         await self._meta.replace_one({"_id": "checkpoint"}, doc, upsert=True)
+
+    async def rebuilding(self) -> tuple[str, str | None] | None:
+        """While a rebuild runs: the seq it got to, and the last of the range it
+        is applying (pinned)."""
+        doc = await self._meta.find_one({"_id": "rebuild"})
+        return (str(doc["seq"]), doc.get("pending")) if doc else None
+
+    async def set_rebuild(self, seq: str, pending: str | None = None) -> None:
+        doc = {"seq": seq, "pending": pending}
+        await self._meta.replace_one({"_id": "rebuild"}, doc, upsert=True)
+
+    async def rebuilt(self) -> None:
+        await self._meta.delete_one({"_id": "rebuild"})
 
     async def take_lease(self, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Hold (or renew) the aggregator's lease; False while another holds it."""

@@ -97,3 +97,28 @@ async def _held(*replicas: Replica) -> bool:
 
 async def _fired(replica: Replica, count: int) -> bool:
     return await replica.timers.count({"status": "fired"}) >= count
+
+
+async def test_fired_marks_share_commands_and_skip_timers_cancelled_meanwhile(
+    timed: Timed,
+) -> None:
+    """The marks of a batch are written in bulk (50 statements a command); a
+    timer cancelled between its read and its mark stays cancelled and is not
+    reported fired (the firer then cancels its next supervision)."""
+    await timed.n.stop()
+    replica = await timed.notifiers.replica()
+    context = {"department": WATER, "deadline": DEADLINE, "dims": {}}
+    ids = []
+    for i in range(120):
+        ticket = f"LC-MARK-{i:03d}"
+        await replica.timers.schedule(ticket, "g1", [Planned(TimerKind.WARNING, START)], context)
+        ids.append(f"{ticket}:g1:{TimerKind.WARNING}:0")
+    cancelled = {ids[5], ids[77]}
+    for timer in cancelled:
+        await replica.timers.cancel_one(timer)
+
+    marked = await replica.timers.mark_fired_many(dict.fromkeys(ids, 1.5), START)
+
+    assert marked == set(ids) - cancelled
+    statuses = Counter([(await replica.timers.get(t) or {})["status"] for t in ids])
+    assert statuses == {"fired": 118, "cancelled": 2}

@@ -10,6 +10,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import aio_pika
 import pymongo.errors
@@ -17,7 +18,7 @@ import pytest
 
 from services.stats.aggregator import COUNTED, LeaseLost
 from services.stats.handlers import archive_batch, archive_record
-from services.stats.repository import Counters, TicketViews
+from services.stats.repository import Counters, EventArchive, TicketViews
 from services.stats.rollups import Increments
 from shared.domain import Category
 from shared.events import EVENT_ADAPTER, TicketEvent
@@ -103,15 +104,25 @@ async def test_archive_keeps_each_event_once_with_its_first_arrival(stats: Stats
     )
 
 
-async def test_events_still_settling_are_not_aggregated_yet(stats: StatsHarness) -> None:
-    await stats.archive_events(EVENTS[:6])
-    assert not await stats.aggregator.step()
-    assert await stats.meta.checkpoint() == ""
-    assert await total(stats, "received") == 0
-    stats.settle()
+async def test_an_event_archived_again_after_it_was_folded_counts_once(
+    stats: StatsHarness,
+) -> None:
+    """A redelivery reaches the inbox again (the archive keeps its first
+    record): its ticket's view holds its step, so it is not counted twice,
+    also when both copies come in one batch."""
+    await stats.ingest(EVENTS[:12])
+    first = await counter_docs(stats), await view_docs(stats)
+    await stats.archive_events(EVENTS[:12])  # every one delivered again, folded before
+    await stats.archive_events(EVENTS[12:14])
+    await stats.archive_events(EVENTS[12:14])  # twice before the aggregator runs
     await stats.aggregator.catch_up()
-    assert await total(stats, "received") == 1
-    assert (await stats.meta.checkpoint()).startswith(f"{int(NOW.timestamp() * 1000):013d}:")
+    assert await stats.archive.inbox_size() == 0
+    assert await stats.archive.count() == 14
+    await stats.ingest(EVENTS[14:])
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    assert live != first
+    assert await rebuilt(stats) == live
 
 
 async def test_a_request_merged_into_a_ticket_is_counted_once_and_leaves_the_ticket_as_is(
@@ -136,20 +147,28 @@ async def test_a_request_merged_into_a_ticket_is_counted_once_and_leaves_the_tic
 # --- exactly once across crashes --------------------------------------------------------------
 
 
-async def test_crash_before_the_checkpoint_counts_once(stats: StatsHarness) -> None:
+class Unremoved(EventArchive):
+    """An archive whose inbox keeps what was folded (the crash came before)."""
+
+    async def inbox_remove(self, ids: list[Any]) -> None:
+        pass
+
+
+async def test_crash_before_the_batch_is_unpinned_counts_once(stats: StatsHarness) -> None:
     await stats.ingest(SHUFFLED[:20], chunk=7)
-    before = await stats.meta.checkpoint()
     await stats.archive_events(SHUFFLED[20:26])
-    stats.settle()
-    assert not await stats.aggregator.step()  # the whole batch applied...
-    applied = await stats.meta.checkpoint()
-    await stats.meta.set_pending(before, applied)  # ...and the checkpoint not written
+    crashing = stats.aggregator_as("live")
+    crashing.archive = Unremoved(stats.db)
+    inbox = [doc["_id"] for doc in await stats.archive.inbox_head(100)]
+    assert await crashing.step()  # the whole batch applied...
+    pinned = await stats.meta.last()
+    assert pinned is not None
+    await stats.meta.pin(pinned, inbox)  # ...neither removed nor unpinned
     # More events arrive before the replica comes back: the pinned batch comes
     # again as it was, then the new ones.
     await stats.archive_events(SHUFFLED[26:])
-    stats.settle()
-    assert await stats.aggregator.step()  # the pinned batch: there may be more
-    assert await stats.meta.position() == (applied, None)
+    assert await stats.aggregator.step()  # the pinned batch
+    assert await stats.meta.pinned() is None
     assert await total(stats, "received") == sum(
         1 for e in SHUFFLED[:26] if e.event_type in ("received", "resolved_on_spot")
     )
@@ -177,16 +196,15 @@ async def test_crash_while_writing_counters_counts_once(stats: StatsHarness) -> 
     crashing = stats.aggregator_as("live", batch=30)
     crashing.counters = counters
     await stats.ingest(SHUFFLED[:25], chunk=25)
-    checkpoint = await stats.meta.checkpoint()
     await stats.archive_events(SHUFFLED[25:45])
     stats.settle()
-    crashed_upto = (await stats.archive.after(checkpoint, "~", 100))[-1]["seq"]
     counters.budget = 17  # a part of the batch's counters written, then the crash
     with pytest.raises(pymongo.errors.AutoReconnect):
         await crashing.step()
-    assert await stats.meta.position() == (checkpoint, crashed_upto)
+    pinned = await stats.meta.pinned()
+    assert pinned is not None
     marks = [doc.get("applied") for doc in await stats.counters.collection.find({}).to_list()]
-    assert marks.count(crashed_upto) == 17
+    assert marks.count(pinned[0]) == 17
     # The replica comes back; more events arrived meanwhile: the pinned batch is
     # applied again as it was (skipping the 17 documents it reached), then the rest.
     counters.budget = 10**9
@@ -248,8 +266,8 @@ async def test_a_second_aggregator_waits_for_the_lease(stats: StatsHarness) -> N
     assert not await other.step()  # the live one holds the lease
     assert await total(stats, "received") == 2
     stats.clock.advance(timedelta(seconds=31))  # the live one died: its lease runs out
-    assert not await other.step()  # took over: one batch of 10, not a full one
-    assert await stats.meta.checkpoint() == (await stats.archive.after("", "~", 100))[-1]["seq"]
+    assert await other.step()  # took over: the ten in the inbox
+    assert await stats.archive.inbox_size() == 0
     assert not await stats.aggregator.step()  # and now the first one waits
     await other.release()
     await stats.archive_events(EVENTS[20:])
@@ -277,7 +295,7 @@ async def test_an_aggregator_that_lost_its_lease_mid_batch_stops_writing(
     with pytest.raises(LeaseLost):
         await slow.step()
     assert await counter_docs(stats) == {}
-    assert (await stats.meta.position())[1] is not None  # still pinned
+    assert await stats.meta.pinned() is not None  # still pinned
     await other.catch_up()
     assert await total(stats, "received") == 10
     live = await counter_docs(stats), await view_docs(stats)
