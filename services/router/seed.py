@@ -133,7 +133,11 @@ def read_examples(path: Path, directory: Directory) -> list[Example]:
     """The labelled requests of a file in the sample format; those in a
     development zone teach nothing (the zone takes them by rule, whatever they
     are about)."""
-    tickets, _ = read_tickets(path, directory)
+    tickets, skipped = read_tickets(path, directory)
+    if skipped:  # a file the seed would quietly learn less from
+        raise ValueError(
+            "; ".join(skipped[:3]) + (f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else "")
+        )
     zones = {d.id for d in directory.districts.values() if d.kind == "development zone"}
     return examples_from_tickets((t for t in tickets if t.draft.district not in zones), directory)
 
