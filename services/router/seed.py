@@ -8,15 +8,15 @@ its type), so an edit of the lists reaches it too. It is built from those files
 when the engine is built (well under a second) and kept for the process while
 they do not change: no binary file of unknown origin ships with the product.
 
-The router asks it where the lists are not sure (services.router.verdict,
-seed_verdict): measured on requests nobody tuned on, the lists' confident
-decisions were right far more often than their close calls, and the model's
-type was right more often than the lists' close calls (docs/DISPATCH.md).
+The router asks it where the lists are not sure (services.router.engine):
+measured on requests nobody had tuned on, the lists' confident decisions were
+right about as often as the model, and the model's type was right far more
+often than the lists' close calls (docs/DISPATCH.md, "The seed model").
 
-The trained weights are copied out of scikit-learn into a few arrays: scoring
-one request is a dictionary look-up per character n-gram and one small matrix
-product (tens of microseconds), where the pipeline's own predict takes about
-ten times that.
+The trained weights are copied out of scikit-learn: scoring one request is one
+pass of an Aho-Corasick automaton over its folded text for the n-grams and one
+gather-and-sum of their weights (tens of microseconds), where the pipeline's
+own predict takes about ten times that.
 """
 
 from __future__ import annotations
@@ -144,10 +144,16 @@ def read_examples(path: Path, directory: Directory) -> list[Example]:
 
 def seed_model(path: Path, lists: ListSet, directory: Directory) -> SeedModel:
     """The seed model of an examples file and the lists, trained once per
-    process for each content of the two (a reload of unchanged files, and the
-    many engines of a test run, reuse it)."""
-    data = path.read_bytes()
-    key = hashlib.sha256(data + lists.model_dump_json().encode()).hexdigest()
+    process for each content of the two and each directory (a reload of
+    unchanged files, and the many engines of a test run, reuse it)."""
+    # The directory decides what a label is and which districts are zones.
+    units = sorted(directory.departments) + sorted(
+        f"{d.id}:{d.kind}" for d in directory.districts.values()
+    )
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(lists.model_dump_json().encode())
+    digest.update("\n".join(units).encode())
+    key = digest.hexdigest()
     model = _TRAINED.get(key)
     if model is None:
         model = train_seed(read_examples(path, directory), list_terms(lists))
