@@ -52,9 +52,8 @@ def check(file: str | None) -> int:
         print(f"error: {path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     sizes = "" if lists is None else f", {len(lists.names)} department types in the lists"
-    models = "".join(f", suggester {s.name}" for s in suggesters)
-    if seed is not None:
-        models += f", seed model of {seed.model.examples} requests"
+    models = "" if seed is None else f", seed model of {seed.model.examples} requests"
+    models += "".join(f", suggester {s.name}" for s in suggesters)
     print(f"ok: {len(ruleset.rules)} rules{sizes}{models}")
     return 0
 

@@ -182,18 +182,8 @@ class RuleEngine:
         suggested = suggestions(self.suggesters, draft, excluded)
         if suggested and suggested[0].score >= self.min_probability:
             return self._chosen(draft, at, suggested[0], verdict, top_candidates(ranked, suggested))
-        seeded = (
-            []
-            if seed is None
-            else seed.candidates(
-                facts.text, draft.district, scan.found, verdict.city_wide, excluded
-            )
-        )
-        top = (
-            top_candidates(seeded, ranked, suggested)
-            if seeded
-            else top_candidates(ranked, suggested)
-        )
+        seeded = [] if seed is None else seed.candidates(facts.text, scan.found, verdict, excluded)
+        top = top_candidates(seeded, ranked, suggested)
         if seeded and seed is not None and seeded[0].score >= seed.min_share:
             return self._chosen(draft, at, seeded[0], verdict, top)
         if verdict.winner is not None:  # the lists' close call, the model no surer

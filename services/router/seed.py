@@ -37,7 +37,7 @@ from services.router.lists import ListSet
 from services.router.scoring import CompiledLists
 from services.router.text import normalize
 from services.router.training import Example, examples_from_tickets
-from services.router.verdict import TOP, Candidate
+from services.router.verdict import TOP, Candidate, ListVerdict
 from shared.directory import Directory
 
 SHIPPED_EXAMPLES = Path(__file__).parent / "lists" / "liaocheng-examples.jsonl"
@@ -187,12 +187,7 @@ class SeedAdvisor:
         return bool(ranked) and ranked[0].score - second >= self.margin
 
     def candidates(
-        self,
-        folded: str,
-        district: str,
-        found: Collection[str],
-        city_wide: bool,
-        excluded: Collection[str],
+        self, folded: str, found: Collection[str], verdict: ListVerdict, excluded: Collection[str]
     ) -> list[Candidate]:
         """The model's best three departments for the ticket, best first."""
         lists, labels = self.lists, self.model.labels
@@ -204,8 +199,8 @@ class SeedAdvisor:
             index = lists.index.get(labels[i])
             if index is None:
                 continue  # a type the city's lists do not have
-            city = lists.city_unit(index, found, city_wide)
-            department = lists.unit(index, district, city, self.directory)
+            city = lists.city_unit(index, found, verdict.city_wide)
+            department = lists.unit(index, verdict.district, city, self.directory)
             if department is None or department in excluded or department in seen:
                 continue
             seen.append(department)

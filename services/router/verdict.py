@@ -70,6 +70,7 @@ class ListVerdict:
     winner: Candidate | None
     reason: str
     city_wide: bool = False  # a city-wide word stood in the text
+    district: str = ""  # the ticket's, which the types were mapped in
 
 
 def list_verdict(
@@ -95,7 +96,8 @@ def list_verdict(
         if len(ranked) == TOP:
             break  # the decision needs the first two, the manual queue three
     winner, reason = _judge(ranked, lists.lists.decision)
-    return ListVerdict(tuple(ranked), tuple(scoring.types), winner, reason, scoring.city_wide)
+    scores = tuple(scoring.types)
+    return ListVerdict(tuple(ranked), scores, winner, reason, scoring.city_wide, district)
 
 
 def _judge(ranked: Sequence[Candidate], policy: DecisionPolicy) -> tuple[Candidate | None, str]:

@@ -734,9 +734,9 @@ def test_cli_check_of_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> N
     assert hotline(["rules", "check"]) == 0
     out = capsys.readouterr()
     types = len(load_lists().types)
-    assert (
-        out.out.strip()
-        == f"ok: {len(load_rules().rules)} rules, {types} department types in the lists"
+    assert out.out.strip() == (
+        f"ok: {len(load_rules().rules)} rules, {types} department types in the lists,"
+        " seed model of 1198 requests"
     )
     assert out.err == ""
 
