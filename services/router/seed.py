@@ -46,6 +46,7 @@ GRAMS = (1, 3)
 # turns them into shares that sum to one, for the queue and the threshold.
 SHARPNESS = 3.0
 SOURCE = "seed"
+ZONE = "development zone"  # a district kind of the directory
 # The requests (or terms) an n-gram of this length must be seen in to be kept.
 MIN_SEEN = {1: 1, 2: 2, 3: 3}
 
@@ -138,7 +139,7 @@ def read_examples(path: Path, directory: Directory) -> list[Example]:
         raise ValueError(
             "; ".join(skipped[:3]) + (f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else "")
         )
-    zones = {d.id for d in directory.districts.values() if d.kind == "development zone"}
+    zones = {d.id for d in directory.districts.values() if d.kind == ZONE}
     return examples_from_tickets((t for t in tickets if t.draft.district not in zones), directory)
 
 
@@ -189,7 +190,13 @@ class SeedAdvisor:
     def candidates(
         self, folded: str, found: Collection[str], verdict: ListVerdict, excluded: Collection[str]
     ) -> list[Candidate]:
-        """The model's best three departments for the ticket, best first."""
+        """The model's best three departments for the ticket, best first;
+        none in a development zone, whose own administration takes everything
+        there and says where else a ticket it returns belongs (the model learnt
+        no zone's habits)."""
+        district = self.directory.district(verdict.district)
+        if district is None or district.kind == ZONE:
+            return []
         lists, labels = self.lists, self.model.labels
         shares = self.model.shares(folded)
         values = shares.tolist()
