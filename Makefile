@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install servers run stop test lint unit integration e2e bench chaos tools browser dashboards compose-test engine-prepare clean
+.PHONY: install servers run stop test lint unit integration e2e bench chaos tools browser dashboards compose-test engine-prepare seed-examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ bench: install servers
 
 tools:
 	scripts/tools.sh
+
+# The labelled requests the seed model learns from (services/router/seed.py):
+# the three sets of tests/data/dispatch, never the independent set the lead holds.
+seed-examples:
+	cat tests/data/dispatch/dispatch_dev.jsonl tests/data/dispatch/dispatch_eval.jsonl \
+	    tests/data/dispatch/dispatch_holdout.jsonl > services/router/lists/liaocheng-examples.jsonl
 
 dashboards: install
 	$(BIN)/python -m tools.grafana

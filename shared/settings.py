@@ -148,6 +148,14 @@ class RouterSettings(CommonSettings):
     dispatch_model_file: Path | None = None
     # A model or plugin suggestion decides from this probability on.
     dispatch_min_probability: float = Field(default=0.6, gt=0, le=1)
+    # The seed model (services/router/seed.py): learnt from labelled requests
+    # (None: the reference city's) and the lists, asked where the lists' best
+    # type leads the next by less than dispatch_seed_margin; it decides from
+    # dispatch_seed_min_share. dispatch_seed off: the lists' close calls decide.
+    dispatch_seed: bool = True
+    dispatch_seed_file: Path | None = None
+    dispatch_seed_margin: float = Field(default=7.0, ge=0)
+    dispatch_seed_min_share: float = Field(default=0.2, gt=0, le=1)
     calendar_overrides_file: Path | None = None
     # Extension requests a department may make per dispatch, a refused one included.
     extension_requests_per_dispatch: int = Field(default=1, ge=1)

@@ -44,14 +44,16 @@ def check(file: str | None) -> int:
     factory = EngineFactory.of(settings, directory, calendar)
     lists, list_problems = factory.load_lists()
     suggesters, model_problems = factory.load_suggesters(lists)
-    problems += list_problems + model_problems
+    seed, seed_problems = factory.load_seed(lists)
+    problems += list_problems + model_problems + seed_problems
     if ruleset is None or problems:
         for problem in problems:
             print(problem, file=sys.stderr)
         print(f"error: {path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     sizes = "" if lists is None else f", {len(lists.names)} department types in the lists"
-    models = "".join(f", suggester {s.name}" for s in suggesters)
+    models = "" if seed is None else f", seed model of {seed.model.examples} requests"
+    models += "".join(f", suggester {s.name}" for s in suggesters)
     print(f"ok: {len(ruleset.rules)} rules{sizes}{models}")
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from services.router.conditions import Check, Facts, compile_checks, normalized
 from services.router.index import KeywordIndex, Scan, bits
@@ -36,6 +37,9 @@ from services.router.verdict import (
 from shared.directory import Directory
 from shared.domain import Priority, TicketDraft
 from shared.workcalendar import WorkCalendar
+
+if TYPE_CHECKING:  # the seed module reads example files with the backtest's reader
+    from services.router.seed import SeedAdvisor
 
 # Decision lives beside the verdicts now; code that imports it from here still works.
 __all__ = ["Decision", "RuleEngine"]
@@ -61,6 +65,8 @@ class RuleEngine:
     suggesters: tuple[Suggester, ...] = ()
     # A suggester decides only from this probability on; below, a person does.
     min_probability: float = 0.6
+    # The seed model, consulted where the lists are not sure (services.router.seed).
+    seed: SeedAdvisor | None = None
     _rules: list[_Compiled] = field(init=False)
     _indexes: dict[str, KeywordIndex] = field(init=False)  # by district id
     _elsewhere: KeywordIndex = field(init=False)  # for a district the directory lacks
@@ -170,12 +176,18 @@ class RuleEngine:
         draft = facts.draft
         verdict = self._list_verdict(draft, scan, excluded)
         ranked, scores = verdict.ranked, verdict.scores
-        if verdict.winner is not None:
+        seed = self.seed
+        if verdict.winner is not None and (seed is None or seed.sure(ranked)):
             return self._chosen(draft, at, verdict.winner, verdict, top_candidates(ranked))
         suggested = suggestions(self.suggesters, draft, excluded)
-        top = top_candidates(ranked, suggested)
         if suggested and suggested[0].score >= self.min_probability:
-            return self._chosen(draft, at, suggested[0], verdict, top)
+            return self._chosen(draft, at, suggested[0], verdict, top_candidates(ranked, suggested))
+        seeded = [] if seed is None else seed.candidates(facts.text, scan.found, verdict, excluded)
+        top = top_candidates(seeded, ranked, suggested)
+        if seeded and seed is not None and seeded[0].score >= seed.min_share:
+            return self._chosen(draft, at, seeded[0], verdict, top)
+        if verdict.winner is not None:  # the lists' close call, the model no surer
+            return self._chosen(draft, at, verdict.winner, verdict, top)
         fallback = [] if ranked else self._matching(facts, scan.candidates, excluded, True, True)
         if fallback:
             why = f"{verdict.reason}; fallback rule {fallback[0].id}"

@@ -18,6 +18,7 @@ from services.router.lists import SHIPPED_LISTS, check_lists_file
 from services.router.model import ModelError, ModelSuggester, load_model
 from services.router.rules import RulesError, RuleSet, load_rules
 from services.router.scoring import CompiledLists
+from services.router.seed import SHIPPED_EXAMPLES, SeedAdvisor, seed_model
 from services.router.verdict import Suggester
 from shared.directory import Directory
 from shared.settings import RouterSettings
@@ -39,6 +40,10 @@ class EngineFactory:
     model_file: Path | None = None
     min_probability: float = 0.6
     plugins: bool = True
+    # The labelled requests the seed model learns from; None: no seed model.
+    seed_file: Path | None = SHIPPED_EXAMPLES
+    seed_margin: float = 7.0
+    seed_min_share: float = 0.2
 
     @classmethod
     def of(
@@ -50,18 +55,25 @@ class EngineFactory:
             (settings.lists_file or SHIPPED_LISTS) if settings.dispatch_lists else None,
             settings.dispatch_model_file,
             settings.dispatch_min_probability,
+            seed_file=(settings.dispatch_seed_file or SHIPPED_EXAMPLES)
+            if settings.dispatch_seed
+            else None,
+            seed_margin=settings.dispatch_seed_margin,
+            seed_min_share=settings.dispatch_seed_min_share,
         )
 
     @property
     def paths(self) -> tuple[Path, ...]:
         """The files besides the rules whose change means a reload."""
-        return tuple(p for p in (self.lists_file, self.model_file) if p is not None)
+        files = (self.lists_file, self.model_file, self.seed_file)
+        return tuple(p for p in files if p is not None)
 
     def __call__(self, ruleset: RuleSet) -> RuleEngine:
         lists, problems = self.load_lists()
         suggesters, more = self.load_suggesters(lists)
-        if problems or more:
-            raise RulesError(problems + more)
+        seed, most = self.load_seed(lists)
+        if problems or more or most:
+            raise RulesError(problems + more + most)
         return RuleEngine(
             ruleset,
             self.directory,
@@ -69,7 +81,19 @@ class EngineFactory:
             lists=lists,
             suggesters=tuple(suggesters),
             min_probability=self.min_probability,
+            seed=seed,
         )
+
+    def load_seed(self, lists: CompiledLists | None) -> tuple[SeedAdvisor | None, list[str]]:
+        """The seed model of the examples and the lists (none without lists)."""
+        if self.seed_file is None or lists is None:
+            return None, []
+        try:
+            model = seed_model(self.seed_file, lists.lists, self.directory)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return None, [f"{self.seed_file}: the seed model's examples do not load: {exc}"]
+        advisor = SeedAdvisor(model, lists, self.directory, self.seed_margin, self.seed_min_share)
+        return advisor, []
 
     def load_lists(self) -> tuple[CompiledLists | None, list[str]]:
         if self.lists_file is None:

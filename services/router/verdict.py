@@ -69,6 +69,8 @@ class ListVerdict:
     scores: tuple[TypeScore, ...]  # the types as scored, for explanations
     winner: Candidate | None
     reason: str
+    city_wide: bool = False  # a city-wide word stood in the text
+    district: str = ""  # the ticket's, which the types were mapped in
 
 
 def list_verdict(
@@ -80,20 +82,22 @@ def list_verdict(
     found: Collection[str],
 ) -> ListVerdict:
     ranked: list[Candidate] = []
+    seen: list[str] = []  # the departments ranked: a handful, a list beats a set
     for score in scoring.types:
         if score.score <= 0:
             break  # the rest were only excluded
         index = lists.index[score.type]
         city = lists.city_unit(index, found, scoring.city_wide)
         department = lists.unit(index, district, city, directory)
-        if department is None or department in excluded:
+        if department is None or department in excluded or department in seen:
             continue
-        if all(c.department != department for c in ranked):
-            ranked.append(Candidate(department, score.score, LIST, score.type, score.terms))
+        seen.append(department)
+        ranked.append(Candidate(department, score.score, LIST, score.type, score.terms))
         if len(ranked) == TOP:
             break  # the decision needs the first two, the manual queue three
     winner, reason = _judge(ranked, lists.lists.decision)
-    return ListVerdict(tuple(ranked), tuple(scoring.types), winner, reason)
+    scores = tuple(scoring.types)
+    return ListVerdict(tuple(ranked), scores, winner, reason, scoring.city_wide, district)
 
 
 def _judge(ranked: Sequence[Candidate], policy: DecisionPolicy) -> tuple[Candidate | None, str]:
