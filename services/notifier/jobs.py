@@ -114,15 +114,21 @@ class JobStore:
         first attempt it claimed with claim_new, or a copy older than an
         attempt it recorded. None: ask the store."""
         job_id = str(job["_id"])
+        # First: a copy older than an attempt recorded here is stale, even of a
+        # job claimed at creation (another copy may have run that attempt).
+        if self._moved.get(job_id, -1) > job["attempt_no"]:
+            return False
         if job["attempt_no"] == 0 and job_id in self._claimed_new:
             self._claimed_new.discard(job_id)
             return True
-        if self._moved.get(job_id, -1) > job["attempt_no"]:
-            return False
         return None
 
     def moved_on(self, job_id: str, attempt_no: int) -> None:
         """This process recorded the job's attempt `attempt_no`."""
+        # Whichever copy ran it: a scan's copy can take the first attempt
+        # through the store (its claim insert raced claim_new's and found this
+        # process's own claim), leaving the creation's claim unused.
+        self._claimed_new.discard(job_id)
         self._moved[job_id] = attempt_no
         self._moved.move_to_end(job_id)
         if len(self._moved) > RECENT_MOVES:

@@ -26,6 +26,7 @@ from pymongo.errors import OperationFailure
 
 from services.notifier.batch import handle_batch as notifier_batch
 from services.notifier.handlers import SUBSCRIPTIONS as NOTIFIER
+from services.notifier.records import Attempt, DeliveryStatus
 from services.notifier.repository import DeliveryRepository
 from services.router.commands import CommandService
 from services.router.handlers import SUBSCRIPTIONS as ROUTER
@@ -449,3 +450,24 @@ async def test_a_batch_claims_its_new_deliveries_for_its_own_process(
         # The copy read before the attempt is stale now (a scan's, say).
         assert not await n.deliveries.claim(doc, utcnow(), timedelta(seconds=30))
         assert receiver.per_delivery() == {doc["_id"]: 1}
+
+
+async def test_a_first_attempt_run_by_another_copy_is_not_run_again_from_memory(
+    settings: CommonSettings, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A scan's copy of a new delivery can take its first attempt through the
+    store while the creator's claim is being written (its insert loses to that
+    claim, which is this process's own), send it and record it. The creator's
+    copy, offered after, must find the attempt over: before, the memory of the
+    creation's claim let it send the notice a second time (seen in the timer
+    burst test under load)."""
+    directory = directory_for(receiver, tmp_path)
+    async with notifiers_on(settings, receiver, directory, utcnow) as notifiers:
+        n = await notifiers.replica()  # no delivery worker: the test plays the copies
+        event = dispatched("LC-NC-2")
+        await notifier_batch([event], notifier=n.notifier)
+        [doc] = await n.deliveries.for_ticket(event.ticket_id)
+        # The scan's copy sent it and recorded the attempt, as the sender does.
+        sent = Attempt(1, utcnow(), True, 200, None)
+        await n.deliveries.record_attempt(doc["_id"], sent, DeliveryStatus.DELIVERED, None)
+        assert not await n.deliveries.claim(doc, utcnow(), timedelta(seconds=30))
