@@ -225,6 +225,10 @@ class OwnStore(Server):
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
     def start(self) -> None:
         log = (self.base / "ferretdb.log").open("ab")
         self._proc = subprocess.Popen(
@@ -267,6 +271,13 @@ class OwnServers:
     def env(self) -> dict[str, str]:
         """What points a service process (and our own clients) at these servers."""
         return {"HOTLINE_AMQP_URL": self.broker.url, "HOTLINE_MONGO_URL": self.store.url}
+
+    def pids(self) -> dict[str, int]:
+        """The processes of the broker (its Erlang VM) and the store, by name."""
+        pids = {"rabbitmq": int((self.broker.base / "rabbit.pid").read_text().strip())}
+        if self.store.pid is not None:
+            pids["ferretdb"] = self.store.pid
+        return pids
 
 
 @contextlib.contextmanager

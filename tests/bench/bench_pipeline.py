@@ -13,10 +13,15 @@ empty, stopped after), with persistent messages and publisher confirms.
 3. Before both, the broker alone (tests.bench.broker_echo) on the same node,
    for the ratio, and the store alone (tests.bench.store_echo).
 
-The services run with their production poll intervals; their logs stay in
-test-output/bench-pipeline/. Each service process counts its store commands
-(tests/bench/store_ops.py, a bench-only listener): the saturation phase's, per
-ticket, overall and per service, are printed with its lines.
+The services run with their production poll intervals (the test cluster's
+shorter ones would have the notifier scan its timers and deliveries ten times
+as often as in production, a cost in the store that grows with the data and
+not with the load); their logs stay in test-output/bench-pipeline/. Each
+service process counts its store commands (tests/bench/store_ops.py, a
+bench-only listener): the saturation phase's, per ticket, overall and per
+service, are printed with its lines, and so are the CPU milliseconds each
+process (services, store, broker, the bench's own) spent per ticket
+(tests/bench/cpu.py).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from pathlib import Path
 
 import httpx
 
+from shared.settings import NotifierSettings
 from tests.bench.bench_notifier import directory_at
 from tests.bench.broker_echo import echo_rate
+from tests.bench.cpu import CpuMeter
 from tests.bench.loadgen import Load, closed_loop, open_loop
 from tests.bench.notices import NoticeCounter
 from tests.bench.store_echo import insert_rate
@@ -62,9 +69,15 @@ async def wait_until(check: Callable[[], bool], timeout_s: float, poll_s: float 
 
 class Pipeline:
     def __init__(
-        self, cluster: Cluster, observer: Observer, notices: NoticeCounter, ops_dir: Path
+        self,
+        cluster: Cluster,
+        observer: Observer,
+        notices: NoticeCounter,
+        ops_dir: Path,
+        servers: dict[str, int] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.servers = servers or {}
         self.ops_dir = ops_dir
         self.observer = observer
         self.notices = notices
@@ -103,6 +116,13 @@ class Pipeline:
         times = [self.notices.dispatch_notices[t] for t in load.accepted if t in dispatched]
         return max(times, default=time.monotonic())
 
+    def cpu_meter(self) -> CpuMeter:
+        """A meter started now over the services' and servers' processes."""
+        pids = {name: proc.pid for name, proc in self.cluster.procs.items()}
+        meter = CpuMeter({**pids, **self.servers})
+        meter.start()
+        return meter
+
     def latencies_ms(self, load: Load, since: dict[str, float]) -> list[float]:
         """From a time per ticket (its 202, or its POST leaving) to its dispatch."""
         seen = self.observer.first["dispatched"]
@@ -117,9 +137,13 @@ async def saturation(pipeline: Pipeline, port: int) -> tuple[float, list[str]]:
     """The end-to-end rate at saturation, and its lines."""
     counted = await pipeline.stats_received()
     ops_before = await snapshot(pipeline.ops_dir)
+    cpu = pipeline.cpu_meter()
     load = await closed_loop(port, LOAD_CONNECTIONS, SATURATION_S, "sat")
     done = await pipeline.drained(load, counted)
     n = len(load.accepted)
+    # CPU from the first post until the last ticket was counted: what each
+    # process spent on the phase's tickets (and its polls meanwhile).
+    cpu_lines = cpu.lines(n, done - load.started)
     e2e = n / (done - load.started)
     # The notifier is not on the path the target names, but a rate it cannot
     # keep up with is not sustained: its backlog would grow without end. The
@@ -136,6 +160,7 @@ async def saturation(pipeline: Pipeline, port: int) -> tuple[float, list[str]]:
         f"BENCH pipeline.refused {sum(load.refused.values())} requests",
         f"BENCH pipeline.connection_errors {load.errors} requests",
         *ops,
+        *cpu_lines,
     ]
 
 
@@ -177,6 +202,14 @@ async def measure(pipeline: Pipeline, servers: OwnServers) -> list[str]:
     ]
 
 
+def production_polls() -> dict[str, str]:
+    """The notifier's scan and retry intervals as shipped, over the test
+    cluster's short ones (tests.e2e.cluster)."""
+    fields = NotifierSettings.model_fields
+    names = ("delivery_poll_s", "timer_poll_s", "delivery_backoff_base_s", "delivery_backoff_cap_s")
+    return {f"HOTLINE_{name.upper()}": str(fields[name].default) for name in names}
+
+
 async def bench(servers: OwnServers, folder: Path) -> list[str]:
     notices = NoticeCounter()
     await notices.start()
@@ -188,13 +221,14 @@ async def bench(servers: OwnServers, folder: Path) -> list[str]:
         **servers.env(),
         "HOTLINE_RATE_LIMIT_PER_MINUTE": "100000000",
         "HOTLINE_RATE_LIMIT_BURST": "1000000",
+        **production_polls(),
         **listener_env(folder / "store-ops"),
     }
     cluster = Cluster(namespace, folder / "departments.json", folder, extra_env=env)
     observer = Observer(
         servers.broker.url, f"{namespace}.tickets", ("ticket.dispatched", "ticket.unroutable")
     )
-    pipeline = Pipeline(cluster, observer, notices, folder / "store-ops")
+    pipeline = Pipeline(cluster, observer, notices, folder / "store-ops", servers.pids())
     try:
         for service in SERVICES:
             await cluster.start(service)

@@ -5,7 +5,9 @@ names a folder in HOTLINE_BENCH_STORE_OPS_DIR; Python imports this module at
 start-up (site), before any service code, so the listener sees every client the
 service opens. Nothing in the product imports it. Every half second, and at
 exit, the counts so far go to <dir>/<service>-<pid>.json as
-{"<command> <collection>": n}; tests/bench/store_ops.py sums them.
+{"counts": {"<command> <collection>": n}, "micros": {...}} (micros: the time
+from sending each command to its answer, summed: where the service waits for
+the store); tests/bench/store_ops.py sums them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class _Counting(monitoring.CommandListener):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.counts: Counter[str] = Counter()
+        self.micros: Counter[str] = Counter()
+        self.keys: dict[int, str] = {}
         self.lock = threading.Lock()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -38,20 +42,27 @@ class _Counting(monitoring.CommandListener):
         collection = target if isinstance(target, str) else "-"
         with self.lock:
             self.counts[f"{name} {collection}"] += 1
+            self.keys[event.request_id] = f"{name} {collection}"
+
+    def _timed(self, request_id: int, micros: int) -> None:
+        with self.lock:
+            key = self.keys.pop(request_id, None)
+            if key is not None:
+                self.micros[key] += micros
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        self._timed(event.request_id, event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._timed(event.request_id, event.duration_micros)
 
     def write(self) -> None:
         service = os.path.basename(sys.argv[1]) if len(sys.argv) > 1 else "unknown"
         with self.lock:
-            counts = dict(self.counts)
+            data = {"counts": dict(self.counts), "micros": dict(self.micros)}
         path = self.folder / f"{service}-{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(counts), encoding="utf-8")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, path)
 
 
