@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -85,11 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _use_uvloop() -> None:
+    """A service is mostly socket events (HTTP, AMQP, the store): libuv's event
+    loop spends a fraction of the CPU asyncio's pure-Python loop spends on each
+    (docs/PERFORMANCE.md, "Where the CPU goes"). asyncio.run() takes the loop
+    from the policy."""
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "stats" and args.action == "rebuild":
         return _load("services.stats.cli:rebuild")()
     if args.command in SERVICES:
+        _use_uvloop()
         return _load(SERVICES[args.command])()
     if args.command == "rules" and args.rules_command == "diff":
         return _load("services.router.cli:diff")(args.old, args.new, args.tickets)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.asgibody import replay_body
 from shared.errors import UNAVAILABLE_ERRORS
@@ -61,7 +61,7 @@ def create_app(
 
     # Inside the metrics middleware, so that its refusals are counted too.
     app.add_middleware(TextGuardMiddleware)
-    app.middleware("http")(_metrics_middleware(service))
+    app.add_middleware(MetricsMiddleware, service=service)
     install_problems(app)
     _install_unavailable_handler(app)
     return app
@@ -92,29 +92,43 @@ async def _probe(check: ReadinessCheck) -> bool:
         return False
 
 
-def _route_template(request: Request) -> str:
+def _route_template(scope: Scope) -> str:
     # The template ("/v1/tickets/{ticket_id}"), never the concrete path: label
     # values must stay a bounded set. The router leaves the matched route in the
     # scope; a request no route matched is "unmatched".
-    route = request.scope.get("route")
+    route = scope.get("route")
     return str(getattr(route, "path", None) or "unmatched")
 
 
-def _metrics_middleware(
-    service: str,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(request)
-        method = method_label(request.method)
-        HTTP_REQUESTS.labels(service, method, route, str(response.status_code)).inc()
-        HTTP_DURATION.labels(service, method, route).observe(time.perf_counter() - started)
-        return response
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route and status. Plain ASGI:
+    Starlette's BaseHTTPMiddleware (``app.middleware("http")``) runs each request
+    in a task group with memory streams, a tenth of intake's CPU per ticket."""
 
-    return middleware
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = _route_template(scope)
+            method = method_label(str(scope.get("method", "")))
+            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            HTTP_DURATION.labels(self.service, method, route).observe(time.perf_counter() - started)
 
 
 class BodyLimitMiddleware:
