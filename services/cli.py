@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _use_uvloop() -> None:
     """A service is mostly socket events (HTTP, AMQP, the store): libuv's event
     loop spends a fraction of the CPU asyncio's pure-Python loop spends on each
-    (docs/PERFORMANCE.md, "Where the CPU goes"). asyncio.run() takes the loop
-    from the policy."""
+    (docs/PERFORMANCE.md, issue #14's third round). asyncio.run() takes the
+    loop from the policy."""
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

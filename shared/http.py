@@ -102,8 +102,8 @@ def _route_template(scope: Scope) -> str:
 
 class MetricsMiddleware:
     """Counts and times every HTTP request by route and status. Plain ASGI:
-    Starlette's BaseHTTPMiddleware (``app.middleware("http")``) runs each request
-    in a task group with memory streams, a tenth of intake's CPU per ticket."""
+    Starlette's BaseHTTPMiddleware (``app.middleware("http")``) ran each request
+    through a task group and memory streams of its own."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app

@@ -48,8 +48,8 @@ async def serve(
 ) -> None:
     """Serve HTTP and run the tasks until SIGTERM/SIGINT or a task fails; then
     stop the server, cancel the tasks and run on_close in order."""
-    # httptools parses HTTP in C; h11 (uvicorn's fallback) costs several times
-    # the CPU per request.
+    # httptools parses HTTP in C; h11 (uvicorn's fallback) is pure Python and
+    # costs more CPU per request.
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off", http="httptools"
     )
