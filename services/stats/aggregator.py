@@ -49,6 +49,7 @@ REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this
 # moves the contribution from there, not from the view it already changed.
 COUNTED = "_counted"
 CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
+FIRST = frozenset({"received", "resolved_on_spot"})  # a ticket's first event
 
 
 class LeaseLost(RuntimeError):
@@ -200,18 +201,23 @@ class Aggregator:
     async def _fold(self, records: list[Document], batch: str, again: bool) -> None:
         unique = {str(r["_id"]): r for r in records}
         events = [EVENT_ADAPTER.validate_python(r["event"]) for r in unique.values()]
-        old, new, fresh = await self._views(events, batch)
-        for view in new:
-            ids = [str(e.event_id) for e in fresh.get(view["_id"], [])]
-            prior = _prior(old.get(view["_id"]), batch, self.tz)
-            view[COUNTED] = {"batch": batch, "prior": prior, "added": ids}
+        by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
+        for event in events:
+            by_ticket[event.ticket_id].append(event)
         # Views first: once a ticket is counted, its view can be read.
+        old = await self._known_views(by_ticket, guess=not again)
+        new = self._new_views(by_ticket, old, batch)
         await self._hold()
-        await self.views.put_many(new, set(old))
+        there = await self.views.put_many(list(new.values()), set(old))
+        if there:  # guessed new, but written before: as known views
+            old.update(await self.views.get_many(sorted(there)))
+            again_new = self._new_views({t: by_ticket[t] for t in there}, old, batch)
+            await self.views.put_many(list(again_new.values()), there)
+            new.update(again_new)
         await self._hold()
-        counted = [e for evs in fresh.values() for e in evs]
-        await self._counters(batch, counted, new, again=again)
-        self.cache.keep(new, batch)
+        counted = [e for t, evs in by_ticket.items() for e in _fresh(old.get(t), batch, evs)]
+        await self._counters(batch, counted, list(new.values()), again=again)
+        self.cache.keep(list(new.values()), batch)
 
     async def _hold(self) -> None:
         """Renew the lease between a batch's writes: a batch on a slow store may
@@ -252,20 +258,34 @@ class Aggregator:
         # A last round for what settled while catching up.
         await self.step()
 
-    async def _views(
-        self, events: list[TicketEvent], batch: str
-    ) -> tuple[dict[str, Document], list[Document], dict[str, list[TicketEvent]]]:
-        """The batch's tickets' views as they were, as the batch leaves them,
-        and each ticket's events that no other batch counted."""
-        by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
-        for event in events:
-            by_ticket[event.ticket_id].append(event)
+    async def _known_views(
+        self, by_ticket: dict[str, list[TicketEvent]], guess: bool
+    ) -> dict[str, Document]:
+        """The batch's tickets' views as they were: kept in memory, or read. A
+        ticket whose first event is in the batch is taken to have none (it is
+        inserted without a read; the insert says if it had one after all),
+        unless the batch is being applied again."""
         cached = self.cache.views
         old = {t: cached[t] for t in by_ticket if t in cached}
-        old.update(await self.views.get_many([t for t in by_ticket if t not in cached]))
-        fresh = {t: _fresh(old.get(t), batch, evs) for t, evs in by_ticket.items()}
-        new = [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
-        return old, new, fresh
+        unknown = [t for t in by_ticket if t not in cached]
+        if guess:
+            unknown = [t for t in unknown if not any(e.event_type in FIRST for e in by_ticket[t])]
+        old.update(await self.views.get_many(unknown))
+        return old
+
+    def _new_views(
+        self, by_ticket: dict[str, list[TicketEvent]], old: dict[str, Document], batch: str
+    ) -> dict[str, Document]:
+        """The views as the batch leaves them, each marked with the batch, the
+        contribution the counters held before and the events it counts."""
+        new = {}
+        for ticket, events in by_ticket.items():
+            view = build_view(ticket, old.get(ticket), events)
+            ids = [str(e.event_id) for e in _fresh(old.get(ticket), batch, events)]
+            prior = _prior(old.get(ticket), batch, self.tz)
+            view[COUNTED] = {"batch": batch, "prior": prior, "added": ids}
+            new[ticket] = view
+        return new
 
     async def _counters(
         self, batch: str, events: list[TicketEvent], views: list[Document], again: bool

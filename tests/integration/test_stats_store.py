@@ -222,11 +222,12 @@ class FailingViews(TicketViews):
 
     budget = 10**9
 
-    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+    async def put_many(self, docs: list[Document], existing: set[str]) -> set[str]:
         written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
-        await super().put_many(written, existing)
+        there = await super().put_many(written, existing)
         if len(written) < len(docs):
             raise pymongo.errors.AutoReconnect("store went away")
+        return there
 
 
 async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> None:
@@ -253,6 +254,62 @@ async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> Non
         "numerator": 7,
         "denominator": 8,
     }
+
+
+# --- views of tickets seen for the first time ----------------------------------------------
+
+
+class WatchedViews(TicketViews):
+    """The views on the real store, noting which tickets' views were read."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.read: list[str] = []
+
+    async def get_many(self, ids: list[str]) -> dict[str, Document]:
+        self.read += ids
+        return await super().get_many(ids)
+
+
+async def test_a_ticket_whose_first_event_is_in_the_batch_is_written_without_a_read(
+    stats: StatsHarness,
+) -> None:
+    watched = stats.aggregator.views = WatchedViews(stats.db)
+    firsts = [e for e in EVENTS if e.event_type in ("received", "resolved_on_spot")]
+    later = [e for e in EVENTS if e not in firsts]
+    await stats.ingest([*firsts[:5], *later[:3]])
+    early = {e.ticket_id for e in later[:3]} - {e.ticket_id for e in firsts[:5]}
+    assert set(watched.read) == early  # only tickets whose first event was not there
+    assert await stats.views.collection.count_documents({}) == len(early) + 5
+    await stats.ingest([*firsts[5:], *later[3:]])
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    assert await rebuilt(stats) == live
+
+
+async def test_a_first_event_arriving_after_the_ticket_s_view_was_written_counts_once(
+    stats: StatsHarness,
+) -> None:
+    """Taken for a new ticket, it is inserted; the store says the view is there
+    (another replica wrote it, this one does not hold it in memory), so it is
+    read and rewritten with the step added, counted once."""
+    story = TicketStory("LC20250312000077", district="guanxian", category=Category.HELP)
+    received = story.received(city(D3, 9))
+    dispatched = story.dispatched(city(D3, 9, 5), "guanxian.water", hours=24)
+    await stats.ingest([dispatched])
+    await stats.aggregator.release()
+    other = stats.aggregator_as("replica-2")
+    other.views = watched = WatchedViews(stats.db)
+    await stats.archive_events([received, dispatched])  # the dispatch delivered again
+    stats.settle()
+    await other.catch_up()
+    assert watched.read == [story.ticket_id]  # after the insert found it there
+    view = await stats.views.get(story.ticket_id)
+    assert view is not None and len(view["steps"]) == 2
+    assert (await total(stats, "received"), await total(stats, "dispatched")) == (1, 1)
+    live = await counter_docs(stats), await view_docs(stats)
+    await other.release()
+    assert await rebuilt(stats) == live
 
 
 # --- one aggregator at a time ---------------------------------------------------------------
@@ -284,10 +341,11 @@ async def test_an_aggregator_that_lost_its_lease_mid_batch_stops_writing(
     slow, other = stats.aggregator_as("slow"), stats.aggregator_as("other")
 
     class SlowViews(TicketViews):
-        async def put_many(self, docs: list[Document], existing: set[str]) -> None:
-            await super().put_many(docs, existing)
+        async def put_many(self, docs: list[Document], existing: set[str]) -> set[str]:
+            there = await super().put_many(docs, existing)
             stats.clock.advance(timedelta(seconds=31))  # the lease ran out meanwhile
             assert await stats.meta.take_lease("other", stats.clock(), other.lease)
+            return there
 
     slow.views = SlowViews(stats.db)
     await stats.archive_events(EVENTS)
