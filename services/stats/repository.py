@@ -19,9 +19,11 @@ chunks below that, from a single writer (the aggregator holding the lease).
 from __future__ import annotations
 
 import asyncio
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
+import bson
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -34,6 +36,7 @@ WRITE_CHUNK = 90  # statements per bulk write
 INSERT_CHUNK = 1000  # documents per insert_many
 READ_CHUNK = 64  # lookups by _id in flight at once
 INBOX_CHUNK = 250  # archive records per inbox document
+PACKED = "packed"
 
 
 class EventArchive:
@@ -43,7 +46,10 @@ class EventArchive:
     unfiltered, unsorted `find().limit(n)` becomes an SQL LIMIT. So the
     aggregator reads its next batch from the inbox that way, a few documents
     of many records each, and deletes them by `_id` once folded: a batch costs
-    what it folds, not the whole archive."""
+    what it folds, not the whole archive. An inbox document holds its records
+    packed (BSON, compressed) in one binary field: the dev store converts every
+    field of a document on each insert, read and delete, and a binary field is
+    one field."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db["events"]
@@ -63,17 +69,17 @@ class EventArchive:
             return 0
         new = len(docs) - len(await insert_new(self._events, docs))
         chunks = [docs[i : i + INBOX_CHUNK] for i in range(0, len(docs), INBOX_CHUNK)]
-        await self._inbox.insert_many([{"records": chunk} for chunk in chunks])
+        await self._inbox.insert_many([{PACKED: pack(chunk)} for chunk in chunks])
         return new
 
     async def inbox_head(self, documents: int) -> list[Document]:
         """Some inbox documents, oldest first as the store keeps them (not
         filtered, not sorted: the dev store reads only these)."""
-        return await self._inbox.find({}).limit(documents).to_list()
+        return [unpacked(doc) for doc in await self._inbox.find({}).limit(documents).to_list()]
 
     async def inbox_get(self, ids: list[Any]) -> list[Document]:
         """These inbox documents, those still there (a pinned batch read again)."""
-        return await _by_id(self._inbox, ids, {})
+        return [unpacked(doc) for doc in await _by_id(self._inbox, ids, {})]
 
     async def inbox_remove(self, ids: list[Any]) -> None:
         await self._inbox.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
@@ -95,6 +101,21 @@ class EventArchive:
 
     async def count(self) -> int:
         return await self._events.count_documents({})
+
+
+def pack(records: list[Document]) -> bytes:
+    """What the aggregator needs of archive records (the id and the event), as
+    one compressed BSON document."""
+    kept = [{"_id": r["_id"], "event": r["event"]} for r in records]
+    return zlib.compress(bson.encode({"records": kept}), 1)
+
+
+def unpacked(doc: Document) -> Document:
+    """An inbox document with its records (one written before they were packed
+    holds them as they are)."""
+    if PACKED not in doc:
+        return doc
+    return {"_id": doc["_id"], **bson.decode(zlib.decompress(doc[PACKED]))}
 
 
 class Documents:

@@ -125,6 +125,21 @@ async def test_an_event_archived_again_after_it_was_folded_counts_once(
     assert await rebuilt(stats) == live
 
 
+async def test_inbox_documents_written_before_records_were_packed_are_folded(
+    stats: StatsHarness,
+) -> None:
+    """An upgrade finds the inbox as the previous version left it: records as
+    they are, beside the packed ones the consumer writes now."""
+    await stats.db["inbox"].insert_one({"records": [archive_record(e, NOW) for e in EVENTS[:6]]})
+    await stats.archive_events(EVENTS[6:])
+    [packed] = await stats.db["inbox"].find({"records": {"$exists": False}}).to_list()
+    assert set(packed) == {"_id", "packed"}  # one binary field
+    stats.settle()
+    await stats.aggregator.catch_up()
+    assert await stats.archive.inbox_size() == 0
+    assert await total(stats, "received") == 10
+
+
 async def test_a_request_merged_into_a_ticket_is_counted_once_and_leaves_the_ticket_as_is(
     stats: StatsHarness,
 ) -> None:
