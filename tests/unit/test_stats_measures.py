@@ -344,20 +344,19 @@ def test_resolution_stamped_before_the_dispatch_counts_zero_hours() -> None:
 # --- buckets and roll-ups ------------------------------------------------------------------
 
 
-def test_a_bucket_counts_in_ten_documents_totals_breakdowns_and_the_ranking() -> None:
+def test_a_bucket_counts_in_twelve_documents_totals_breakdowns_and_the_ranking() -> None:
     bucket = Bucket(D1, WATER, "yanggu", "complaint", "wechat")
     found = list(places(bucket))
-    assert len(found) == len(set(found)) == 1 + 9 + 3
-    assert len({p.doc_id for p in found}) == 10
+    assert len(found) == len(set(found)) == 1 + 11 + 3
+    assert len({p.doc_id for p in found}) == 12
     exact = {p.doc_id for p in found if p.path == "t"}
     assert {f"{D1}|all", f"{D1}|district=yanggu", f"{D1}|channel=wechat"} <= exact
     assert f"{D1}|department={WATER}|district=yanggu" in exact
     assert f"{D1}|category=complaint|channel=wechat" in exact
-    assert f"{D1}|department={WATER}|category=complaint" not in exact  # in the department's
-    assert len(exact) == 9
-    both = "g.=complaint.=wechat"
-    assert Place(f"{D1}|department={WATER}", both) in found
-    assert Place(f"{D1}|department={WATER}|district=yanggu", both) in found
+    assert len(exact) == 1 + 4 + 6  # none, each dimension, each pair
+    pair = f"{D1}|department={WATER}|district=yanggu"
+    assert Place(pair, "g.=complaint.=wechat") in found
+    assert Place(f"{D1}|department={WATER}|category=complaint", "g.=wechat") in found
     assert Place(f"{D1}|district=yanggu|category=complaint", "g.=wechat") in found
     assert Place(f"{D1}|by=department", "s.=yanggu%2Ewater") in found  # for the ranking
 
@@ -371,11 +370,15 @@ def test_three_and_four_filters_read_a_breakdown_of_a_two_dimension_document() -
     assert place_of(D1, without_channel) == Place(pair, "g.=complaint", (None,))
     without_category = {k: v for k, v in four.items() if k != "category"}
     assert place_of(D1, without_category) == Place(pair, "g", (None, "=wechat"))
-    assert place_of(D1, {"department": WATER, "channel": "sms"}) == Place(
-        f"{D1}|department={WATER}", "g", (None, "=sms")
+    without_district = {k: v for k, v in four.items() if k != "district"}
+    assert place_of(D1, without_district) == Place(
+        f"{D1}|department={WATER}|category=complaint", "g.=wechat"
     )
     assert place_of(D1, {"district": "yanggu", "category": "help", "channel": "sms"}) == Place(
         f"{D1}|district=yanggu|category=help", "g.=sms"
+    )
+    assert place_of(D1, {"department": WATER, "channel": "sms"}) == Place(
+        f"{D1}|department={WATER}|channel=sms", "t"
     )
 
 
@@ -429,9 +432,9 @@ def test_a_batch_merges_its_increments_per_document() -> None:
     assert merged.docs[f"{D1}|by=department"]["s.=city%2Eenv.received"] == 1
     assert merged.about[f"{D1}|district=guanxian"] == {"day": D1, "dim": "district=guanxian"}
     assert merged.about[f"{D1}|all"] == {"day": D1, "dim": "all"}
-    # 10 documents each; shared: all, by=department, district, category,
+    # 12 documents each; shared: all, by=department, district, category,
     # district+category.
-    assert len(merged.docs) == 2 * 10 - 5
+    assert len(merged.docs) == 2 * 12 - 5
 
 
 def test_a_breakdown_read_sums_the_groups_asked_nested_counters_too() -> None:
