@@ -15,7 +15,10 @@ crash skips the documents it reached; a view is recomputed from its steps,
 which are keyed by event_id, and records what the counters held of it before
 and which events the batch brought (COUNTED). An event whose step its
 ticket's view already holds, brought by another batch, was counted: a
-redelivery archived again is counted once.
+redelivery archived again is counted once. A ticket without a view has had
+nothing counted (views go first), so the view of a ticket whose first event is
+in the batch is inserted without a read; when the store finds one there after
+all, it is read and rewritten before any counter moves.
 
 A rebuild folds the whole archive instead, in arrival order (`seq`), pinning
 each range as it goes (meta `rebuild`): an aggregator that takes the lease
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +41,7 @@ from services.stats.measures import Bucket, increments
 from services.stats.projection import build_view
 from services.stats.repository import INBOX_CHUNK, Counters, EventArchive, Meta, TicketViews
 from services.stats.rollups import Increments
+from services.stats.viewcache import ViewCache
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.mongo import Document
 
@@ -48,7 +52,6 @@ REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this
 # applied again after a crash finds its own mark on the views it wrote, and
 # moves the contribution from there, not from the view it already changed.
 COUNTED = "_counted"
-CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
 FIRST = frozenset({"received", "resolved_on_spot"})  # a ticket's first event
 
 
@@ -84,34 +87,6 @@ def _prior(view: Document | None, batch: str, tz: ZoneInfo) -> Document | None:
 def seq_of(archived_at: datetime, event_id: str) -> str:
     """Arrival order: archive time in ms, then the event id to break ties."""
     return f"{int(archived_at.timestamp() * 1000):013d}:{event_id}"
-
-
-class ViewCache:
-    """The views this aggregator wrote last, so that a ticket's next events do not
-    read its view again. Valid only while nobody else wrote: the aggregator
-    forgets everything when the checkpoint is not where it left it (another
-    aggregator or a rebuild went on meanwhile) and after any failed round."""
-
-    def __init__(self, size: int = CACHED_VIEWS) -> None:
-        self.size = size
-        self.views: OrderedDict[str, Document] = OrderedDict()
-        self.checkpoint: str | None = None
-
-    def valid_at(self, checkpoint: str | None, pinned: bool) -> None:
-        if pinned or checkpoint is None or checkpoint != self.checkpoint:
-            self.forget()
-
-    def forget(self) -> None:
-        self.views.clear()
-        self.checkpoint = None
-
-    def keep(self, views: list[Document], checkpoint: str) -> None:
-        for view in views:
-            self.views[view["_id"]] = view
-            self.views.move_to_end(view["_id"])
-        while len(self.views) > self.size:
-            self.views.popitem(last=False)
-        self.checkpoint = checkpoint
 
 
 @dataclass

@@ -19,16 +19,15 @@ chunks below that, from a single writer (the aggregator holding the lease).
 from __future__ import annotations
 
 import asyncio
-import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
-import bson
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.stats.packing import PACKED, pack, unpacked
 from services.stats.rollups import Increments, Place, read_place
 from shared.mongo import Document, insert_new
 
@@ -36,7 +35,6 @@ WRITE_CHUNK = 90  # statements per bulk write
 INSERT_CHUNK = 1000  # documents per insert_many
 READ_CHUNK = 64  # lookups by _id in flight at once
 INBOX_CHUNK = 250  # archive records per inbox document
-PACKED = "packed"
 
 
 class EventArchive:
@@ -101,21 +99,6 @@ class EventArchive:
 
     async def count(self) -> int:
         return await self._events.count_documents({})
-
-
-def pack(records: list[Document]) -> bytes:
-    """What the aggregator needs of archive records (the id and the event), as
-    one compressed BSON document."""
-    kept = [{"_id": r["_id"], "event": r["event"]} for r in records]
-    return zlib.compress(bson.encode({"records": kept}), 1)
-
-
-def unpacked(doc: Document) -> Document:
-    """An inbox document with its records (one written before they were packed
-    holds them as they are)."""
-    if PACKED not in doc:
-        return doc
-    return {"_id": doc["_id"], **bson.decode(zlib.decompress(doc[PACKED]))}
 
 
 class Documents:
