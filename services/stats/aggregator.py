@@ -84,6 +84,10 @@ def _prior(view: Document | None, batch: str, tz: ZoneInfo) -> Document | None:
     return {"bucket": list(found[0]), "counts": counts}
 
 
+def _records(inbox: list[Document]) -> int:
+    return sum(len(doc["records"]) for doc in inbox)
+
+
 def seq_of(archived_at: datetime, event_id: str) -> str:
     """Arrival order: archive time in ms, then the event id to break ties."""
     return f"{int(archived_at.timestamp() * 1000):013d}:{event_id}"
@@ -104,6 +108,11 @@ class Aggregator:
     # store folds a few large batches, whose increments to one roll-up document
     # merge into one statement, instead of many small ones.
     linger_s: float = 2.0
+    # While the inbox fills faster than this (a burst), a batch that is not full
+    # waits again, up to linger_max_s in all: each view and roll-up document is
+    # then rewritten once for many events, not once for each of a few batches.
+    burst_per_s: float = 500.0
+    linger_max_s: float = 10.0
     cache: ViewCache = field(default_factory=ViewCache)
 
     async def run(self, poll_s: float = 0.5) -> None:
@@ -151,10 +160,14 @@ class Aggregator:
 
     async def _next_batch(self, documents: int) -> list[Document]:
         docs = await self.archive.inbox_head(documents)
-        if docs and len(docs) < documents and self.linger_s > 0:
+        waited = 0.0
+        while docs and len(docs) < documents and self.linger_s > 0 and waited < self.linger_max_s:
             await asyncio.sleep(self.linger_s)
+            waited += self.linger_s
             await self._hold()
-            docs = await self.archive.inbox_head(documents)
+            had, docs = _records(docs), await self.archive.inbox_head(documents)
+            if _records(docs) - had < self.burst_per_s * self.linger_s:
+                break
         return docs
 
     async def _archive_batch(self, checkpoint: str, pending: str | None) -> bool:

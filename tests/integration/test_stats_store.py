@@ -327,6 +327,43 @@ async def test_a_first_event_arriving_after_the_ticket_s_view_was_written_counts
     assert await rebuilt(stats) == live
 
 
+# --- lingering for a fuller batch ----------------------------------------------------------
+
+
+class Burst(EventArchive):
+    """The real inbox, into which the consumer archives one more chunk before
+    each of the aggregator's reads: a burst arriving while it waits."""
+
+    def __init__(self, stats: StatsHarness, chunks: list[list[TicketEvent]]) -> None:
+        super().__init__(stats.db)
+        self.stats, self.chunks, self.reads = stats, chunks, 0
+
+    async def inbox_head(self, documents: int) -> list[Document]:
+        self.reads += 1
+        if self.chunks:
+            await self.stats.archive_events(self.chunks.pop(0))
+        return await super().inbox_head(documents)
+
+
+@pytest.mark.parametrize(("burst_per_s", "reads", "folded"), [(100.0, 5, 4), (1000.0, 2, 2)])
+async def test_a_batch_waits_again_while_a_burst_fills_the_inbox(
+    stats: StatsHarness, burst_per_s: float, reads: int, folded: int
+) -> None:
+    """Four chunks of eight events, 0.01 s apart: 800 a second. A burst of at
+    least 100 a second keeps the batch waiting until the inbox stops growing,
+    and the batch folds all four; at 1000 a second, it waits once, as for a
+    trickle, and folds two."""
+    lingering = stats.aggregator_as("live", batch=2000)
+    lingering.linger_s, lingering.burst_per_s = 0.01, burst_per_s
+    lingering.archive = burst = Burst(stats, [EVENTS[i : i + 8] for i in range(0, 32, 8)])
+    assert await lingering.step()
+    assert burst.reads == reads
+    assert await stats.views.collection.count_documents({}) == len(
+        {e.ticket_id for e in EVENTS[: 8 * folded]}
+    )
+    assert await stats.archive.inbox_size() == 0
+
+
 # --- one aggregator at a time ---------------------------------------------------------------
 
 
