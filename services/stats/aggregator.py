@@ -198,9 +198,10 @@ class Aggregator:
         await self._hold()
         there = await self.views.put_many(list(new.values()), set(old))
         if there:  # guessed new, but written before: as known views
-            old.update(await self.views.get_many(sorted(there)))
+            found = await self.views.get_many(sorted(there))
+            old.update(found)
             again_new = self._new_views({t: by_ticket[t] for t in there}, old, batch)
-            await self.views.put_many(list(again_new.values()), there)
+            await self.views.put_many(list(again_new.values()), set(found))
             new.update(again_new)
         await self._hold()
         counted = [e for t, evs in by_ticket.items() for e in _fresh(old.get(t), batch, evs)]
