@@ -15,7 +15,10 @@ crash skips the documents it reached; a view is recomputed from its steps,
 which are keyed by event_id, and records what the counters held of it before
 and which events the batch brought (COUNTED). An event whose step its
 ticket's view already holds, brought by another batch, was counted: a
-redelivery archived again is counted once.
+redelivery archived again is counted once. A ticket without a view has had
+nothing counted (views go first), so the view of a ticket whose first event is
+in the batch is inserted without a read; when the store finds one there after
+all, it is read and rewritten before any counter moves.
 
 A rebuild folds the whole archive instead, in arrival order (`seq`), pinning
 each range as it goes (meta `rebuild`): an aggregator that takes the lease
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +41,7 @@ from services.stats.measures import Bucket, increments
 from services.stats.projection import build_view
 from services.stats.repository import INBOX_CHUNK, Counters, EventArchive, Meta, TicketViews
 from services.stats.rollups import Increments
+from services.stats.viewcache import ViewCache
 from shared.events import EVENT_ADAPTER, TicketEvent
 from shared.mongo import Document
 
@@ -48,7 +52,7 @@ REBUILD_PAUSE = timedelta(hours=2)  # live aggregation stands aside at most this
 # applied again after a crash finds its own mark on the views it wrote, and
 # moves the contribution from there, not from the view it already changed.
 COUNTED = "_counted"
-CACHED_VIEWS = 20_000  # views kept in memory between batches (a few kB each)
+FIRST = frozenset({"received", "resolved_on_spot"})  # a ticket's first event
 
 
 class LeaseLost(RuntimeError):
@@ -80,37 +84,13 @@ def _prior(view: Document | None, batch: str, tz: ZoneInfo) -> Document | None:
     return {"bucket": list(found[0]), "counts": counts}
 
 
+def _records(inbox: list[Document]) -> int:
+    return sum(len(doc["records"]) for doc in inbox)
+
+
 def seq_of(archived_at: datetime, event_id: str) -> str:
     """Arrival order: archive time in ms, then the event id to break ties."""
     return f"{int(archived_at.timestamp() * 1000):013d}:{event_id}"
-
-
-class ViewCache:
-    """The views this aggregator wrote last, so that a ticket's next events do not
-    read its view again. Valid only while nobody else wrote: the aggregator
-    forgets everything when the checkpoint is not where it left it (another
-    aggregator or a rebuild went on meanwhile) and after any failed round."""
-
-    def __init__(self, size: int = CACHED_VIEWS) -> None:
-        self.size = size
-        self.views: OrderedDict[str, Document] = OrderedDict()
-        self.checkpoint: str | None = None
-
-    def valid_at(self, checkpoint: str | None, pinned: bool) -> None:
-        if pinned or checkpoint is None or checkpoint != self.checkpoint:
-            self.forget()
-
-    def forget(self) -> None:
-        self.views.clear()
-        self.checkpoint = None
-
-    def keep(self, views: list[Document], checkpoint: str) -> None:
-        for view in views:
-            self.views[view["_id"]] = view
-            self.views.move_to_end(view["_id"])
-        while len(self.views) > self.size:
-            self.views.popitem(last=False)
-        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -128,6 +108,11 @@ class Aggregator:
     # store folds a few large batches, whose increments to one roll-up document
     # merge into one statement, instead of many small ones.
     linger_s: float = 2.0
+    # While the inbox fills faster than this (a burst), a batch that is not full
+    # waits again, up to linger_max_s in all: each view and roll-up document is
+    # then rewritten once for many events, not once for each of a few batches.
+    burst_per_s: float = 500.0
+    linger_max_s: float = 10.0
     cache: ViewCache = field(default_factory=ViewCache)
 
     async def run(self, poll_s: float = 0.5) -> None:
@@ -175,10 +160,14 @@ class Aggregator:
 
     async def _next_batch(self, documents: int) -> list[Document]:
         docs = await self.archive.inbox_head(documents)
-        if docs and len(docs) < documents and self.linger_s > 0:
+        waited = 0.0
+        while docs and len(docs) < documents and self.linger_s > 0 and waited < self.linger_max_s:
             await asyncio.sleep(self.linger_s)
+            waited += self.linger_s
             await self._hold()
-            docs = await self.archive.inbox_head(documents)
+            had, docs = _records(docs), await self.archive.inbox_head(documents)
+            if _records(docs) - had < self.burst_per_s * self.linger_s:
+                break
         return docs
 
     async def _archive_batch(self, checkpoint: str, pending: str | None) -> bool:
@@ -200,18 +189,24 @@ class Aggregator:
     async def _fold(self, records: list[Document], batch: str, again: bool) -> None:
         unique = {str(r["_id"]): r for r in records}
         events = [EVENT_ADAPTER.validate_python(r["event"]) for r in unique.values()]
-        old, new, fresh = await self._views(events, batch)
-        for view in new:
-            ids = [str(e.event_id) for e in fresh.get(view["_id"], [])]
-            prior = _prior(old.get(view["_id"]), batch, self.tz)
-            view[COUNTED] = {"batch": batch, "prior": prior, "added": ids}
+        by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
+        for event in events:
+            by_ticket[event.ticket_id].append(event)
         # Views first: once a ticket is counted, its view can be read.
+        old = await self._known_views(by_ticket, guess=not again)
+        new = self._new_views(by_ticket, old, batch)
         await self._hold()
-        await self.views.put_many(new, set(old))
+        there = await self.views.put_many(list(new.values()), set(old))
+        if there:  # guessed new, but written before: as known views
+            found = await self.views.get_many(sorted(there))
+            old.update(found)
+            again_new = self._new_views({t: by_ticket[t] for t in there}, old, batch)
+            await self.views.put_many(list(again_new.values()), set(found))
+            new.update(again_new)
         await self._hold()
-        counted = [e for evs in fresh.values() for e in evs]
-        await self._counters(batch, counted, new, again=again)
-        self.cache.keep(new, batch)
+        counted = [e for t, evs in by_ticket.items() for e in _fresh(old.get(t), batch, evs)]
+        await self._counters(batch, counted, list(new.values()), again=again)
+        self.cache.keep(list(new.values()), batch)
 
     async def _hold(self) -> None:
         """Renew the lease between a batch's writes: a batch on a slow store may
@@ -252,20 +247,34 @@ class Aggregator:
         # A last round for what settled while catching up.
         await self.step()
 
-    async def _views(
-        self, events: list[TicketEvent], batch: str
-    ) -> tuple[dict[str, Document], list[Document], dict[str, list[TicketEvent]]]:
-        """The batch's tickets' views as they were, as the batch leaves them,
-        and each ticket's events that no other batch counted."""
-        by_ticket: dict[str, list[TicketEvent]] = defaultdict(list)
-        for event in events:
-            by_ticket[event.ticket_id].append(event)
+    async def _known_views(
+        self, by_ticket: dict[str, list[TicketEvent]], guess: bool
+    ) -> dict[str, Document]:
+        """The batch's tickets' views as they were: kept in memory, or read. A
+        ticket whose first event is in the batch is taken to have none (it is
+        inserted without a read; the insert says if it had one after all),
+        unless the batch is being applied again."""
         cached = self.cache.views
         old = {t: cached[t] for t in by_ticket if t in cached}
-        old.update(await self.views.get_many([t for t in by_ticket if t not in cached]))
-        fresh = {t: _fresh(old.get(t), batch, evs) for t, evs in by_ticket.items()}
-        new = [build_view(t, old.get(t), evs) for t, evs in by_ticket.items()]
-        return old, new, fresh
+        unknown = [t for t in by_ticket if t not in cached]
+        if guess:
+            unknown = [t for t in unknown if not any(e.event_type in FIRST for e in by_ticket[t])]
+        old.update(await self.views.get_many(unknown))
+        return old
+
+    def _new_views(
+        self, by_ticket: dict[str, list[TicketEvent]], old: dict[str, Document], batch: str
+    ) -> dict[str, Document]:
+        """The views as the batch leaves them, each marked with the batch, the
+        contribution the counters held before and the events it counts."""
+        new = {}
+        for ticket, events in by_ticket.items():
+            view = build_view(ticket, old.get(ticket), events)
+            ids = [str(e.event_id) for e in _fresh(old.get(ticket), batch, events)]
+            prior = _prior(old.get(ticket), batch, self.tz)
+            view[COUNTED] = {"batch": batch, "prior": prior, "added": ids}
+            new[ticket] = view
+        return new
 
     async def _counters(
         self, batch: str, events: list[TicketEvent], views: list[Document], again: bool

@@ -25,12 +25,12 @@ from typing import Any
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from services.stats.rollups import Increments, Place, read_path
-from shared.mongo import Document
+from services.stats.packing import PACKED, pack, unpacked
+from services.stats.rollups import Increments, Place, read_place
+from shared.mongo import Document, insert_new
 
-DUPLICATE_KEY = 11000
 WRITE_CHUNK = 90  # statements per bulk write
 INSERT_CHUNK = 1000  # documents per insert_many
 READ_CHUNK = 64  # lookups by _id in flight at once
@@ -44,7 +44,10 @@ class EventArchive:
     unfiltered, unsorted `find().limit(n)` becomes an SQL LIMIT. So the
     aggregator reads its next batch from the inbox that way, a few documents
     of many records each, and deletes them by `_id` once folded: a batch costs
-    what it folds, not the whole archive."""
+    what it folds, not the whole archive. An inbox document holds its records
+    packed (BSON, compressed) in one binary field: the dev store converts every
+    field of a document on each insert, read and delete, and a binary field is
+    one field."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._events = db["events"]
@@ -62,26 +65,19 @@ class EventArchive:
         many were new to the archive."""
         if not docs:
             return 0
-        try:
-            result = await self._events.insert_many(docs, ordered=False)
-            new = len(result.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(err.get("code") != DUPLICATE_KEY for err in errors):
-                raise
-            new = len(docs) - len(errors)
+        new = len(docs) - len(await insert_new(self._events, docs))
         chunks = [docs[i : i + INBOX_CHUNK] for i in range(0, len(docs), INBOX_CHUNK)]
-        await self._inbox.insert_many([{"records": chunk} for chunk in chunks])
+        await self._inbox.insert_many([{PACKED: pack(chunk)} for chunk in chunks])
         return new
 
     async def inbox_head(self, documents: int) -> list[Document]:
         """Some inbox documents, oldest first as the store keeps them (not
         filtered, not sorted: the dev store reads only these)."""
-        return await self._inbox.find({}).limit(documents).to_list()
+        return [unpacked(doc) for doc in await self._inbox.find({}).limit(documents).to_list()]
 
     async def inbox_get(self, ids: list[Any]) -> list[Document]:
         """These inbox documents, those still there (a pinned batch read again)."""
-        return await _by_id(self._inbox, ids, {})
+        return [unpacked(doc) for doc in await _by_id(self._inbox, ids, {})]
 
     async def inbox_remove(self, ids: list[Any]) -> None:
         await self._inbox.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
@@ -114,14 +110,18 @@ class Documents:
     async def get_many(self, ids: list[str]) -> dict[str, Document]:
         return {doc["_id"]: doc for doc in await _by_id(self.collection, ids, {})}
 
-    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
-        """New documents inserted in bulk (the caller looked: an upsert costs the
-        store a search first), the `existing` ones replaced in bulk."""
+    async def put_many(self, docs: list[Document], existing: set[str]) -> set[str]:
+        """The `existing` documents replaced in bulk, the others inserted in bulk
+        (an upsert costs the store a search first). Returns the ids of those
+        inserted that were there after all: they were left as they were."""
         fresh = [doc for doc in docs if doc["_id"] not in existing]
+        there: set[str] = set()
         for start in range(0, len(fresh), INSERT_CHUNK):
-            await self.collection.insert_many(fresh[start : start + INSERT_CHUNK], ordered=False)
+            chunk = fresh[start : start + INSERT_CHUNK]
+            there |= {chunk[i]["_id"] for i in await insert_new(self.collection, chunk)}
         replaced = [ReplaceOne({"_id": d["_id"]}, d) for d in docs if d["_id"] in existing]
         await bulk(self.collection, replaced)
+        return there
 
     async def get(self, doc_id: str) -> Document | None:
         return await self.collection.find_one({"_id": doc_id})
@@ -191,7 +191,7 @@ class Counters:
         paths = {place.path for place in places}
         found = await _by_id(self.collection, [p.doc_id for p in places], dict.fromkeys(paths, 1))
         docs = {doc["_id"]: doc for doc in found}
-        return [read_path(docs.get(place.doc_id), place.path) for place in places]
+        return [read_place(docs.get(place.doc_id), place) for place in places]
 
     async def clear(self) -> None:
         await self.collection.delete_many({})

@@ -15,6 +15,11 @@ services.stats.rollups, inserted in bulk), then GET /v1/stats/summary over the
 month through the API in-process, QUERIES times for each filter combination
 the API accepts: none, each dimension, each pair, each triple, all four.
 
+Store work: a PyMongo command listener (bench only) counts the commands and
+the statements in them (an update command of 90 updates is 90) the consumer
+and the aggregator send while ingesting, per event, and logs the split per
+command and collection with the store's time for each.
+
 Sizes: HOTLINE_BENCH_STATS_TICKETS, HOTLINE_BENCH_STATS_MONTH_TICKETS,
 HOTLINE_BENCH_STATS_QUERIES. Everything lives in a namespace of its own,
 removed by name afterwards.
@@ -23,21 +28,25 @@ removed by name afterwards.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import combinations
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.stats.aggregator import Aggregator
 from services.stats.api import StatsApi, build_router
@@ -46,15 +55,16 @@ from services.stats.measures import DIMENSIONS, Bucket, histogram_field
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
 from services.stats.rollups import Increments, field
 from shared.access import install_access, open_access
-from shared.bootstrap import connect
+from shared.bootstrap import Infra, connect
 from shared.directory import Directory, load_directory
 from shared.domain import Category, Channel
 from shared.events import EVENT_ADAPTER, Rating, TicketEvent, utcnow
 from shared.keys import KeyKind
 from shared.messaging.publisher import Publisher
-from shared.mongo import Document, create_client
+from shared.mongo import Document, create_client, service_database
 from shared.settings import StatsSettings
 from tests.stats_support import TicketStory
+from tests.storeops import HOUSEKEEPING, Commands
 from tests.support import ensure_servers, purge_namespace, unique_namespace
 
 TICKETS = int(os.environ.get("HOTLINE_BENCH_STATS_TICKETS", "6000"))
@@ -120,6 +130,62 @@ class City:
         return district, department, category, channel
 
 
+# Where a bulk command lists its statements.
+BULK = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+
+class StoreWork(Commands):
+    """Commands as tests.storeops counts them, and also the statements in each
+    (the dev store spends its time per statement, bulk or not) and the store's
+    time, per (command, collection)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statements: Counter[tuple[str, str]] = Counter()
+        self.micros: Counter[tuple[str, str]] = Counter()
+        self._keys: dict[int, tuple[str, str]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        super().started(event)
+        key = (event.command_name, str(event.command.get(event.command_name)))
+        self._keys[event.request_id] = key
+        part = BULK.get(event.command_name)
+        self.statements[key] += len(event.command.get(part) or [None]) if part else 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._finished(event)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._finished(event)
+
+    def _finished(self, event: Any) -> None:
+        key = self._keys.pop(event.request_id, None)
+        if key is not None:
+            self.micros[key] += event.duration_micros
+
+    def reset(self) -> None:
+        super().reset()
+        self.statements.clear()
+        self.micros.clear()
+
+    def lines(self, events: int) -> list[str]:
+        """BENCH lines per event, and the split logged (most store time first)."""
+        work = [k for k in self.sent if k[0] not in HOUSEKEEPING]
+        for key in sorted(work, key=lambda k: -self.micros[k]):
+            logger.info(
+                "%-8s %-10s %6d commands %7d statements %7.1f s",
+                *key,
+                self.sent[key],
+                self.statements[key],
+                self.micros[key] / 1e6,
+            )
+        statements = sum(self.statements[k] for k in work)
+        return [
+            f"BENCH stats.store_commands_per_event {self.operations() / events:.3f} ops",
+            f"BENCH stats.store_statements_per_event {statements / events:.3f} ops",
+        ]
+
+
 # --- (a) ingestion --------------------------------------------------------------------------
 
 
@@ -165,46 +231,79 @@ async def publish_all(publisher: Publisher, events: list[TicketEvent]) -> float:
     return len(events) / (time.perf_counter() - started)
 
 
+@dataclass
+class Stores:
+    """The service's repositories on a client whose commands are counted, and
+    the bench's own view of the store (polling it is not the service's work)."""
+
+    archive: EventArchive
+    views: TicketViews
+    counters: Counters
+    meta: Meta
+    polled: tuple[EventArchive, Meta]
+
+    @classmethod
+    def of(cls, counted: AsyncDatabase[Document], plain: AsyncDatabase[Document]) -> Stores:
+        polled = (EventArchive(plain), Meta(plain))
+        return cls(
+            EventArchive(counted), TicketViews(counted), Counters(counted), Meta(counted), polled
+        )
+
+
 async def measure_ingestion(settings: StatsSettings, city: City) -> list[str]:
     """The consumer archives and the aggregator folds, both running as
     services/stats/main.py runs them, on a queue filled beforehand."""
     events = generate_events(city, TICKETS)
+    work = StoreWork()
+    counted: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, uuidRepresentation="standard", event_listeners=[work]
+    )
     infra = await connect(settings, "stats")
     try:
-        archive, views = EventArchive(infra.db), TicketViews(infra.db)
-        counters, meta = Counters(infra.db), Meta(infra.db)
-        for repo in (archive, views, counters):
+        stores = Stores.of(service_database(counted, settings, "stats"), infra.db)
+        for repo in (stores.archive, stores.views, stores.counters):
             await repo.ensure_indexes()
         published_per_s = await publish_all(Publisher(infra.broker.exchange, "bench"), events)
         logger.info("published %d events, %.0f/s", len(events), published_per_s)
-        aggregator = Aggregator(archive, views, counters, meta, CITY, _now, "bench")
-        batches: list[int] = []
-
-        async def handler(batch: list[TicketEvent]) -> None:
-            await archive_batch(batch, archive=archive, clock=_now)
-            batches.append(len(batch))
-
-        started = time.perf_counter()
-        await infra.consume_batches(EVENT_ADAPTER, handler)
-        folding = asyncio.create_task(aggregator.run())
-        archive_s = await _until(lambda: _archived(batches, len(events)), started)
-        # Polled less often: reading the inbox's head costs the store a document
-        # of hundreds of events, which would slow the aggregator it measures.
-        aggregate_s = await _until(lambda: _aggregated(archive, meta), started, poll_s=0.25)
-        folding.cancel()
-        logger.info("archived in %.1f s, aggregated in %.1f s", archive_s, aggregate_s)
-        for consumer in infra.consumers:
-            await consumer.stop()
-        assert await archive.count() == len(events), "every event archived once"
-        assert await views.collection.count_documents({}) == TICKETS, "every ticket viewed"
+        work.reset()
+        archive_s, aggregate_s, batches = await ingest(infra, stores, len(events))
+        assert await stores.archive.count() == len(events), "every event archived once"
+        assert await stores.views.collection.count_documents({}) == TICKETS, "every ticket viewed"
     finally:
         await infra.close()
+        await counted.close()
     return [
         f"BENCH stats.events_per_s {len(events) / archive_s:.0f} 1/s",
         f"BENCH stats.aggregated_events_per_s {len(events) / aggregate_s:.0f} events/s",
         f"BENCH stats.published_events_per_s {published_per_s:.0f} 1/s",
         f"BENCH stats.ingest_mean_batch {statistics.mean(batches):.1f} events",
+        *work.lines(len(events)),
     ]
+
+
+async def ingest(infra: Infra, stores: Stores, total: int) -> tuple[float, float, list[int]]:
+    """Seconds until every event was archived, and aggregated; the consumer's batches."""
+    aggregator = Aggregator(
+        stores.archive, stores.views, stores.counters, stores.meta, CITY, _now, "bench"
+    )
+    batches: list[int] = []
+
+    async def handler(batch: list[TicketEvent]) -> None:
+        await archive_batch(batch, archive=stores.archive, clock=_now)
+        batches.append(len(batch))
+
+    started = time.perf_counter()
+    await infra.consume_batches(EVENT_ADAPTER, handler)
+    folding = asyncio.create_task(aggregator.run())
+    archive_s = await _until(lambda: _archived(batches, total), started)
+    # Polled less often: reading the inbox's head costs the store a document
+    # of hundreds of events, which would slow the aggregator it measures.
+    aggregate_s = await _until(lambda: _aggregated(*stores.polled), started, poll_s=0.25)
+    folding.cancel()
+    logger.info("archived in %.1f s, aggregated in %.1f s", archive_s, aggregate_s)
+    for consumer in infra.consumers:
+        await consumer.stop()
+    return archive_s, aggregate_s, batches
 
 
 def _now() -> datetime:
@@ -383,7 +482,12 @@ async def measure_summary(settings: StatsSettings, city: City) -> list[str]:
         await counters.ensure_indexes()
         insert_s = await insert_rollups(counters, docs)
         seed_s = time.perf_counter() - started
-        logger.info("%d roll-up documents, seeded in %.1f s", len(docs), seed_s)
+        seeded = len(docs)
+        logger.info("%d roll-up documents, seeded in %.1f s", seeded, seed_s)
+        # The service holds no month of documents: nor does the bench while it
+        # times, or a full collection of Python's memory would stall a query.
+        del docs
+        gc.collect()
         app = FastAPI()
         app.include_router(build_router(StatsApi(TicketViews(db), counters, CITY)))
         # Every call carries a staff key, verified as in production (cached briefly).
@@ -406,9 +510,9 @@ async def measure_summary(settings: StatsSettings, city: City) -> list[str]:
     ]
     lines += [f"BENCH stats.summary_p99_ms.{k} {p99(v):.1f} ms" for k, v in timings.items()]
     lines.append(f"BENCH stats.month_tickets {MONTH_TICKETS} tickets")
-    lines.append(f"BENCH stats.month_rollup_docs {len(docs)} docs")
+    lines.append(f"BENCH stats.month_rollup_docs {seeded} docs")
     lines.append(f"BENCH stats.month_seed_s {seed_s:.1f} s")
-    lines.append(f"BENCH stats.rollup_docs_inserted_per_s {len(docs) / insert_s:.0f} 1/s")
+    lines.append(f"BENCH stats.rollup_docs_inserted_per_s {seeded / insert_s:.0f} 1/s")
     return lines
 
 

@@ -125,6 +125,21 @@ async def test_an_event_archived_again_after_it_was_folded_counts_once(
     assert await rebuilt(stats) == live
 
 
+async def test_inbox_documents_written_before_records_were_packed_are_folded(
+    stats: StatsHarness,
+) -> None:
+    """An upgrade finds the inbox as the previous version left it: records as
+    they are, beside the packed ones the consumer writes now."""
+    await stats.db["inbox"].insert_one({"records": [archive_record(e, NOW) for e in EVENTS[:6]]})
+    await stats.archive_events(EVENTS[6:])
+    [packed] = await stats.db["inbox"].find({"records": {"$exists": False}}).to_list()
+    assert set(packed) == {"_id", "packed"}  # one binary field
+    stats.settle()
+    await stats.aggregator.catch_up()
+    assert await stats.archive.inbox_size() == 0
+    assert await total(stats, "received") == 10
+
+
 async def test_a_request_merged_into_a_ticket_is_counted_once_and_leaves_the_ticket_as_is(
     stats: StatsHarness,
 ) -> None:
@@ -222,11 +237,12 @@ class FailingViews(TicketViews):
 
     budget = 10**9
 
-    async def put_many(self, docs: list[Document], existing: set[str]) -> None:
+    async def put_many(self, docs: list[Document], existing: set[str]) -> set[str]:
         written, self.budget = docs[: self.budget], max(0, self.budget - len(docs))
-        await super().put_many(written, existing)
+        there = await super().put_many(written, existing)
         if len(written) < len(docs):
             raise pymongo.errors.AutoReconnect("store went away")
+        return there
 
 
 async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> None:
@@ -253,6 +269,99 @@ async def test_crash_while_writing_views_counts_once(stats: StatsHarness) -> Non
         "numerator": 7,
         "denominator": 8,
     }
+
+
+# --- views of tickets seen for the first time ----------------------------------------------
+
+
+class WatchedViews(TicketViews):
+    """The views on the real store, noting which tickets' views were read."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.read: list[str] = []
+
+    async def get_many(self, ids: list[str]) -> dict[str, Document]:
+        self.read += ids
+        return await super().get_many(ids)
+
+
+async def test_a_ticket_whose_first_event_is_in_the_batch_is_written_without_a_read(
+    stats: StatsHarness,
+) -> None:
+    watched = stats.aggregator.views = WatchedViews(stats.db)
+    firsts = [e for e in EVENTS if e.event_type in ("received", "resolved_on_spot")]
+    later = [e for e in EVENTS if e not in firsts]
+    await stats.ingest([*firsts[:5], *later[:3]])
+    early = {e.ticket_id for e in later[:3]} - {e.ticket_id for e in firsts[:5]}
+    assert set(watched.read) == early  # only tickets whose first event was not there
+    assert await stats.views.collection.count_documents({}) == len(early) + 5
+    await stats.ingest([*firsts[5:], *later[3:]])
+    assert await total(stats, "received") == 10
+    live = await counter_docs(stats), await view_docs(stats)
+    assert await rebuilt(stats) == live
+
+
+async def test_a_first_event_arriving_after_the_ticket_s_view_was_written_counts_once(
+    stats: StatsHarness,
+) -> None:
+    """Taken for a new ticket, it is inserted; the store says the view is there
+    (another replica wrote it, this one does not hold it in memory), so it is
+    read and rewritten with the step added, counted once."""
+    story = TicketStory("LC20250312000077", district="guanxian", category=Category.HELP)
+    received = story.received(city(D3, 9))
+    dispatched = story.dispatched(city(D3, 9, 5), "guanxian.water", hours=24)
+    await stats.ingest([dispatched])
+    await stats.aggregator.release()
+    other = stats.aggregator_as("replica-2")
+    other.views = watched = WatchedViews(stats.db)
+    await stats.archive_events([received, dispatched])  # the dispatch delivered again
+    stats.settle()
+    await other.catch_up()
+    assert watched.read == [story.ticket_id]  # after the insert found it there
+    view = await stats.views.get(story.ticket_id)
+    assert view is not None and len(view["steps"]) == 2
+    assert (await total(stats, "received"), await total(stats, "dispatched")) == (1, 1)
+    live = await counter_docs(stats), await view_docs(stats)
+    await other.release()
+    assert await rebuilt(stats) == live
+
+
+# --- lingering for a fuller batch ----------------------------------------------------------
+
+
+class Burst(EventArchive):
+    """The real inbox, into which the consumer archives one more chunk before
+    each of the aggregator's reads: a burst arriving while it waits."""
+
+    def __init__(self, stats: StatsHarness, chunks: list[list[TicketEvent]]) -> None:
+        super().__init__(stats.db)
+        self.stats, self.chunks, self.reads = stats, chunks, 0
+
+    async def inbox_head(self, documents: int) -> list[Document]:
+        self.reads += 1
+        if self.chunks:
+            await self.stats.archive_events(self.chunks.pop(0))
+        return await super().inbox_head(documents)
+
+
+@pytest.mark.parametrize(("burst_per_s", "reads", "folded"), [(100.0, 5, 4), (1000.0, 2, 2)])
+async def test_a_batch_waits_again_while_a_burst_fills_the_inbox(
+    stats: StatsHarness, burst_per_s: float, reads: int, folded: int
+) -> None:
+    """Four chunks of eight events, 0.01 s apart: 800 a second. A burst of at
+    least 100 a second keeps the batch waiting until the inbox stops growing,
+    and the batch folds all four; at 1000 a second, it waits once, as for a
+    trickle, and folds two."""
+    lingering = stats.aggregator_as("live", batch=2000)
+    lingering.linger_s, lingering.burst_per_s = 0.01, burst_per_s
+    lingering.archive = burst = Burst(stats, [EVENTS[i : i + 8] for i in range(0, 32, 8)])
+    assert await lingering.step()
+    assert burst.reads == reads
+    assert await stats.views.collection.count_documents({}) == len(
+        {e.ticket_id for e in EVENTS[: 8 * folded]}
+    )
+    assert await stats.archive.inbox_size() == 0
 
 
 # --- one aggregator at a time ---------------------------------------------------------------
@@ -284,10 +393,11 @@ async def test_an_aggregator_that_lost_its_lease_mid_batch_stops_writing(
     slow, other = stats.aggregator_as("slow"), stats.aggregator_as("other")
 
     class SlowViews(TicketViews):
-        async def put_many(self, docs: list[Document], existing: set[str]) -> None:
-            await super().put_many(docs, existing)
+        async def put_many(self, docs: list[Document], existing: set[str]) -> set[str]:
+            there = await super().put_many(docs, existing)
             stats.clock.advance(timedelta(seconds=31))  # the lease ran out meanwhile
             assert await stats.meta.take_lease("other", stats.clock(), other.lease)
+            return there
 
     slow.views = SlowViews(stats.db)
     await stats.archive_events(EVENTS)

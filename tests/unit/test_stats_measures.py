@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import combinations
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,15 @@ from services.stats.measures import (
     increments,
 )
 from services.stats.rollups import Increments as Merged
-from services.stats.rollups import Place, field, place_of, places, read_path, unfield
+from services.stats.rollups import (
+    Place,
+    field,
+    place_of,
+    places,
+    read_path,
+    read_place,
+    unfield,
+)
 from shared.domain import Category, Channel
 from shared.events import EVENT_TYPES, Rating, ReopenCause, TicketEvent
 from tests.stats_support import CITY, TicketStory, city, utc
@@ -335,33 +344,72 @@ def test_resolution_stamped_before_the_dispatch_counts_zero_hours() -> None:
 # --- buckets and roll-ups ------------------------------------------------------------------
 
 
-def test_a_bucket_counts_once_per_filter_combination_and_for_the_ranking() -> None:
+def test_a_bucket_counts_in_twelve_documents_totals_breakdowns_and_the_ranking() -> None:
     bucket = Bucket(D1, WATER, "yanggu", "complaint", "wechat")
     found = list(places(bucket))
-    assert len(found) == len(set(found)) == 1 + 16
+    assert len(found) == len(set(found)) == 1 + 11 + 3
+    assert len({p.doc_id for p in found}) == 12
     exact = {p.doc_id for p in found if p.path == "t"}
     assert {f"{D1}|all", f"{D1}|district=yanggu", f"{D1}|channel=wechat"} <= exact
     assert f"{D1}|department={WATER}|district=yanggu" in exact
     assert f"{D1}|category=complaint|channel=wechat" in exact
     assert len(exact) == 1 + 4 + 6  # none, each dimension, each pair
-    assert Place(f"{D1}|department={WATER}|district|category", "=yanggu|=complaint") in found
-    assert Place(f"{D1}|district=yanggu|category|channel", "=complaint|=wechat") in found
-    quad = Place(f"{D1}|department={WATER}|district|category|channel", "=yanggu|=complaint|=wechat")
-    assert quad in found
+    pair = f"{D1}|department={WATER}|district=yanggu"
+    assert Place(pair, "g.=complaint.=wechat") in found
+    assert Place(f"{D1}|department={WATER}|category=complaint", "g.=wechat") in found
+    assert Place(f"{D1}|district=yanggu|category=complaint", "g.=wechat") in found
     assert Place(f"{D1}|by=department", "s.=yanggu%2Ewater") in found  # for the ranking
+
+
+def test_three_and_four_filters_read_a_breakdown_of_a_two_dimension_document() -> None:
+    four = {"department": WATER, "district": "yanggu", "category": "complaint"}
+    four["channel"] = "wechat"
+    pair = f"{D1}|department={WATER}|district=yanggu"
+    assert place_of(D1, four) == Place(pair, "g.=complaint.=wechat")
+    without_channel = {k: v for k, v in four.items() if k != "channel"}
+    assert place_of(D1, without_channel) == Place(pair, "g.=complaint", (None,))
+    without_category = {k: v for k, v in four.items() if k != "category"}
+    assert place_of(D1, without_category) == Place(pair, "g", (None, "=wechat"))
+    without_district = {k: v for k, v in four.items() if k != "district"}
+    assert place_of(D1, without_district) == Place(
+        f"{D1}|department={WATER}|category=complaint", "g.=wechat"
+    )
+    assert place_of(D1, {"district": "yanggu", "category": "help", "channel": "sms"}) == Place(
+        f"{D1}|district=yanggu|category=help", "g.=sms"
+    )
+    assert place_of(D1, {"department": WATER, "channel": "sms"}) == Place(
+        f"{D1}|department={WATER}|channel=sms", "t"
+    )
 
 
 def test_every_filter_combination_reads_a_place_the_bucket_counts_in() -> None:
     bucket = Bucket(D1, WATER, "yanggu", "complaint", "wechat")
-    counted = set(places(bucket))
+    merged = Merged()
+    merged.add(bucket, {"received": 1})
+    merged.add(Bucket(D1, "city.env", "guanxian", "help", "sms"), {"received": 10})
     values = {"department": WATER, "district": "yanggu", "category": "complaint"}
     values["channel"] = "wechat"
     for n in range(len(DIMENSIONS) + 1):
         for dims in combinations(DIMENSIONS, n):
-            place = place_of(D1, {d: values[d] for d in dims})
-            assert place in counted, dims
-            other = place_of(D1, {d: "city.env" for d in dims})
-            assert other not in counted or not dims
+            filters = {d: values[d] for d in dims}
+            place = place_of(D1, filters)
+            assert read_place(nested(merged.docs.get(place.doc_id, {})), place) == {
+                "received": 11 if not dims else 1
+            }, dims
+            other = place_of(D1, {d: "nowhere" for d in dims})
+            assert read_place(nested(merged.docs.get(other.doc_id, {})), other) == {} or not dims
+
+
+def nested(paths: dict[str, float]) -> dict[str, Any]:
+    """A document as $inc of these paths leaves it."""
+    doc: dict[str, Any] = {}
+    for path, value in paths.items():
+        *parents, name = path.split(".")
+        node = doc
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[name] = value
+    return doc
 
 
 def test_field_names_escape_what_a_path_cannot_hold() -> None:
@@ -384,9 +432,27 @@ def test_a_batch_merges_its_increments_per_document() -> None:
     assert merged.docs[f"{D1}|by=department"]["s.=city%2Eenv.received"] == 1
     assert merged.about[f"{D1}|district=guanxian"] == {"day": D1, "dim": "district=guanxian"}
     assert merged.about[f"{D1}|all"] == {"day": D1, "dim": "all"}
-    # 17 places each, in 17 documents; shared: all, by=department, district,
-    # category, district+category, and guanxian's category-channel groups.
-    assert len(merged.docs) == 2 * 17 - 6
+    # 12 documents each; shared: all, by=department, district, category,
+    # district+category.
+    assert len(merged.docs) == 2 * 12 - 5
+
+
+def test_a_breakdown_read_sums_the_groups_asked_nested_counters_too() -> None:
+    doc = {
+        "g": {
+            "=help": {"=sms": {"received": 1, "q": {"d": {"=rule": 1}}}, "=app": {"received": 2}},
+            "=complaint": {"=sms": {"received": 4, "q": {"d": {"=rule": 2, "=list": 1}}}},
+        }
+    }
+    by_channel = read_place(doc, Place("x", "g", (None, "=sms")))
+    assert by_channel == {"received": 5, "q": {"d": {"=rule": 3, "=list": 1}}}
+    assert read_place(doc, Place("x", "g.=help", (None,))) == {
+        "received": 3,
+        "q": {"d": {"=rule": 1}},
+    }
+    assert read_place(doc, Place("x", "g.=help.=app")) == {"received": 2}
+    assert read_place(doc, Place("x", "g", (None, "=web"))) == {}
+    assert read_place(None, Place("x", "g.=help", (None,))) == {}
 
 
 def test_read_path_finds_a_group_or_nothing() -> None:
