@@ -33,6 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from services.router.backtest import read_tickets
+from services.router.boilerplate import CUT, Boilerplate
 from services.router.lists import ListSet
 from services.router.scoring import CompiledLists
 from services.router.text import normalize
@@ -59,6 +60,9 @@ class SeedModel:
     weights: np.ndarray  # rows x labels, times the n-gram's idf
     intercept: np.ndarray  # per label, times SHARPNESS
     examples: int  # labelled requests it learnt from (the terms not counted)
+    # The work-order template's phrases, cut out of the text it learnt from
+    # and of every text it is asked about.
+    boilerplate: Boilerplate = Boilerplate(())
 
     def predict(self, folded: str, top: int = 3) -> list[tuple[str, float]]:
         """The top types, most likely first, with their share, for folded text."""
@@ -68,8 +72,10 @@ class SeedModel:
 
     def shares(self, folded: str) -> np.ndarray:
         """Each label's share (they sum to one), for folded text."""
+        folded = self.boilerplate.mask(folded)
         # Presence, not counts (binary TF-IDF): each distinct n-gram once. The
-        # automaton finds them in C, without a string made for each.
+        # automaton finds them in C, without a string made for each; none spans
+        # a cut template phrase, as none did in training.
         rows = list({row for _, row in self.grams.iter(folded)}) if folded else []
         if not rows:
             return np.full(len(self.labels), 1 / len(self.labels))
@@ -98,13 +104,29 @@ def list_terms(lists: ListSet) -> list[Example]:
     ]
 
 
-def train_seed(examples: Sequence[Example], terms: Sequence[Example]) -> SeedModel:
-    """Learn the types of the examples and the lists' terms (deterministic)."""
+def char_grams(masked: str) -> list[str]:
+    """The character 1-3-grams of masked folded text, none across a cut."""
+    low, high = GRAMS
+    return [
+        part[i : i + n]
+        for part in masked.split(CUT)
+        for n in range(low, high + 1)
+        for i in range(len(part) - n + 1)
+    ]
+
+
+def train_seed(
+    examples: Sequence[Example],
+    terms: Sequence[Example],
+    boilerplate: Boilerplate = Boilerplate(()),
+) -> SeedModel:
+    """Learn the types of the examples and the lists' terms (deterministic),
+    from their text without the work-order template."""
     everything = [*examples, *terms]
     if len({e.label for e in everything}) < 2:
         raise ValueError("the seed model needs at least two department types")
-    grams = TfidfVectorizer(analyzer="char", ngram_range=GRAMS, binary=True)
-    matrix = grams.fit_transform([normalize(e.text) for e in everything])
+    grams = TfidfVectorizer(analyzer=char_grams, binary=True)
+    matrix = grams.fit_transform([boilerplate.mask(normalize(e.text)) for e in everything])
     linear = LinearSVC(C=1.0, random_state=0).fit(matrix, [e.label for e in everything])
     labels = tuple(str(label) for label in linear.classes_)
     coef, intercept = linear.coef_, linear.intercept_
@@ -127,6 +149,7 @@ def train_seed(examples: Sequence[Example], terms: Sequence[Example]) -> SeedMod
         np.ascontiguousarray(coef.T[kept] * grams.idf_[kept, None], dtype=np.float32),
         np.asarray(intercept * SHARPNESS, dtype=np.float32),
         len(examples),
+        boilerplate,
     )
 
 
@@ -157,7 +180,9 @@ def seed_model(path: Path, lists: ListSet, directory: Directory) -> SeedModel:
     key = digest.hexdigest()
     model = _TRAINED.get(key)
     if model is None:
-        model = train_seed(read_examples(path, directory), list_terms(lists))
+        model = train_seed(
+            read_examples(path, directory), list_terms(lists), Boilerplate(lists.boilerplate)
+        )
         if len(_TRAINED) >= _KEEP:
             _TRAINED.pop(next(iter(_TRAINED)))
         _TRAINED[key] = model
