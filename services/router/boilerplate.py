@@ -56,3 +56,6 @@ class Boilerplate:
 
     def __bool__(self) -> bool:
         return bool(self.phrases)
+
+
+NO_BOILERPLATE = Boilerplate(())  # a city whose lists name no template

@@ -33,7 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from services.router.backtest import read_tickets
-from services.router.boilerplate import CUT, Boilerplate
+from services.router.boilerplate import CUT, NO_BOILERPLATE, Boilerplate
 from services.router.lists import ListSet
 from services.router.scoring import CompiledLists
 from services.router.text import normalize
@@ -62,7 +62,7 @@ class SeedModel:
     examples: int  # labelled requests it learnt from (the terms not counted)
     # The work-order template's phrases, cut out of the text it learnt from
     # and of every text it is asked about.
-    boilerplate: Boilerplate = Boilerplate(())
+    boilerplate: Boilerplate = NO_BOILERPLATE
 
     def predict(self, folded: str, top: int = 3) -> list[tuple[str, float]]:
         """The top types, most likely first, with their share, for folded text."""
@@ -118,7 +118,7 @@ def char_grams(masked: str) -> list[str]:
 def train_seed(
     examples: Sequence[Example],
     terms: Sequence[Example],
-    boilerplate: Boilerplate = Boilerplate(()),
+    boilerplate: Boilerplate = NO_BOILERPLATE,
 ) -> SeedModel:
     """Learn the types of the examples and the lists' terms (deterministic),
     from their text without the work-order template."""
