@@ -8,11 +8,12 @@ honest estimates of the router's method across writers.
         earlier in the same file): a text in two sets would be learnt and
         measured at once.
 
-    python -m tools.dispatch_sets cross [--margin 7] [--share 0.2] SET.jsonl ...
+    python -m tools.dispatch_sets cross [--margin 7 ...] [--share 0.2 ...] SET.jsonl ...
         leave-one-writer-out: for each SET, the seed model is trained on the
         base sets (dev, eval, the first held-out set) and every other SET, and
-        the router (rules, lists, seed) is measured on SET; beside it the lists
-        alone. Run it from a checkout to measure that checkout's code and lists.
+        the router (rules, lists, seed) is measured on SET at each seed margin
+        and min share given; beside it the lists alone. Run from a checkout,
+        it measures that checkout's code and lists.
 """
 
 from __future__ import annotations
@@ -77,28 +78,38 @@ def add(source: Path, name: str, directory: Directory) -> int:
     return 0
 
 
-def cross(held: Sequence[Path], margin: float, share: float, directory: Directory) -> int:
+def cross(
+    held: Sequence[Path], margins: Sequence[float], shares: Sequence[float], directory: Directory
+) -> int:
     """Leave-one-writer-out accuracy of the router's method (and the lists
-    alone) for each held set."""
+    alone) for each held set, at each seed margin and min share given."""
     now = datetime.now(UTC)
     base = "".join((SETS / name).read_text("utf-8") for name in BASE)
     lists_only = EngineFactory(directory, WorkCalendar(), plugins=False, seed_file=None)
-    print(f"seed margin {margin}, min share {share}; manual queue counts as wrong")
+    grid = [(m, s) for m in margins for s in shares]
+    right: dict[tuple[float, float], list[float]] = {point: [] for point in grid}
+    print("leave-one-writer-out; the manual queue counts as wrong")
     with tempfile.TemporaryDirectory() as tmp:
         for path in held:
             others = "".join(p.read_text("utf-8") for p in held if p != path)
             seed = Path(tmp) / f"without-{path.name}"
             seed.write_text(base + others, "utf-8")
-            router = replace(lists_only, seed_file=seed, seed_margin=margin, seed_min_share=share)
-            tickets, skipped = read_tickets(path, directory)
-            combined = evaluate(router(load_rules()), tickets, now)
+            tickets, _ = read_tickets(path, directory)
             alone = evaluate(lists_only(load_rules()), tickets, now)
-            print(
-                f"{path.name}: {combined.total} requests, router {100 * combined.accuracy:.1f} %"
-                f" ({100 * combined.manual_share:.1f} % manual), lists alone"
-                f" {100 * alone.accuracy:.1f} %"
-                + (f", {len(skipped)} lines skipped" if skipped else "")
-            )
+            print(f"{path.name}: {alone.total} requests, lists alone {100 * alone.accuracy:.1f} %")
+            for margin, share in grid:
+                router = replace(
+                    lists_only, seed_file=seed, seed_margin=margin, seed_min_share=share
+                )
+                report = evaluate(router(load_rules()), tickets, now)
+                right[margin, share].append(report.accuracy)
+                print(
+                    f"  margin {margin:g}, share {share:g}: router {100 * report.accuracy:.1f} %"
+                    f" ({100 * report.manual_share:.1f} % manual)"
+                )
+    for (margin, share), accuracies in right.items():
+        mean = 100 * sum(accuracies) / len(accuracies)
+        print(f"mean over the held sets, margin {margin:g}, share {share:g}: {mean:.1f} %")
     return 0
 
 
@@ -112,8 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     crossing = sub.add_parser("cross", help="leave-one-writer-out accuracy")
     crossing.add_argument("sets", nargs="+", type=Path)
-    crossing.add_argument("--margin", type=float, default=7.0)
-    crossing.add_argument("--share", type=float, default=0.2)
+    crossing.add_argument("--margin", type=float, nargs="+", default=[7.0])
+    crossing.add_argument("--share", type=float, nargs="+", default=[0.2])
     args = parser.parse_args(argv)
     if args.command == "add":
         return add(args.source, args.name, _directory())
