@@ -60,6 +60,8 @@ class SeedModel:
     weights: np.ndarray  # rows x labels, times the n-gram's idf
     intercept: np.ndarray  # per label, times SHARPNESS
     examples: int  # labelled requests it learnt from (the terms not counted)
+    # Rows below this are single characters; the longer n-grams follow.
+    unigrams: int
     # The work-order template's phrases, cut out of the text it learnt from
     # and of every text it is asked about.
     boilerplate: Boilerplate = NO_BOILERPLATE
@@ -77,7 +79,9 @@ class SeedModel:
         # automaton finds them in C, without a string made for each; none spans
         # a cut template phrase, as none did in training.
         rows = list({row for _, row in self.grams.iter(folded)}) if folded else []
-        if not rows:
+        # Single characters alone name no matter (急 of 求助，急 is no 急诊): with
+        # no longer n-gram known, every label is as likely as the next.
+        if not rows or max(rows) < self.unigrams:
             return np.full(len(self.labels), 1 / len(self.labels))
         # The weights hold the n-grams' idf already; the row is divided by its
         # length (l2), as the vectorizer does.
@@ -137,7 +141,10 @@ def train_seed(
     # third of the n-grams) stays in the processor's cache beside the lists.
     seen = np.asarray((matrix > 0).sum(axis=0)).ravel()
     names = grams.get_feature_names_out()
-    kept = [i for i, name in enumerate(names) if seen[i] >= MIN_SEEN[len(name)]]
+    kept = sorted(
+        (i for i, name in enumerate(names) if seen[i] >= MIN_SEEN[len(name)]),
+        key=lambda i: len(names[i]),
+    )
     automaton = ahocorasick.Automaton()
     for row, i in enumerate(kept):
         automaton.add_word(str(names[i]), row)
@@ -149,6 +156,7 @@ def train_seed(
         np.ascontiguousarray(coef.T[kept] * grams.idf_[kept, None], dtype=np.float32),
         np.asarray(intercept * SHARPNESS, dtype=np.float32),
         len(examples),
+        sum(len(names[i]) == 1 for i in kept),
         boilerplate,
     )
 

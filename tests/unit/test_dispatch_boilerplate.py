@@ -118,3 +118,12 @@ def test_the_seed_model_learns_nothing_from_the_template() -> None:
     assert model.predict(normalize("工单内容：来电人称家里停水。诉求：处理。"))[0][0] == "water"
     blind = train_seed(platform * 2, water * 2)
     assert blind.predict(normalize("工单内容：来电人称家里停水。诉求：处理。"))[0][0] == "platform"
+
+
+@pytest.mark.parametrize("text", ["求助", "求助，急！", "您好，请问一下"])
+def test_a_request_that_names_no_matter_is_no_one_s_matter(directory: Directory, text: str) -> None:
+    # 求助 says what kind of request it is, not what about: before, the seed
+    # model read civil affairs' 救助 into it (p 0.90). Nothing known of the
+    # matter: the county's sub-centre asks (the fallback rule), as for any such call.
+    decision = shipped_engine(directory, WorkCalendar()).decide(ticket(text), AT)
+    assert (decision.department, decision.decided_by) == ("guanxian", "rule")
