@@ -23,6 +23,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,22 +79,34 @@ def add(source: Path, name: str, directory: Directory) -> int:
     return 0
 
 
+@contextmanager
+def seeds_without_each(held: Sequence[Path]) -> Iterator[list[tuple[Path, Path]]]:
+    """For each held set, an examples file of the base sets and every other
+    held set (removed on leaving)."""
+    base = "".join((SETS / name).read_text("utf-8") for name in BASE)
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs = []
+        for path in held:
+            seed = Path(tmp) / f"without-{path.name}"
+            seed.write_text(
+                base + "".join(p.read_text("utf-8") for p in held if p != path), "utf-8"
+            )
+            pairs.append((path, seed))
+        yield pairs
+
+
 def cross(
     held: Sequence[Path], margins: Sequence[float], shares: Sequence[float], directory: Directory
 ) -> int:
     """Leave-one-writer-out accuracy of the router's method (and the lists
     alone) for each held set, at each seed margin and min share given."""
     now = datetime.now(UTC)
-    base = "".join((SETS / name).read_text("utf-8") for name in BASE)
     lists_only = EngineFactory(directory, WorkCalendar(), plugins=False, seed_file=None)
     grid = [(m, s) for m in margins for s in shares]
     right: dict[tuple[float, float], list[float]] = {point: [] for point in grid}
     print("leave-one-writer-out; the manual queue counts as wrong")
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in held:
-            others = "".join(p.read_text("utf-8") for p in held if p != path)
-            seed = Path(tmp) / f"without-{path.name}"
-            seed.write_text(base + others, "utf-8")
+    with seeds_without_each(held) as pairs:
+        for path, seed in pairs:
             tickets, _ = read_tickets(path, directory)
             alone = evaluate(lists_only(load_rules()), tickets, now)
             print(f"{path.name}: {alone.total} requests, lists alone {100 * alone.accuracy:.1f} %")

@@ -36,6 +36,7 @@ from services.router.rules import load_rules
 from shared.directory import Directory, load_directory
 from shared.settings import DATA_DIR
 from shared.workcalendar import WorkCalendar
+from tools.dispatch_sets import seeds_without_each
 
 HERE = Path(__file__).resolve().parents[1] / "data" / "dispatch"
 HOLDOUT3 = HERE / "dispatch_holdout3.jsonl"  # written alone in session 6, measured once
@@ -50,6 +51,9 @@ HOLDOUT = HERE / "dispatch_holdout.jsonl"  # held out until the third session
 TUNED = HERE / "dispatch_eval.jsonl"  # once held out; tuned on since (README there)
 DEV = HERE / "dispatch_dev.jsonl"
 SAMPLES = DATA_DIR / "sample_requests.jsonl"
+# Each written by another writer: taught to the seed model, and measured
+# leave-one-writer-out (the seed trained on all the others).
+WRITERS = tuple(HERE / f"dispatch_{n}.jsonl" for n in ("train_a", "train_b", "train_c", "holdout2"))
 SETS = (
     ("", HEADLINE),  # absent: no headline figure, never another set's under its name
     *((("holdout2_", HOLDOUT2),) if HEADLINE != HOLDOUT2 else ()),
@@ -83,6 +87,29 @@ def _cross_set(directory: Directory, now: datetime) -> Iterator[str]:
             yield f"BENCH dispatch.{name}_holdout_accuracy {100 * report.accuracy:.1f} %"
 
 
+def _cross_writers(directory: Directory, now: datetime) -> Iterator[str]:
+    """Leave-one-writer-out: the router with the seed trained on every set
+    but one writer's, measured on that writer's set (tools/dispatch_sets.py);
+    `dispatch.cross_writers_accuracy` pools the three training writers, whose
+    misses nobody read. holdout2's own line is tuned (session 6 read its misses)."""
+    held = [path for path in WRITERS if path.exists()]
+    if len(held) < 2:
+        return
+    factory = EngineFactory(directory, WorkCalendar(), plugins=False, seed_file=None)
+    right = total = 0
+    with seeds_without_each(held) as pairs:
+        for path, seed in pairs:
+            tickets, _ = read_tickets(path, directory)
+            report = evaluate(replace(factory, seed_file=seed)(load_rules()), tickets, now)
+            name = path.stem.removeprefix("dispatch_")
+            yield f"BENCH dispatch.cross_{name}_accuracy {100 * report.accuracy:.1f} %"
+            if name.startswith("train_"):
+                right += sum(o.right for o in report.outcomes)
+                total += report.total
+    if total:
+        yield f"BENCH dispatch.cross_writers_accuracy {100 * right / total:.1f} %"
+
+
 def eval_lines() -> list[str]:
     """Citizens' requests for the rules bench to decide (the tuned-on set)."""
     return [line for line in TUNED.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -93,6 +120,7 @@ def run() -> Iterator[str]:
     engine = shipped_engine(directory, WorkCalendar())
     now = datetime.now(UTC)
     yield from _cross_set(directory, now)
+    yield from _cross_writers(directory, now)
     for name, path in SETS:
         if not path.exists():
             print(f"bench dispatch: no {path.name} in {path.parent}: skipped", file=sys.stderr)
