@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="accuracy, manual share and confusions on requests with known answers"
     )
     evaluate.add_argument("file", help="JSON lines with expected_department")
+    evaluate.add_argument(
+        "--misses",
+        action="store_true",
+        help="also print each miss: id, decided by, sent to, right unit, text (phones masked)",
+    )
     train = dispatch_sub.add_parser("train", help="train the dispatch model on closed tickets")
     train.add_argument(
         "--history", default=None, help="a JSON-lines history instead of the router's store"
@@ -108,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rules":
         return _load(f"services.router.cli:{args.rules_command}")(args.file)
     if args.command == "dispatch" and args.dispatch_command == "evaluate":
-        return _load("services.router.dispatch_cli:evaluate")(args.file)
+        return _load("services.router.dispatch_cli:evaluate")(args.file, args.misses)
     if args.command == "dispatch":
         return _load("services.router.dispatch_cli:train")(args.history, args.out)
     if args.command == "keys":

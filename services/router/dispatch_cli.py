@@ -19,9 +19,10 @@ from services.router.training import (
 )
 
 
-def evaluate(file: str) -> int:
+def evaluate(file: str, misses: bool = False) -> int:
     """Accuracy, manual share, per-department precision and recall and the top
-    confusions of the running configuration on a file of known answers."""
+    confusions of the running configuration on a file of known answers; with
+    misses, each request sent wrong too."""
     settings, directory, calendar = context()
     path = Path(file)
     try:
@@ -40,6 +41,8 @@ def evaluate(file: str) -> int:
         print(f"error: {path}: no ticket with an expected department", file=sys.stderr)
         return 1
     print("\n".join(report.lines()))
+    if misses:
+        print("\n".join(["", *report.miss_lines()]))
     return 0
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from services.router.backtest import Ticket
 from services.router.engine import RuleEngine
 from services.router.verdict import Decision
+from shared.logmask import mask_phones
 
 MANUAL = "manual dispatch"
 
@@ -80,6 +81,18 @@ class Report:
             out.append(f"{dep:<28}{precision:>10.0%}{recall:>8.0%}{n:>9}")
         out += ["", "most frequent confusions (sent to <- right department):"]
         out += [f"{n:>4}  {got} <- {right}" for (got, right), n in self.confusions()]
+        return out
+
+    def miss_lines(self) -> list[str]:
+        """Each request sent wrong, tab-separated: id, decided by, sent to,
+        right unit, text. The texts are citizens' words and may carry their
+        numbers: phone numbers are masked, as in the logs."""
+        misses = [o for o in self.outcomes if not o.right]
+        out = [f"misses: {len(misses)} (id, decided by, sent to, right department, text)"]
+        for o in misses:
+            text = " ".join(mask_phones(o.ticket.draft.text).split())
+            fields = (o.ticket.id, o.decision.decided_by, o.got, str(o.ticket.expected), text)
+            out.append("\t".join(fields))
         return out
 
 

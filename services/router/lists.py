@@ -69,6 +69,11 @@ class ListSet(_Strict):
     # Words that make a matter city-wide (全市, 各县): it goes to the city unit
     # of the type that wins, where the type has one.
     city_wide: tuple[str, ...] = ()
+    # The phrases of the agents' work-order template (工单内容, 来电人称, 诉求):
+    # how a request was taken, not what it is about. They count for no type,
+    # no term inside or across one counts, and the seed model never sees them
+    # (services.router.boilerplate).
+    boilerplate: tuple[str, ...] = ()
     types: dict[str, TypeList] = Field(min_length=1)
 
     def size(self, name: str) -> int:
@@ -143,7 +148,34 @@ def list_problems(lists: ListSet, directory: Directory) -> list[Problem]:
                 message = f"target {template!r} is no unit of the directory"
                 problems.append(Problem((*where, "target", i), message, show_path=True))
         problems += _term_problems(name, spec)
-    return problems + _claimed_twice(lists)
+    return problems + _claimed_twice(lists) + _boilerplate_problems(lists)
+
+
+def _boilerplate_problems(lists: ListSet) -> list[Problem]:
+    """An empty phrase, or a type's term that holds a phrase of the template
+    (it could never count: the template is cut out first)."""
+    problems = []
+    phrases: dict[str, int] = {}
+    for i, phrase in enumerate(lists.boilerplate):
+        folded = normalize(phrase)
+        if not folded:
+            message = f"boilerplate phrase {phrase!r} is empty without its spaces and punctuation"
+            problems.append(Problem(("boilerplate", i), message, show_path=True))
+        phrases.setdefault(folded, i)
+    for name, spec in lists.types.items():
+        for weight, words in spec.terms.items():
+            for i, word in enumerate(words):
+                term = normalize(word)
+                inside = next((p for p in phrases if p and p in term), None)
+                if inside is not None:
+                    message = (
+                        f"term {word!r} of {name} holds {inside!r}, a boilerplate phrase of"
+                        " the work-order template: it would never count"
+                    )
+                    problems.append(
+                        Problem(("types", name, "terms", weight, i), message, show_path=True)
+                    )
+    return problems
 
 
 def _term_problems(name: str, spec: TypeList) -> list[Problem]:

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from services.router.boilerplate import Boilerplate
 from services.router.conditions import normalized
 from services.router.lists import DecisionPolicy, ListSet, TypeList, resolve_target
 from services.router.text import normalize, pinyin_of
@@ -34,8 +35,10 @@ class Claim:
 class Term:
     text: str
     claims: tuple[Claim, ...]
-    # A place name: no type's, but no term inside or across it counts (东古城镇
-    # is a town, not 古城 of tourism; 临清运河 is no 清运 of waste).
+    # A place name or a phrase of the agents' work-order template: no type's,
+    # and no term inside or across it counts (东古城镇 is a town, not 古城 of
+    # tourism; 临清运河 is no 清运 of waste; 来电人 is the caller, not 来电 of a
+    # power cut's end).
     place: bool = False
     # A word that makes the matter city-wide (全市), when no other term
     # overlaps it (超市里 is no 市里).
@@ -73,7 +76,8 @@ class CompiledLists:
                 context = unless.get(term, frozenset())
                 self.context |= context
                 claims.setdefault(term, []).append(Claim(index, weight, context))
-        places = {normalize(p) for p in places} - {""}
+        self.boilerplate = Boilerplate(lists.boilerplate)
+        places = ({normalize(p) for p in places} | self.boilerplate.phrases) - {""}
         self.terms = [
             Term(text, tuple(c), text in places, text in self.city_wide)
             for text, c in claims.items()

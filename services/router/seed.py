@@ -33,6 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from services.router.backtest import read_tickets
+from services.router.boilerplate import CUT, NO_BOILERPLATE, Boilerplate
 from services.router.lists import ListSet
 from services.router.scoring import CompiledLists
 from services.router.text import normalize
@@ -59,6 +60,11 @@ class SeedModel:
     weights: np.ndarray  # rows x labels, times the n-gram's idf
     intercept: np.ndarray  # per label, times SHARPNESS
     examples: int  # labelled requests it learnt from (the terms not counted)
+    # Rows below this are single characters; the longer n-grams follow.
+    unigrams: int
+    # The work-order template's phrases, cut out of the text it learnt from
+    # and of every text it is asked about.
+    boilerplate: Boilerplate = NO_BOILERPLATE
 
     def predict(self, folded: str, top: int = 3) -> list[tuple[str, float]]:
         """The top types, most likely first, with their share, for folded text."""
@@ -68,10 +74,14 @@ class SeedModel:
 
     def shares(self, folded: str) -> np.ndarray:
         """Each label's share (they sum to one), for folded text."""
+        folded = self.boilerplate.mask(folded)
         # Presence, not counts (binary TF-IDF): each distinct n-gram once. The
-        # automaton finds them in C, without a string made for each.
+        # automaton finds them in C, without a string made for each; none spans
+        # a cut template phrase, as none did in training.
         rows = list({row for _, row in self.grams.iter(folded)}) if folded else []
-        if not rows:
+        # Single characters alone name no matter (急 of 求助，急 is no 急诊): with
+        # no longer n-gram known, every label is as likely as the next.
+        if not rows or max(rows) < self.unigrams:
             return np.full(len(self.labels), 1 / len(self.labels))
         # The weights hold the n-grams' idf already; the row is divided by its
         # length (l2), as the vectorizer does.
@@ -98,13 +108,29 @@ def list_terms(lists: ListSet) -> list[Example]:
     ]
 
 
-def train_seed(examples: Sequence[Example], terms: Sequence[Example]) -> SeedModel:
-    """Learn the types of the examples and the lists' terms (deterministic)."""
+def char_grams(masked: str) -> list[str]:
+    """The character 1-3-grams of masked folded text, none across a cut."""
+    low, high = GRAMS
+    return [
+        part[i : i + n]
+        for part in masked.split(CUT)
+        for n in range(low, high + 1)
+        for i in range(len(part) - n + 1)
+    ]
+
+
+def train_seed(
+    examples: Sequence[Example],
+    terms: Sequence[Example],
+    boilerplate: Boilerplate = NO_BOILERPLATE,
+) -> SeedModel:
+    """Learn the types of the examples and the lists' terms (deterministic),
+    from their text without the work-order template."""
     everything = [*examples, *terms]
     if len({e.label for e in everything}) < 2:
         raise ValueError("the seed model needs at least two department types")
-    grams = TfidfVectorizer(analyzer="char", ngram_range=GRAMS, binary=True)
-    matrix = grams.fit_transform([normalize(e.text) for e in everything])
+    grams = TfidfVectorizer(analyzer=char_grams, binary=True)
+    matrix = grams.fit_transform([boilerplate.mask(normalize(e.text)) for e in everything])
     linear = LinearSVC(C=1.0, random_state=0).fit(matrix, [e.label for e in everything])
     labels = tuple(str(label) for label in linear.classes_)
     coef, intercept = linear.coef_, linear.intercept_
@@ -115,7 +141,10 @@ def train_seed(examples: Sequence[Example], terms: Sequence[Example]) -> SeedMod
     # third of the n-grams) stays in the processor's cache beside the lists.
     seen = np.asarray((matrix > 0).sum(axis=0)).ravel()
     names = grams.get_feature_names_out()
-    kept = [i for i, name in enumerate(names) if seen[i] >= MIN_SEEN[len(name)]]
+    kept = sorted(
+        (i for i, name in enumerate(names) if seen[i] >= MIN_SEEN[len(name)]),
+        key=lambda i: len(names[i]),
+    )
     automaton = ahocorasick.Automaton()
     for row, i in enumerate(kept):
         automaton.add_word(str(names[i]), row)
@@ -127,6 +156,8 @@ def train_seed(examples: Sequence[Example], terms: Sequence[Example]) -> SeedMod
         np.ascontiguousarray(coef.T[kept] * grams.idf_[kept, None], dtype=np.float32),
         np.asarray(intercept * SHARPNESS, dtype=np.float32),
         len(examples),
+        sum(len(names[i]) == 1 for i in kept),
+        boilerplate,
     )
 
 
@@ -157,7 +188,9 @@ def seed_model(path: Path, lists: ListSet, directory: Directory) -> SeedModel:
     key = digest.hexdigest()
     model = _TRAINED.get(key)
     if model is None:
-        model = train_seed(read_examples(path, directory), list_terms(lists))
+        model = train_seed(
+            read_examples(path, directory), list_terms(lists), Boilerplate(lists.boilerplate)
+        )
         if len(_TRAINED) >= _KEEP:
             _TRAINED.pop(next(iter(_TRAINED)))
         _TRAINED[key] = model

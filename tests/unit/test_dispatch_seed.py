@@ -3,6 +3,7 @@ city and the lists' terms, consulted where the lists are not sure."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,10 @@ from shared.workcalendar import WorkCalendar
 pytestmark = pytest.mark.usefixtures("no_hotline_env")
 AT = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 SETS = Path(__file__).resolve().parents[1] / "data" / "dispatch"
-SHIPPED_SETS = ("dispatch_dev.jsonl", "dispatch_eval.jsonl", "dispatch_holdout.jsonl")
+SHIPPED_SETS = tuple(
+    f"dispatch_{name}.jsonl"
+    for name in ("dev", "eval", "holdout", "holdout2", "train_a", "train_b", "train_c")
+)
 
 
 def factory(directory: Directory, seed: Path | None = SHIPPED_EXAMPLES) -> EngineFactory:
@@ -37,10 +41,28 @@ def draft(text: str, district: str = "guanxian") -> TicketDraft:
 
 
 def test_the_shipped_examples_are_the_labelled_sets_and_nothing_else() -> None:
-    # Where the seed model's knowledge comes from, line for line: the three
-    # sets of tests/data/dispatch (their README says how each was written).
+    # Where the seed model's knowledge comes from, line for line: the sets of
+    # tests/data/dispatch (their README says how each was written), never the
+    # independent set still to be measured (dispatch_holdout3.jsonl).
     expected = "".join((SETS / name).read_text("utf-8") for name in SHIPPED_SETS)
     assert SHIPPED_EXAMPLES.read_text("utf-8") == expected
+
+
+def texts_of(name: str) -> list[str]:
+    with (SETS / name).open(encoding="utf-8") as lines:
+        return [json.loads(line)["text"].strip() for line in lines if line.strip()]
+
+
+def test_no_writer_text_is_in_another_set_and_no_independent_text_is_taught() -> None:
+    # A text in two sets would be learnt and measured at once: tools/dispatch_sets.py
+    # leaves such texts out when a writer's training set is added.
+    for name in (n for n in SHIPPED_SETS if n.startswith("dispatch_train_")):
+        own = texts_of(name)
+        others = {t for other in SHIPPED_SETS if other != name for t in texts_of(other)}
+        assert len(own) == len(set(own)) and others.isdisjoint(own), name
+    if (SETS / "dispatch_holdout3.jsonl").exists():  # added by the lead, measured, never taught
+        taught = {t for name in SHIPPED_SETS for t in texts_of(name)}
+        assert taught.isdisjoint(texts_of("dispatch_holdout3.jsonl"))
 
 
 def test_it_learns_types_from_examples_and_terms() -> None:
@@ -48,8 +70,11 @@ def test_it_learns_types_from_examples_and_terms() -> None:
     terms = [Example("停水", "water"), Example("缺斤少两", "market")]
     model = train_seed(examples, terms)
     assert model.examples == 6
-    assert model.predict(normalize("家里停水好几天"))[0][0] == "water"
-    assert model.predict(normalize("菜市场缺斤少两"))[0][0] == "market"
+    assert model.predict(normalize("厨房水龙头好几天没水"))[0][0] == "water"
+    assert model.predict(normalize("超市卖过期面包"))[0][0] == "market"
+    # Known single characters alone (水 of 水费, 品 of 商品) name no matter:
+    # every label is as likely, and the seed decides nothing.
+    assert list(model.shares(normalize("水品"))) == [0.5, 0.5]
     shares = model.shares(normalize("自来水不出水"))
     assert abs(float(shares.sum()) - 1) < 1e-6
     assert len(model.predict("", top=3)) == 2  # nothing known: even shares, two labels
