@@ -12,8 +12,8 @@ the next scan, and one whose claimer died comes back due under its next attempt.
 
 Jobs that fall due together can be run as batches (`process_batch`, up to
 `batch_max` each: the timers of a Monday morning after a holiday), so the store
-sees one bulk write per step instead of one write per job. Batches stay within
-the 50 statements per command the dev store answers (shared.groupcommit). A batch that fails
+sees one bulk write per step instead of one write per job (their updates still
+go at most 50 statements to a command: shared.groupcommit). A batch that fails
 is run again job by job, each with its own retries.
 """
 

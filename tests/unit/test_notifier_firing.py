@@ -155,3 +155,39 @@ async def test_a_late_resolution_sends_the_missed_overdue_event_once(world: Worl
     assert [d["kind"] for d in world.deliveries.jobs.values()] == ["dispatch"]
     pending = [t for t in world.timers.jobs.values() if t["status"] == JobStatus.PENDING]
     assert pending == []
+
+
+async def test_a_batchs_notices_are_handed_to_the_sender_once_its_events_are_out(
+    world: World,
+) -> None:
+    """Sent earlier, the notices' writes would queue on the store ahead of the
+    batch's own; stored and claimed already, none is lost if the batch stops."""
+    overdue = world.overdue(await dispatch(world))
+    world.clock.set(overdue["due_at"])
+    seen_at_offer: list[int] = []
+
+    def offer(_: Document) -> None:
+        seen_at_offer.append(len(world.publisher.published))
+
+    firer = TimerFirer(**{**vars(world.firer), "offer_delivery": offer})
+
+    await firer.fire_many([overdue])
+
+    assert seen_at_offer == [1]  # the one notice, offered after its event's confirm
+
+
+async def test_a_batch_whose_events_fail_offers_no_notice_and_keeps_them_stored(
+    world: World,
+) -> None:
+    overdue = world.overdue(await dispatch(world))
+    world.clock.set(overdue["due_at"])
+    offered: list[Document] = []
+    firer = TimerFirer(**{**vars(world.firer), "offer_delivery": offered.append})
+    world.publisher.fail_next = 1
+
+    with pytest.raises(UnavailableError):
+        await firer.fire_many([overdue])
+
+    assert offered == []
+    assert world.timers.jobs[overdue["_id"]]["status"] == JobStatus.PENDING
+    assert sum(d["kind"] == "overdue" for d in world.deliveries.jobs.values()) == 1
