@@ -157,37 +157,23 @@ async def test_a_late_resolution_sends_the_missed_overdue_event_once(world: Worl
     assert pending == []
 
 
-async def test_a_batchs_notices_are_handed_to_the_sender_once_its_events_are_out(
+async def test_a_batch_cut_short_by_its_events_fires_again_with_the_same_effects(
     world: World,
 ) -> None:
-    """Sent earlier, the notices' writes would queue on the store ahead of the
-    batch's own; stored and claimed already, none is lost if the batch stops."""
+    """The notices are stored while the events go out: a batch whose publish
+    fails keeps its notice (offered to the sender), not its fired mark, and
+    run again has one event, one notice and one next supervision."""
     overdue = world.overdue(await dispatch(world))
     world.clock.set(overdue["due_at"])
-    seen_at_offer: list[int] = []
-
-    def offer(_: Document) -> None:
-        seen_at_offer.append(len(world.publisher.published))
-
-    firer = TimerFirer(**{**vars(world.firer), "offer_delivery": offer})
-
-    await firer.fire_many([overdue])
-
-    assert seen_at_offer == [1]  # the one notice, offered after its event's confirm
-
-
-async def test_a_batch_whose_events_fail_offers_no_notice_and_keeps_them_stored(
-    world: World,
-) -> None:
-    overdue = world.overdue(await dispatch(world))
-    world.clock.set(overdue["due_at"])
-    offered: list[Document] = []
-    firer = TimerFirer(**{**vars(world.firer), "offer_delivery": offered.append})
     world.publisher.fail_next = 1
 
     with pytest.raises(UnavailableError):
-        await firer.fire_many([overdue])
-
-    assert offered == []
+        await world.firer.fire_many([overdue])
     assert world.timers.jobs[overdue["_id"]]["status"] == JobStatus.PENDING
+    assert sum(d["kind"] == "overdue" for d in world.offered if "channel" in d) == 1
+    await world.firer.fire_many([overdue])  # the worker runs it again
+
+    assert world.publisher.ids() == [uuid.uuid5(EVENT_IDS, overdue["_id"])]
+    assert world.timers.jobs[overdue["_id"]]["status"] == JobStatus.FIRED
     assert sum(d["kind"] == "overdue" for d in world.deliveries.jobs.values()) == 1
+    assert sum(t["kind"] == TimerKind.SUPERVISION for t in world.timers.jobs.values()) == 1
