@@ -11,7 +11,7 @@ import httpx
 
 from services.notifier.channels import DeliveryChannel, load_channels
 from services.notifier.delivery import DeliverySender
-from services.notifier.firing import TimerFirer
+from services.notifier.firing import FIRE_BATCH, TimerFirer
 from services.notifier.handlers import Notifier
 from services.notifier.repository import DeliveryRepository
 from services.notifier.timers import TimerRepository
@@ -74,7 +74,12 @@ async def assemble(
         lambda timer: timer_worker.offer(timer),
     )
     timer_worker = JobWorker(
-        timers, firer.fire, clock, settings.timer_poll_s, process_batch=firer.fire_many
+        timers,
+        firer.fire,
+        clock,
+        settings.timer_poll_s,
+        process_batch=firer.fire_many,
+        batch_max=FIRE_BATCH,
     )
     notifier = Notifier(
         timers,

@@ -6,11 +6,13 @@ id), so a timer whose firing was cut short by a crash is fired again, under its
 next attempt number, with the same effects, once.
 
 Timers that fall due together (a Monday morning after a holiday) are fired as
-a batch (fire_many): one insert of all claims, one read of where they stand,
-one insert of all notices and one of their first attempts' claims (this
-process sends them), the events published together and their confirms
-awaited together, one insert of the next supervisions, the fired marks in
-update commands of 50. The steps and their order are those of fire(), so the guarantees are.
+a batch (fire_many, up to FIRE_BATCH): one insert of all claims, with the
+reads of where they stand sent alongside; then one insert of all notices and
+one of their first attempts' claims (this process sends them) while the
+events are published together, their confirms awaited together; then the
+notices handed to the sender, one insert of the next supervisions and the
+fired marks in update commands of 50. The steps are those of fire(), the
+fired mark last as there, so the guarantees are.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ from shared.workcalendar import WorkCalendar
 logger = logging.getLogger(__name__)
 NOTIFIER = Actor(kind=ActorKind.SYSTEM, id="notifier")
 EVENT_IDS = uuid.UUID("6d1f1c2e-12a5-4e2b-9a37-123450000000")
+# Timers fired in one batch: what one scan returns (JobWorker's batch), so a
+# burst goes out in one round of bulk commands. In smaller batches run side by
+# side, the first batches' notices were sent while the later batches still
+# fired, and their writes queued ahead of them on the store (measured: p99 7.8 s
+# in batches of 500 against 3.1 s in one, same load). The marks still go 50 to
+# a command (shared.groupcommit).
+FIRE_BATCH = 2000
 
 
 @dataclass
@@ -97,22 +106,43 @@ class TimerFirer:
             return
         recipients = [self._recipient(timer) for timer in timers]
         notices = [self._notice(t, r, now) for t, r in zip(timers, recipients, strict=True)]
+        events = [self._event(t, r, now) for t, r in zip(timers, recipients, strict=True)]
+        # The notices are stored while the events go out: each step is
+        # idempotent and the fired marks come after both, so a batch cut short
+        # anywhere is fired again whole, with the same effects.
+        stored, sent = await asyncio.gather(
+            self._store_notices(notices, now), self._publish_all(events)
+        )
+        # Sent from here on, not while the events go out: the sender's work on
+        # the same event loop delayed the confirms past the publisher's timeout
+        # (measured: 118 of 2,000 timed out, and the batch ran timer by timer,
+        # 21 s). Stored and claimed already, so if the batch stops before this
+        # line the sender's next scan takes them (after a crash, once the
+        # claims expire).
+        for delivery in stored:
+            self.offer_delivery(delivery)
+        await self._settle(timers, sent)
+
+    async def _store_notices(self, notices: list[Document], now: datetime) -> list[Document]:
         stored = await self.deliveries.schedule_many(notices)
         # This process sends them: their first attempts are its own from the
         # start, one claim write for all instead of one per notice.
         await self.deliveries.claim_new(stored, now, self.lease)
-        for delivery in stored:
-            self.offer_delivery(delivery)
-        # Published together: the confirms come back in one round trip, not one each.
-        events = [self._event(t, r, now) for t, r in zip(timers, recipients, strict=True)]
+        return stored
+
+    async def _publish_all(self, events: list[Envelope]) -> datetime:
+        """Publish together (the confirms come back pipelined, not one round
+        trip each); when the last was confirmed: the moment a timer of the batch
+        "went out", which its lag runs to."""
         await asyncio.gather(*(self.publisher.publish(event) for event in events))
+        return self.clock()
+
+    async def _settle(self, timers: list[Timer], sent: datetime) -> None:
+        """The next supervisions, then the fired marks (see fire())."""
         escalating = [t for t in timers if t.kind in ESCALATING_KINDS]
         nexts = [self._planned_supervision(t) for t in escalating]
         for doc in await self.timers.insert_new(nexts):
             self.offer_timer(doc)
-        # Lag to when the events were confirmed: in a batch that is the honest
-        # moment a timer "went out", later than the batch's start.
-        sent = self.clock()
         lags = {t.id: (sent - t.original_due_at).total_seconds() for t in timers}
         fired = await self.timers.mark_fired_many(lags, sent)
         for timer, following in zip(escalating, nexts, strict=True):

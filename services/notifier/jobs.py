@@ -27,9 +27,6 @@ from shared.mongo import Document, insert_new
 logger = logging.getLogger(__name__)
 MAX_TAKEOVERS = 100  # dead claimers of one attempt; beyond that something else is wrong
 RECENT_MOVES = 10_000  # jobs whose last attempt this process recorded, remembered
-# From this many jobs on, one read of the whole collection (the dev store reads
-# it all for any filter but an exact _id) costs less than a read by _id each.
-SCAN_FROM = 200
 
 
 class JobStore:
@@ -138,31 +135,41 @@ class JobStore:
         self, jobs: list[Document], now: datetime, lease: timedelta
     ) -> list[Document]:
         """The jobs whose current attempt this process now holds, as claim()
-        would say one by one: one insert of all first claims, one read of
-        where the jobs stand. An attempt claimed before (a claimer that died, or
-        this process running it again) takes the single way, takeover included."""
-        if not jobs:
-            return []
+        would say one by one: one insert of all first claims, one read by _id
+        each of where the jobs stand, sent together. A copy this process knows
+        to be stale (a scan's, racing the attempt that finished it here) is
+        dropped without asking the store. An attempt claimed before (a claimer
+        that died, or this process running it again) takes the single way,
+        takeover included."""
+        held: list[Document] = []
+        unknown: list[Document] = []
+        for job in jobs:
+            known = self._known_here(job)
+            if known is None:
+                unknown.append(job)
+            elif known:
+                held.append(job)
+        if not unknown:
+            return held
         expires = now + lease
         claims = [
             {"_id": f"{j['_id']}:{j['attempt_no']}:0", "owner": self._owner, "expires_at": expires}
-            for j in jobs
+            for j in unknown
         ]
-        taken = await insert_new(self._claims, claims)
-        held = await self._still_current([j for i, j in enumerate(jobs) if i not in taken])
-        for job in (j for i, j in enumerate(jobs) if i in taken):
-            if await self.claim(job, now, lease):
+        # The reads go out with the claims, not after them: a job whose claim is
+        # new was never run (running takes the claim), so its read only tells
+        # whether it was cancelled since the copy was made; a cancel landing
+        # after the read is caught by the conditional write that ends the run.
+        taken, stand = await asyncio.gather(
+            insert_new(self._claims, claims), asyncio.gather(*map(self._unchanged, unknown))
+        )
+        for i, job in enumerate(unknown):
+            if i in taken:
+                if await self.claim(job, now, lease):
+                    held.append(job)
+            elif stand[i]:
                 held.append(job)
         return held
-
-    async def _still_current(self, jobs: list[Document]) -> list[Document]:
-        if len(jobs) < SCAN_FROM:
-            current = await asyncio.gather(*(self._unchanged(job) for job in jobs))
-            return [job for job, ok in zip(jobs, current, strict=True) if ok]
-        query = {"_id": {"$in": [job["_id"] for job in jobs]}}
-        cursor = self.jobs.find(query, {"attempt_no": 1, "status": 1})
-        stand = {doc["_id"]: doc for doc in await cursor.to_list()}
-        return [job for job in jobs if _same_attempt(job, stand.get(job["_id"]))]
 
     async def _unchanged(self, job: Document) -> bool:
         # Read by _id: the dev store pushes down only an exact _id filter and runs

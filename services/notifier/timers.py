@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.notifier.jobs import JobStore
 from services.notifier.records import JobStatus, Kinds, TimerKind, timer_id
 from services.notifier.schedule import Planned
-from shared.groupcommit import MAX_PER_COMMAND
+from shared.groupcommit import in_commands
 from shared.mongo import Document, insert_new
 
 KINDS = tuple(TimerKind)
@@ -133,21 +133,30 @@ class TimerRepository(JobStore):
         landing between the two is caught by the caller's order (it scheduled
         the next supervision first, which that cancel also stops)."""
         doc = await self.jobs.find_one({"_id": timer}, {"status": 1})
-        if doc is None or doc["status"] != JobStatus.PENDING:
-            return False
-        fired = {"status": JobStatus.FIRED, "fired_at": fired_at, "lag_s": lag_s}
-        await self.jobs.update_one({"_id": timer}, {"$set": fired})
-        return True
+        pending = doc is not None and doc["status"] == JobStatus.PENDING
+        if pending:
+            fired = {"status": JobStatus.FIRED, "fired_at": fired_at, "lag_s": lag_s}
+            await self.jobs.update_one({"_id": timer}, {"$set": fired})
+        self._settled([timer])
+        return pending
 
     async def mark_fired_many(self, fired: dict[str, float], fired_at: datetime) -> set[str]:
         """Mark the timers (id -> lag) fired, one update command per
-        MAX_PER_COMMAND; the ids marked. One that is no longer pending
-        (cancelled while it fired) is left as it is."""
-        ids = list(fired)
+        MAX_PER_COMMAND, sent together; the ids marked. One that is no longer
+        pending (cancelled while it fired) is left as it is."""
         done = {"status": JobStatus.FIRED, "fired_at": fired_at}
-        chunks = [ids[i : i + MAX_PER_COMMAND] for i in range(0, len(ids), MAX_PER_COMMAND)]
+        chunks = in_commands(list(fired))
         marked = await asyncio.gather(*(self._mark_chunk(c, fired, done) for c in chunks))
+        self._settled(list(fired))
         return set().union(*marked) if marked else set()
+
+    def _settled(self, timers: list[str]) -> None:
+        # A timer has one attempt (number 0). Once its mark is written (or it
+        # was found cancelled), a copy a scan read before is stale: claim() and
+        # claim_many() drop it without a claim and a read. Not before: a batch
+        # whose marks fail runs each timer again.
+        for timer in timers:
+            self.moved_on(timer, 1)
 
     async def _mark_chunk(
         self, ids: list[str], fired: dict[str, float], done: Document

@@ -12,8 +12,8 @@ the next scan, and one whose claimer died comes back due under its next attempt.
 
 Jobs that fall due together can be run as batches (`process_batch`, up to
 `batch_max` each: the timers of a Monday morning after a holiday), so the store
-sees one bulk write per step instead of one write per job. Batches stay within
-the 50 statements per command the dev store answers (shared.groupcommit). A batch that fails
+sees one bulk write per step instead of one write per job (their updates still
+go at most 50 statements to a command: shared.groupcommit). A batch that fails
 is run again job by job, each with its own retries.
 """
 
@@ -103,6 +103,18 @@ class JobWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
 
+    def _taken(self) -> int:
+        # Jobs running count too: until their run records them, a scan returns
+        # them again (pending), and a burst of a full scan's worth would be
+        # scanned for over and over while it fires (a read of the whole
+        # collection each time on the dev store).
+        return self.held + len(self._in_flight)
+
+    def _finished(self, jobs: list[Document]) -> None:
+        self._in_flight.difference_update(str(job["_id"]) for job in jobs)
+        if self._taken() < self._batch // 2:
+            self._room.set()
+
     def _push(self, job: Document) -> None:
         job_id, attempt = str(job["_id"]), int(job["attempt_no"])
         if job_id in self._in_flight or self._queued.get(job_id) == attempt:
@@ -116,7 +128,7 @@ class JobWorker:
             full = await self._refresh()
             if full:  # more are due than one scan returns: scan again once half ran
                 self._room.clear()
-                if self.held >= self._batch // 2:
+                if self._taken() >= self._batch // 2:
                     await self._room.wait()
                 continue
             await wait_event(self._refresh_now, self._refresh_s)
@@ -153,8 +165,6 @@ class JobWorker:
             if self._queued.get(job_id) != int(job["attempt_no"]):
                 continue  # replaced by a later attempt of the same job
             del self._queued[job_id]
-            if self.held < self._batch // 2:
-                self._room.set()
             self._in_flight.add(job_id)
             if self._process_batch is None:
                 await self._start(self._run_one(job), [job])
@@ -189,14 +199,14 @@ class JobWorker:
 
             await asyncio.gather(*(one(job) for job in jobs))
         finally:
-            self._in_flight.difference_update(str(job["_id"]) for job in jobs)
+            self._finished(jobs)
             self._slots.release()
 
     async def _run_one(self, job: Document) -> None:
         try:
             await self._run_alone(job)
         finally:
-            self._in_flight.discard(str(job["_id"]))
+            self._finished([job])
             self._slots.release()
 
     async def _run_alone(self, job: Document) -> None:

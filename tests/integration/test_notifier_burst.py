@@ -1,47 +1,40 @@
 """A burst of timers due in the same second, fired in batches against the real
 store and broker: each fires once (one event, one notice), those cancelled
 after the worker took them into memory do not fire, and overdue notices
-schedule their next supervision once."""
+schedule their next supervision once. A scan's copy of a timer this process
+has fired since is dropped without a store command."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from services.notifier.firing import EVENT_IDS
 from services.notifier.records import TimerKind
 from services.notifier.schedule import Planned
-from services.notifier.timers import TicketTimers
+from services.notifier.timers import TicketTimers, TimerRepository
+from shared.mongo import Document, service_database
 from shared.settings import CommonSettings
-from tests.integration.test_notifier_delivery import Receiver, Replica, directory_for, dispatched
+from tests.integration.test_notifier_delivery import Replica, dispatched
 from tests.integration.test_notifier_timers import (
     DEADLINE,
     RESPONSE,
     START,
     WATER,
     Timed,
-    open_timed,
 )
+from tests.storeops import Commands
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
 BURST = 300
 CANCELLED = 10
-
-
-@pytest.fixture
-async def timed(
-    settings: CommonSettings, receiver: Receiver, tmp_path: Path
-) -> AsyncIterator[Timed]:
-    async with open_timed(settings, receiver, directory_for(receiver, tmp_path)) as value:
-        yield value
 
 
 async def test_a_burst_due_in_one_second_fires_each_timer_once(timed: Timed) -> None:
@@ -122,3 +115,36 @@ async def test_fired_marks_share_commands_and_skip_timers_cancelled_meanwhile(
     assert marked == set(ids) - cancelled
     statuses = Counter([(await replica.timers.get(t) or {})["status"] for t in ids])
     assert statuses == {"fired": 118, "cancelled": 2}
+
+
+async def test_a_scans_copy_of_a_timer_fired_here_is_dropped_without_a_store_command(
+    settings: CommonSettings,
+) -> None:
+    """A scan that read the burst before its marks returns it as pending after
+    the batch ended: claiming it again cost a claim, a read of the claim and a
+    read of the timer each (a third of a burst's commands on the dev store)."""
+    commands = Commands()
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        db = service_database(mongo, settings, "notifier")
+        timers = TimerRepository(db)
+        context = {"department": WATER, "deadline": DEADLINE, "dims": {}}
+        plan = [Planned(TimerKind.WARNING, START)]
+        copies = [
+            doc for i in range(5) for doc in await timers.schedule(f"LC-S{i}", "g1", plan, context)
+        ]
+        lease = timedelta(minutes=1)
+        assert len(await timers.claim_many(copies, START, lease)) == 5
+        ids = [str(doc["_id"]) for doc in copies]
+        assert await timers.mark_fired_many(dict.fromkeys(ids, 0.5), START) == set(ids)
+        commands.reset()
+
+        assert await timers.claim_many(copies, START, lease) == []
+        assert commands.operations() == 0
+        # Another process does not know: it asks the store, which refuses them.
+        assert await TimerRepository(db).claim_many(copies, START, lease) == []
+        assert commands.operations() > 0
+    finally:
+        await mongo.close()

@@ -232,14 +232,6 @@ async def open_timed(
         yield Timed(notifiers, clock, n, Published(n.infra.broker))
 
 
-@pytest.fixture
-async def timed(
-    settings: CommonSettings, receiver: Receiver, tmp_path: Path
-) -> AsyncIterator[Timed]:
-    async with open_timed(settings, receiver, directory_for(receiver, tmp_path)) as value:
-        yield value
-
-
 # --- scheduling ------------------------------------------------------------------------------
 
 

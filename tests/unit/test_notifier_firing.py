@@ -155,3 +155,26 @@ async def test_a_late_resolution_sends_the_missed_overdue_event_once(world: Worl
     assert [d["kind"] for d in world.deliveries.jobs.values()] == ["dispatch"]
     pending = [t for t in world.timers.jobs.values() if t["status"] == JobStatus.PENDING]
     assert pending == []
+
+
+async def test_a_batch_cut_short_by_its_events_fires_again_with_the_same_effects(
+    world: World,
+) -> None:
+    """The notices are stored while the events go out: a batch whose publish
+    fails keeps its notice, not its fired mark, and run again has one event,
+    one notice and one next supervision."""
+    overdue = world.overdue(await dispatch(world))
+    world.clock.set(overdue["due_at"])
+    world.publisher.fail_next = 1
+
+    with pytest.raises(UnavailableError):
+        await world.firer.fire_many([overdue])
+    assert world.timers.jobs[overdue["_id"]]["status"] == JobStatus.PENDING
+    notices = [d for d in world.offered if "channel" in d and d["kind"] == "overdue"]
+    assert notices == []  # stored, not yet handed over: the sender's next scan takes it
+    await world.firer.fire_many([overdue])  # the worker runs it again
+
+    assert world.publisher.ids() == [uuid.uuid5(EVENT_IDS, overdue["_id"])]
+    assert world.timers.jobs[overdue["_id"]]["status"] == JobStatus.FIRED
+    assert sum(d["kind"] == "overdue" for d in world.deliveries.jobs.values()) == 1
+    assert sum(t["kind"] == TimerKind.SUPERVISION for t in world.timers.jobs.values()) == 1

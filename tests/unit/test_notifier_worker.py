@@ -30,6 +30,7 @@ class Jobs:
 
     async def upcoming(self, until: datetime, limit: int) -> list[Document]:
         self.scans += 1
+        await asyncio.sleep(0)  # a store's answer always comes later
         due = [d for d in self.docs if d["status"] == "pending" and d["due_at"] <= until]
         return sorted(due, key=lambda d: d["due_at"])[:limit]
 
@@ -208,3 +209,32 @@ async def test_a_failed_batch_runs_each_of_its_jobs_alone() -> None:
         await asyncio.sleep(0.1)
         assert len(batches.batches) == 1  # then one by one, each once
         assert sorted(name for name, _ in batches.runs) == ["f0", "f1", "f2", "f3"]
+
+
+async def test_a_full_scan_of_jobs_running_is_not_scanned_for_again_until_they_end() -> None:
+    """A burst of a scan's worth runs as one batch; until its jobs are recorded
+    a scan returns them again, so rescanning meanwhile only loads the store."""
+    clock = ManualClock(T0)
+    jobs = Jobs([job(f"s{i:02d}", T0) for i in range(10)] + [job("late", T0)])
+    release = asyncio.Event()
+    batches = Batches(jobs, clock)
+
+    async def slow_batch(docs: list[Document]) -> None:
+        await release.wait()
+        await batches.batch(docs)
+
+    worker = JobWorker(
+        jobs,  # type: ignore[arg-type]
+        batches,
+        clock,
+        refresh_s=3600,
+        batch=10,
+        process_batch=slow_batch,
+    )
+    async with running(worker):
+        await until(lambda: len(batches.batches) == 0 and jobs.scans >= 1 and worker.held == 0)
+        await asyncio.sleep(0.1)
+        assert jobs.scans == 1  # the ten are running: no scan until they end
+        release.set()
+        await until(lambda: len(batches.runs) == 11)  # then the one beyond the first scan
+        assert jobs.scans >= 2
