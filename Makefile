@@ -65,7 +65,7 @@ tools:
 # the three sets of tests/data/dispatch, never the independent set the lead holds.
 # The labelled sets the seed model learns from (tests/data/dispatch/README.md);
 # never an independent set that is still to be measured.
-SEED_SETS = dev eval holdout holdout2 train_a train_b train_c
+SEED_SETS = dev eval holdout holdout2 train_a train_b train_c train_d train_e train_f
 seed-examples:
 	cat $(SEED_SETS:%=tests/data/dispatch/dispatch_%.jsonl) > services/router/lists/liaocheng-examples.jsonl
 

@@ -53,7 +53,10 @@ DEV = HERE / "dispatch_dev.jsonl"
 SAMPLES = DATA_DIR / "sample_requests.jsonl"
 # Each written by another writer: taught to the seed model, and measured
 # leave-one-writer-out (the seed trained on all the others).
-WRITERS = tuple(HERE / f"dispatch_{n}.jsonl" for n in ("train_a", "train_b", "train_c", "holdout2"))
+WRITERS = tuple(
+    HERE / f"dispatch_{n}.jsonl"
+    for n in ("train_a", "train_b", "train_c", "train_d", "train_e", "train_f", "holdout2")
+)
 SETS = (
     ("", HEADLINE),  # absent: no headline figure, never another set's under its name
     *((("holdout2_", HOLDOUT2),) if HEADLINE != HOLDOUT2 else ()),

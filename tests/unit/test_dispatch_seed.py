@@ -26,7 +26,18 @@ AT = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 SETS = Path(__file__).resolve().parents[1] / "data" / "dispatch"
 SHIPPED_SETS = tuple(
     f"dispatch_{name}.jsonl"
-    for name in ("dev", "eval", "holdout", "holdout2", "train_a", "train_b", "train_c")
+    for name in (
+        "dev",
+        "eval",
+        "holdout",
+        "holdout2",
+        "train_a",
+        "train_b",
+        "train_c",
+        "train_d",
+        "train_e",
+        "train_f",
+    )
 )
 
 
@@ -112,9 +123,10 @@ def test_the_lists_decide_alone_when_sure(directory: Directory) -> None:
 
 
 def test_a_close_call_of_the_lists_goes_to_the_seed_model(directory: Directory) -> None:
-    # 楼道 and 灯 make it look like the property's (housing) or the power
-    # company's; the request is about a neighbour's dog (police: 养犬).
-    text = "楼上邻居养的大狗天天半夜在楼道里叫，灯一亮就叫，吓得孩子不敢出门"
+    # 小区 and 灯 make it look like the property's (housing) or the power
+    # company's; the request is about cars smashed at night (police). The
+    # lists alone are not sure of any type.
+    text = "楼下有人半夜拿着棍子砸小区门口的车，灯都砸坏了"
     with_seed = factory(directory)(load_rules()).decide(draft(text), AT)
     without = factory(directory, None)(load_rules()).decide(draft(text), AT)
     assert with_seed.decided_by == "model"
