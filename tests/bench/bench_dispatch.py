@@ -93,8 +93,9 @@ def _cross_set(directory: Directory, now: datetime) -> Iterator[str]:
 def _cross_writers(directory: Directory, now: datetime) -> Iterator[str]:
     """Leave-one-writer-out: the router with the seed trained on every set
     but one writer's, measured on that writer's set (tools/dispatch_sets.py);
-    `dispatch.cross_writers_accuracy` pools the three training writers, whose
-    misses nobody read. holdout2's own line is tuned (session 6 read its misses)."""
+    `dispatch.cross_writers_accuracy` pools the six training writers (train_a's
+    and train_c's confusions were read in session 6, the others' never).
+    holdout2's own line is tuned (session 6 read its misses)."""
     held = [path for path in WRITERS if path.exists()]
     if len(held) < 2:
         return
