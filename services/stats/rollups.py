@@ -170,3 +170,17 @@ def add_groups(groups: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 total[name] = total.get(name, 0) + value
     return total
+
+
+def as_document(paths: dict[str, float]) -> dict[str, Any]:
+    """The document a $inc of these dotted paths makes from nothing:
+    {"t.received": 3} -> {"t": {"received": 3}} (roll-ups written whole: the
+    bench's month, the tests' reading of a batch's increments)."""
+    doc: dict[str, Any] = {}
+    for path, value in paths.items():
+        *parents, name = path.split(".")
+        node = doc
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[name] = value
+    return doc

@@ -53,7 +53,7 @@ from services.stats.api import StatsApi, build_router
 from services.stats.handlers import archive_batch
 from services.stats.measures import DIMENSIONS, Bucket, histogram_field
 from services.stats.repository import Counters, EventArchive, Meta, TicketViews
-from services.stats.rollups import Increments, field
+from services.stats.rollups import Increments, as_document, field
 from shared.access import install_access, open_access
 from shared.bootstrap import Infra, connect
 from shared.directory import Directory, load_directory
@@ -347,21 +347,9 @@ def month_rollups(city: City) -> list[Document]:
     for bucket, counts in full.items():
         merged.add(bucket, counts)
     return [
-        {"_id": key, **merged.about[key], **_nested(paths), "applied": "bench"}
+        {"_id": key, **merged.about[key], **as_document(paths), "applied": "bench"}
         for key, paths in merged.docs.items()
     ]
-
-
-def _nested(paths: dict[str, float]) -> Document:
-    """{"t.received": 3} as the document $inc would make: {"t": {"received": 3}}."""
-    doc: Document = {}
-    for path, value in paths.items():
-        *parents, name = path.split(".")
-        node = doc
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[name] = value
-    return doc
 
 
 def add_ticket(rng: random.Random, city: City, full: dict[Bucket, dict[str, float]]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import combinations
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,7 @@ from services.stats.measures import (
 from services.stats.rollups import Increments as Merged
 from services.stats.rollups import (
     Place,
+    as_document,
     field,
     place_of,
     places,
@@ -393,23 +393,13 @@ def test_every_filter_combination_reads_a_place_the_bucket_counts_in() -> None:
         for dims in combinations(DIMENSIONS, n):
             filters = {d: values[d] for d in dims}
             place = place_of(D1, filters)
-            assert read_place(nested(merged.docs.get(place.doc_id, {})), place) == {
+            assert read_place(as_document(merged.docs.get(place.doc_id, {})), place) == {
                 "received": 11 if not dims else 1
             }, dims
             other = place_of(D1, {d: "nowhere" for d in dims})
-            assert read_place(nested(merged.docs.get(other.doc_id, {})), other) == {} or not dims
-
-
-def nested(paths: dict[str, float]) -> dict[str, Any]:
-    """A document as $inc of these paths leaves it."""
-    doc: dict[str, Any] = {}
-    for path, value in paths.items():
-        *parents, name = path.split(".")
-        node = doc
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[name] = value
-    return doc
+            assert (
+                read_place(as_document(merged.docs.get(other.doc_id, {})), other) == {} or not dims
+            )
 
 
 def test_field_names_escape_what_a_path_cannot_hold() -> None:
